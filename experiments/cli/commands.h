@@ -1,0 +1,25 @@
+// Subcommands of the `attnlab` binary. Each add_* registers one subcommand with its options and
+// the function that runs it; main() only dispatches and maps errors to exit codes.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace attnlab::cli {
+
+// Options shared by every command that reads a config: --config FILE and trailing overrides.
+struct ConfigArguments {
+  std::filesystem::path config_file;
+  std::vector<std::string> overrides;
+};
+void add_config_arguments(CLI::App& command, ConfigArguments& arguments);
+
+void add_train_command(CLI::App& app);
+void add_config_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+void add_variants_command(CLI::App& app);
+
+}  // namespace attnlab::cli

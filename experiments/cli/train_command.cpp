@@ -1,0 +1,67 @@
+// attnlab train: compose the config, create (or resume) a run directory, train.
+#include <fmt/core.h>
+
+#include "experiments/cli/commands.h"
+#include "experiments/run/run_dir.h"
+#include "experiments/run/schema.h"
+#include "experiments/train/trainer.h"
+
+namespace attnlab::cli {
+namespace {
+
+struct TrainArguments {
+  ConfigArguments config;
+  std::filesystem::path resume;
+  std::filesystem::path run_dir;
+};
+
+// Resuming continues the run as configured; only how it runs (threads, progress, device) may
+// change, since anything else would make the resumed run a different experiment.
+void check_resume_overrides(const std::vector<std::string>& overrides) {
+  for (const auto& text : overrides) {
+    const auto parsed = config::parse_override(text);
+    if (parsed.key.rfind("runtime.", 0) != 0) {
+      throw config::ConfigError("override '" + text +
+                                "' cannot be used with --resume: a resumed run keeps its config; "
+                                "only runtime.* keys may change");
+    }
+  }
+}
+
+void run_train(const TrainArguments& arguments) {
+  train::TrainOptions options;
+  if (!arguments.resume.empty()) {
+    if (!arguments.config.config_file.empty()) {
+      throw config::ConfigError("--resume uses the run's own config.toml; drop --config");
+    }
+    check_resume_overrides(arguments.config.overrides);
+    const auto existing = run::RunDir::open(arguments.resume);
+    const auto config = run::load_config(existing.config_file(), arguments.config.overrides);
+    options.resume = true;
+    train::train(config, existing, options);
+    return;
+  }
+  // Everything is validated before anything is written under results/.
+  const auto config = run::load_config(arguments.config.config_file, arguments.config.overrides);
+  const auto run = arguments.run_dir.empty() ? run::RunDir::create(config)
+                                             : run::RunDir::at(arguments.run_dir, config);
+  fmt::print(stderr, "run directory: {}\n", run.path().string());
+  train::train(config, run, options);
+  fmt::print("{}\n", run.path().string());
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto arguments = std::make_shared<TrainArguments>();
+  auto* command = app.add_subcommand("train", "train one model (one variant on one task)");
+  add_config_arguments(*command, arguments->config);
+  command->add_option("--resume", arguments->resume,
+                      "continue the run in this directory from its newest checkpoint");
+  command->add_option("--run-dir", arguments->run_dir,
+                      "write the run into exactly this directory (default: "
+                      "<results_dir>/<experiment>/<timestamp>-<hash>)");
+  command->callback([arguments] { run_train(*arguments); });
+}
+
+}  // namespace attnlab::cli

@@ -1,0 +1,12 @@
+// Builds the model described by a resolved config for a task.
+#pragma once
+
+#include "experiments/config/config.h"
+#include "experiments/model/transformer.h"
+#include "experiments/tasks/task.h"
+
+namespace attnlab::model {
+
+ModelSpec model_spec(const config::Config& config, const tasks::Task& task);
+
+}  // namespace attnlab::model

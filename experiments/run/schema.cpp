@@ -1,0 +1,230 @@
+#include "experiments/run/schema.h"
+
+#include <sched.h>
+#include <thread>
+
+#include <c10/core/Device.h>
+#include <c10/util/Exception.h>
+
+#include "experiments/tasks/task.h"
+#include "variants/attention_variant.h"
+
+#ifndef ATTNLAB_CONFIG_DIR
+#error "ATTNLAB_CONFIG_DIR must be defined by the build"
+#endif
+
+namespace attnlab::run {
+namespace {
+
+using config::Constraint;
+using config::Type;
+
+Constraint positive() { return {0.0, true, std::nullopt, {}}; }
+Constraint at_least(double min) { return {min, false, std::nullopt, {}}; }
+Constraint between(double min, double max) { return {min, false, max, {}}; }
+Constraint one_of(std::vector<std::string> choices) {
+  return {std::nullopt, false, std::nullopt, std::move(choices)};
+}
+
+// Variant and task parts declare their options in their own files; they become config keys here.
+void add_option(config::Schema& schema, const std::string& section,
+                const variants::OptionSpec& option) {
+  const std::string key = section + "." + option.name;
+  if (schema.find(key) != nullptr) return;  // several parts may share an option (e.g. window)
+  Constraint constraint{option.min, option.min_exclusive, option.max, option.choices};
+  std::visit(
+      [&](const auto& value) {
+        using Held = std::decay_t<decltype(value)>;
+        if constexpr (std::is_same_v<Held, bool>) {
+          schema.add(key, Type::Bool, value, option.doc, constraint);
+        } else if constexpr (std::is_same_v<Held, std::int64_t>) {
+          schema.add(key, Type::Int, value, option.doc, constraint);
+        } else if constexpr (std::is_same_v<Held, double>) {
+          schema.add(key, Type::Float, value, option.doc, constraint);
+        } else {
+          schema.add(key, Type::String, value, option.doc, constraint);
+        }
+      },
+      option.default_value);
+}
+
+// Turns errors of the variant and task registries into config errors (exit code 2).
+template <typename Check>
+void as_config_error(Check&& check) {
+  try {
+    check();
+  } catch (const std::invalid_argument& error) {
+    throw config::ConfigError(error.what());
+  } catch (const c10::Error& error) {
+    throw config::ConfigError(error.what_without_backtrace());
+  }
+}
+
+config::Schema build_schema() {
+  config::Schema schema;
+  schema.add("seed", Type::Int, std::int64_t{0},
+             "seed of initialisation and training-data order (val/test data use task.seed)",
+             at_least(0));
+
+  schema.add("experiment.name", Type::String, std::string("default"),
+             "runs land in <experiment.results_dir>/<experiment.name>/");
+  schema.add("experiment.results_dir", Type::String, std::string("results"),
+             "root folder of run directories (relative to the working directory)");
+
+  schema.add_group("model");
+  schema.add("model.name", Type::String, std::string("tiny"), "model preset (group option)");
+  schema.add("model.arch", Type::String, std::string("decoder"),
+             "decoder: causal LM; encoder: bidirectional (per-token or pooled classification)",
+             one_of({"decoder", "encoder"}));
+  schema.add("model.d_model", Type::Int, std::int64_t{64}, "width of the residual stream",
+             at_least(1));
+  schema.add("model.layers", Type::Int, std::int64_t{2}, "number of transformer blocks",
+             at_least(1));
+  schema.add("model.heads", Type::Int, std::int64_t{4}, "attention heads per layer", at_least(1));
+  schema.add("model.mlp_ratio", Type::Int, std::int64_t{4}, "MLP hidden width / d_model",
+             at_least(1));
+  schema.add("model.dropout", Type::Float, 0.0, "dropout on attention/MLP outputs and embeddings",
+             between(0.0, 0.95));
+  schema.add("model.positions", Type::String, std::string("learned"),
+             "absolute positions added at the input", one_of({"learned", "sinusoidal", "none"}));
+  schema.add("model.attention_only", Type::Bool, false,
+             "drop the MLP sublayers (attention-only circuits)");
+  schema.add("model.init_std", Type::Float, 0.02, "std of the normal weight initialisation",
+             positive());
+
+  schema.add_group("variant");
+  schema.add("variant.name", Type::String, std::string("scaled"),
+             "variant preset (group option); names the run in comparisons");
+  for (const auto& option : variants::all_option_specs()) add_option(schema, "variant", option);
+
+  schema.add_group("task");
+  schema.add("task.name", Type::String, std::string("copy"), "benchmark task (task registry)");
+  schema.add("task.seed", Type::Int, std::int64_t{1234},
+             "seed of the task's data; val/test sets depend on it only", at_least(0));
+  schema.add("task.vocab", Type::Int, std::int64_t{32}, "vocabulary size, special tokens included",
+             at_least(2));
+  schema.add("task.length", Type::Int, std::int64_t{16},
+             "content length of an example (the task defines how it maps to T)", at_least(1));
+  schema.add("task.val_examples", Type::Int, std::int64_t{512}, "size of the validation split",
+             at_least(1));
+  schema.add("task.test_examples", Type::Int, std::int64_t{512}, "size of the test split",
+             at_least(1));
+  for (const auto* entry : tasks::task_registry().entries()) {
+    for (const auto& option : entry->options) add_option(schema, "task", option);
+  }
+
+  schema.add_group("train");
+  schema.add("train.name", Type::String, std::string("quick"), "training preset (group option)");
+  schema.add("train.steps", Type::Int, std::int64_t{600}, "optimiser steps (the budget)",
+             at_least(1));
+  schema.add("train.batch", Type::Int, std::int64_t{64}, "examples per optimiser step",
+             at_least(1));
+  schema.add("train.accumulate", Type::Int, std::int64_t{1},
+             "micro-batches per step (train.batch is split into this many)", at_least(1));
+  schema.add("train.lr", Type::Float, 3e-3, "peak learning rate", positive());
+  schema.add("train.min_lr_ratio", Type::Float, 0.1, "final lr of the cosine decay / peak lr",
+             between(0.0, 1.0));
+  schema.add("train.warmup", Type::Int, std::int64_t{50}, "linear warm-up steps", at_least(0));
+  schema.add("train.weight_decay", Type::Float, 0.01, "AdamW decoupled weight decay (matrices only)",
+             at_least(0.0));
+  schema.add("train.beta1", Type::Float, 0.9, "AdamW beta1", between(0.0, 0.999999));
+  schema.add("train.beta2", Type::Float, 0.99, "AdamW beta2", between(0.0, 0.999999));
+  schema.add("train.eps", Type::Float, 1e-8, "AdamW epsilon", positive());
+  schema.add("train.grad_clip", Type::Float, 1.0, "clip the global gradient norm (0: off)",
+             at_least(0.0));
+  schema.add("train.log_every", Type::Int, std::int64_t{20}, "steps between train metric rows",
+             at_least(1));
+  schema.add("train.eval_every", Type::Int, std::int64_t{100},
+             "steps between validation passes (and at the last step)", at_least(1));
+  schema.add("train.checkpoint_every", Type::Int, std::int64_t{200},
+             "steps between checkpoints (and at the last step)", at_least(1));
+  schema.add("train.keep_checkpoints", Type::Int, std::int64_t{2},
+             "step checkpoints kept (best.pt is kept apart)", at_least(1));
+
+  schema.add("runtime.threads", Type::Int, std::int64_t{0},
+             "intra-op threads (0: every core this process may use)", at_least(0));
+  schema.add("runtime.device", Type::String, std::string("cpu"),
+             "torch device, e.g. cpu or cuda:0");
+  schema.add("runtime.progress", Type::String, std::string("auto"),
+             "auto: a bar on a terminal, lines otherwise", one_of({"auto", "bar", "lines", "none"}));
+
+  schema.add_free_section("extra");
+
+  schema.add_check([](const config::Config& config) {
+    if (config.get_int("model.d_model") % config.get_int("model.heads") != 0) {
+      throw config::ConfigError("model.d_model = " + std::to_string(config.get_int("model.d_model")) +
+                                " must be divisible by model.heads = " +
+                                std::to_string(config.get_int("model.heads")));
+    }
+  });
+  schema.add_check([](const config::Config& config) {
+    if (config.get_int("train.batch") % config.get_int("train.accumulate") != 0) {
+      throw config::ConfigError("train.batch = " + std::to_string(config.get_int("train.batch")) +
+                                " must be divisible by train.accumulate = " +
+                                std::to_string(config.get_int("train.accumulate")));
+    }
+  });
+  schema.add_check([](const config::Config& config) {
+    as_config_error([&] { variants::validate(variant_options(config)); });
+  });
+  schema.add_check([](const config::Config& config) { tasks::make_task(config); });
+  schema.add_check([](const config::Config& config) {
+    as_config_error([&] { (void)torch::Device(config.get_string("runtime.device")); });
+  });
+  return schema;
+}
+
+}  // namespace
+
+const config::Schema& schema() {
+  static const config::Schema built = build_schema();
+  return built;
+}
+
+std::filesystem::path default_config_dir() {
+  if (const char* override_dir = std::getenv("ATTNLAB_CONFIG_DIR")) return override_dir;
+  return ATTNLAB_CONFIG_DIR;
+}
+
+std::filesystem::path default_config_file() { return default_config_dir() / "experiment.toml"; }
+
+config::Config load_config(const std::filesystem::path& config_file,
+                           const std::vector<std::string>& overrides) {
+  config::ComposeRequest request;
+  request.config_file = config_file.empty() ? default_config_file() : config_file;
+  request.search_dirs = {request.config_file.parent_path(), default_config_dir()};
+  request.overrides = overrides;
+  return config::compose(schema(), request);
+}
+
+variants::VariantOptions variant_options(const config::Config& config) {
+  variants::VariantOptions options;
+  for (const auto& spec : variants::all_option_specs()) {
+    const std::string key = "variant." + spec.name;
+    std::visit(
+        [&](const auto& default_value) {
+          using Held = std::decay_t<decltype(default_value)>;
+          if constexpr (std::is_same_v<Held, bool>) {
+            options.set(spec.name, config.get_bool(key));
+          } else if constexpr (std::is_same_v<Held, std::int64_t>) {
+            options.set(spec.name, config.get_int(key));
+          } else if constexpr (std::is_same_v<Held, double>) {
+            options.set(spec.name, config.get_float(key));
+          } else {
+            options.set(spec.name, config.get_string(key));
+          }
+        },
+        spec.default_value);
+  }
+  return options;
+}
+
+int resolve_threads(const config::Config& config) {
+  const auto configured = config.get_int("runtime.threads");
+  if (configured > 0) return static_cast<int>(configured);
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) return CPU_COUNT(&cpus);
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+}  // namespace attnlab::run

@@ -1,0 +1,46 @@
+#include "experiments/tasks/task.h"
+
+#include <algorithm>
+
+namespace attnlab::tasks {
+
+std::string split_name(Split split) {
+  switch (split) {
+    case Split::Train: return "train";
+    case Split::Val: return "val";
+    case Split::Test: return "test";
+  }
+  return "unknown";
+}
+
+Split parse_split(const std::string& name) {
+  if (name == "train") return Split::Train;
+  if (name == "val") return Split::Val;
+  if (name == "test") return Split::Test;
+  throw config::ConfigError("unknown split '" + name + "'; valid splits: train, val, test");
+}
+
+TaskRegistry& task_registry() {
+  static TaskRegistry registry("task", "task.name");
+  return registry;
+}
+
+std::shared_ptr<Task> make_task(const config::Config& config) {
+  std::shared_ptr<Task> task;
+  try {
+    task = task_registry().at(config.get_string("task.name")).make(config);
+  } catch (const std::invalid_argument& error) {
+    throw config::ConfigError(error.what());
+  }
+  const auto archs = task->supported_archs();
+  const auto arch = config.get_string("model.arch");
+  if (std::find(archs.begin(), archs.end(), arch) == archs.end()) {
+    std::string valid;
+    for (const auto& name : archs) valid += (valid.empty() ? "" : ", ") + name;
+    throw config::ConfigError("model.arch = '" + arch + "' is not supported by task '" +
+                              config.get_string("task.name") + "'; it supports: " + valid);
+  }
+  return task;
+}
+
+}  // namespace attnlab::tasks

@@ -1,0 +1,52 @@
+// A benchmark task: a seeded generator of examples with fixed, disjoint train/val/test splits.
+// Tasks register by name (task.name) with the config keys they read, like attention variants.
+//
+// B = batch, T = sequence length.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <torch/types.h>
+
+#include "experiments/config/config.h"
+#include "variants/registry.h"
+
+namespace attnlab::tasks {
+
+enum class Split { Train, Val, Test };
+std::string split_name(Split split);
+Split parse_split(const std::string& name);  // throws config::ConfigError
+
+// Loss and accuracy count only targets != kIgnore (the prompt part of a copy task, padding, ...).
+constexpr std::int64_t kIgnore = -100;
+
+struct Batch {
+  torch::Tensor inputs;   // [B,T] int64 tokens
+  torch::Tensor targets;  // [B,T] int64 next-token targets, kIgnore where not scored; or [B] classes
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::int64_t vocab_size() const = 0;
+  virtual std::int64_t sequence_length() const = 0;     // inputs' T
+  virtual std::int64_t num_classes() const { return 0; }  // > 0: one class per sequence
+  virtual std::vector<std::string> supported_archs() const = 0;  // model.arch values
+  // Examples [first, first + count) of a split, in a fixed order. The train split is an endless
+  // stream (any index is valid); val and test hold split_size() examples.
+  virtual Batch examples(Split split, std::int64_t first, std::int64_t count) const = 0;
+  virtual std::int64_t split_size(Split split) const = 0;
+};
+
+using TaskRegistry = variants::Registry<Task, const config::Config&>;
+TaskRegistry& task_registry();
+
+// Builds the configured task (task.name); throws config::ConfigError for unknown names and
+// options the task rejects, and when model.arch is not among its supported shapes.
+std::shared_ptr<Task> make_task(const config::Config& config);
+
+}  // namespace attnlab::tasks

@@ -1,0 +1,45 @@
+// Checkpoints: model, optimiser, RNG state, step and the trainer's running counters, with the
+// resolved config, in one file written atomically (checkpoints/step-00000200.pt; best.pt apart).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+namespace attnlab::train {
+
+struct TrainerState {
+  std::int64_t step = 0;                    // optimiser steps completed
+  std::vector<double> window;               // running train-metric sums since the last log row
+  double best_val_loss = 0.0;
+  std::int64_t best_step = -1;
+  double train_seconds = 0.0;               // training wall time so far (for tokens/s)
+};
+
+void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
+                     torch::optim::Optimizer& optimizer, const TrainerState& state,
+                     const std::string& config_toml);
+
+// Loads into `model` and `optimizer` (either may be null to skip). Throws CheckpointError naming
+// the file and what does not match.
+TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Module* model,
+                             torch::optim::Optimizer* optimizer);
+
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::filesystem::path step_checkpoint_path(const std::filesystem::path& directory,
+                                           std::int64_t step);
+// Step checkpoints in a directory, newest first.
+std::vector<std::filesystem::path> step_checkpoints(const std::filesystem::path& directory);
+// Keeps the newest `keep` step checkpoints.
+void prune_checkpoints(const std::filesystem::path& directory, std::int64_t keep);
+
+}  // namespace attnlab::train

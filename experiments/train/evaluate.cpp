@@ -1,0 +1,43 @@
+#include "experiments/train/evaluate.h"
+
+#include <algorithm>
+
+#include <torch/utils.h>
+
+#include "experiments/train/objective.h"
+
+namespace attnlab::train {
+
+EvalMetrics evaluate(model::Transformer& model, const tasks::Task& task, tasks::Split split,
+                     std::int64_t batch_size, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  const std::int64_t total = task.split_size(split);
+  auto loss_sum = torch::zeros({}, torch::kDouble);
+  auto correct = torch::zeros({}, torch::kLong), scored = torch::zeros({}, torch::kLong);
+  auto sequences_correct = torch::zeros({}, torch::kLong), sequences = torch::zeros({}, torch::kLong);
+  for (std::int64_t first = 0; first < total; first += batch_size) {
+    const auto count = std::min(batch_size, total - first);
+    tasks::Batch batch = task.examples(split, first, count);
+    auto logits = model->forward(batch.inputs.to(device));
+    auto result = objective(logits, batch.targets.to(device));
+    loss_sum += result.loss_sum.to(torch::kCPU, torch::kDouble);
+    correct += result.correct.cpu();
+    scored += result.scored.cpu();
+    sequences_correct += result.sequences_correct.cpu();
+    sequences += result.sequences.cpu();
+  }
+  if (was_training) model->train();
+  EvalMetrics metrics;
+  const double scored_count = std::max<double>(1.0, static_cast<double>(scored.item<std::int64_t>()));
+  const double sequence_count = std::max<double>(1.0, static_cast<double>(sequences.item<std::int64_t>()));
+  metrics.loss = loss_sum.item<double>() / scored_count;
+  metrics.accuracy = static_cast<double>(correct.item<std::int64_t>()) / scored_count;
+  metrics.sequence_accuracy =
+      static_cast<double>(sequences_correct.item<std::int64_t>()) / sequence_count;
+  metrics.examples = total;
+  return metrics;
+}
+
+}  // namespace attnlab::train

@@ -1,0 +1,100 @@
+#include "experiments/train/metrics_log.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "experiments/run/atomic_file.h"
+
+namespace attnlab::train {
+namespace {
+
+// Shortest text that reads back to the same double, so logs are exact and diffable.
+std::string exact(double value) { return fmt::format("{}", value); }
+
+std::string csv_line(const MetricsRow& row) {
+  return fmt::format("{},{},{},{},{},{},{},{}\n", row.step, row.split, exact(row.loss),
+                     exact(row.accuracy), exact(row.sequence_accuracy), exact(row.lr),
+                     row.tokens_per_second ? exact(*row.tokens_per_second) : "",
+                     exact(row.elapsed_seconds));
+}
+
+std::string json_line(const MetricsRow& row) {
+  // Ordered like the CSV columns, so both files read the same.
+  nlohmann::ordered_json object = {{"step", row.step},
+                                   {"split", row.split},
+                                   {"loss", row.loss},
+                                   {"accuracy", row.accuracy},
+                                   {"sequence_accuracy", row.sequence_accuracy},
+                                   {"lr", row.lr}};
+  object["tokens_per_s"] =
+      row.tokens_per_second ? nlohmann::ordered_json(*row.tokens_per_second) : nullptr;
+  object["elapsed_s"] = row.elapsed_seconds;
+  return object.dump() + "\n";
+}
+
+std::string csv_header() {
+  std::string header;
+  for (const auto& column : MetricsLog::columns()) header += (header.empty() ? "" : ",") + column;
+  return header + "\n";
+}
+
+}  // namespace
+
+const std::vector<std::string>& MetricsLog::columns() {
+  static const std::vector<std::string> names = {
+      "step", "split", "loss", "accuracy", "sequence_accuracy", "lr", "tokens_per_s", "elapsed_s"};
+  return names;
+}
+
+std::vector<MetricsRow> MetricsLog::read_jsonl(const std::filesystem::path& jsonl) {
+  std::vector<MetricsRow> rows;
+  std::ifstream input(jsonl);
+  std::string line;
+  while (std::getline(input, line)) {
+    if (line.empty()) continue;
+    // A line cut short by a kill is not a row; it is dropped (and rewritten away on resume).
+    const auto object = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (object.is_discarded() || !object.contains("step")) continue;
+    MetricsRow row;
+    row.step = object["step"].get<std::int64_t>();
+    row.split = object["split"].get<std::string>();
+    row.loss = object["loss"].get<double>();
+    row.accuracy = object["accuracy"].get<double>();
+    row.sequence_accuracy = object["sequence_accuracy"].get<double>();
+    row.lr = object["lr"].get<double>();
+    row.elapsed_seconds = object["elapsed_s"].get<double>();
+    if (!object["tokens_per_s"].is_null()) row.tokens_per_second = object["tokens_per_s"].get<double>();
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+MetricsLog::MetricsLog(std::filesystem::path jsonl, std::filesystem::path csv,
+                       std::int64_t keep_through_step) {
+  std::string kept_jsonl;
+  std::string kept_csv = csv_header();
+  for (const auto& row : read_jsonl(jsonl)) {
+    if (row.step > keep_through_step) continue;
+    kept_jsonl += json_line(row);
+    kept_csv += csv_line(row);
+  }
+  run::write_file_atomic(jsonl, kept_jsonl);
+  run::write_file_atomic(csv, kept_csv);
+  jsonl_.open(jsonl, std::ios::app);
+  csv_.open(csv, std::ios::app);
+  if (!jsonl_ || !csv_) throw run::IoError("cannot open metrics files in " + jsonl.parent_path().string());
+}
+
+void MetricsLog::append(const MetricsRow& row) {
+  jsonl_ << json_line(row);
+  csv_ << csv_line(row);
+  flush();
+}
+
+void MetricsLog::flush() {
+  jsonl_.flush();
+  csv_.flush();
+  if (!jsonl_ || !csv_) throw run::IoError("cannot write metrics (disk full?)");
+}
+
+}  // namespace attnlab::train

@@ -1,0 +1,172 @@
+#include "variants/attention_variant.h"
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <sstream>
+
+namespace attnlab::variants {
+
+namespace {
+
+template <typename RegistryType>
+const typename RegistryType::Entry& chosen(const RegistryType& registry,
+                                           const VariantOptions& options) {
+  return registry.at(options.get_string(registry.kind()));
+}
+
+std::string format_value(const OptionValue& value) {
+  std::ostringstream out;
+  std::visit(
+      [&out](const auto& held) {
+        using Held = std::decay_t<decltype(held)>;
+        if constexpr (std::is_same_v<Held, bool>) {
+          out << (held ? "true" : "false");
+        } else if constexpr (std::is_same_v<Held, std::string>) {
+          out << '"' << held << '"';
+        } else {
+          out << held;
+        }
+      },
+      value);
+  return out.str();
+}
+
+template <typename RegistryType>
+void describe_registry(const RegistryType& registry, std::ostringstream& out) {
+  out << registry.kind() << "s (variant." << registry.kind() << "):\n";
+  for (const auto* entry : registry.entries()) {
+    out << "  " << entry->name << ": " << entry->description << "\n";
+    for (const auto& option : entry->options) {
+      out << "      variant." << option.name << " = " << format_value(option.default_value) << "  "
+          << option.doc << "\n";
+    }
+  }
+}
+
+}  // namespace
+
+ScoreRegistry& score_registry() {
+  static ScoreRegistry registry("score", "variant.score");
+  return registry;
+}
+PositionRegistry& position_registry() {
+  static PositionRegistry registry("position", "variant.position");
+  return registry;
+}
+PatternRegistry& pattern_registry() {
+  static PatternRegistry registry("pattern", "variant.pattern");
+  return registry;
+}
+
+AttentionVariantImpl::AttentionVariantImpl(const VariantOptions& options,
+                                           const AttentionSite& site)
+    : site_(site) {
+  validate(options);
+  score_ = register_module("score", chosen(score_registry(), options).make(options, site));
+  position_ =
+      register_module("position", chosen(position_registry(), options).make(options, site));
+  pattern_ = chosen(pattern_registry(), options).make(options, site);
+}
+
+torch::Tensor AttentionVariantImpl::allowed(std::int64_t query_length, std::int64_t key_length) {
+  const auto shape = std::make_pair(query_length, key_length);
+  auto cached = allowed_cache_.find(shape);
+  if (cached != allowed_cache_.end()) return cached->second;
+  torch::Tensor mask = pattern_->allowed(query_length, key_length, site_.causal);
+  allowed_cache_.emplace(shape, mask);
+  return mask;
+}
+
+AttentionOutput AttentionVariantImpl::forward_reference(const torch::Tensor& q,
+                                                        const torch::Tensor& k,
+                                                        const torch::Tensor& v) {
+  const std::int64_t query_length = q.size(2);
+  const std::int64_t key_length = k.size(2);
+  auto [rotated_q, rotated_k] = position_->rotate(q, k);
+  torch::Tensor scores = score_->scores(rotated_q, rotated_k);  // [B,H,Tq,Tk]
+  torch::Tensor bias = position_->bias(query_length, key_length, scores.options());
+  if (bias.defined()) scores = scores + bias;
+  torch::Tensor mask = allowed(query_length, key_length);  // [1|H,Tq,Tk]
+  if (mask.defined()) {
+    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  }
+  if (pattern_->depends_on_scores()) scores = pattern_->restrict_scores(scores);
+  torch::Tensor probs = torch::softmax(scores, /*dim=*/-1);
+  if (mask.defined()) {
+    // A query with no allowed key (possible in some sparse cross layouts) attends to nothing
+    // instead of producing NaN.
+    probs = probs.masked_fill(mask.logical_not(), 0.0);
+  }
+  return {torch::matmul(probs, v), probs};
+}
+
+AttentionOutput AttentionVariantImpl::forward(const torch::Tensor& q, const torch::Tensor& k,
+                                              const torch::Tensor& v, bool need_probs) {
+  AttentionOutput result = forward_reference(q, k, v);
+  if (!need_probs) result.probs = torch::Tensor();
+  return result;
+}
+
+std::vector<OptionSpec> all_option_specs() {
+  std::vector<OptionSpec> specs;
+  auto names_of = [](const auto& registry) {
+    std::vector<std::string> names;
+    for (const auto* entry : registry.entries()) names.push_back(entry->name);
+    return names;
+  };
+  specs.push_back({"score", std::string("scaled"), "how queries and keys are compared", {}, false,
+                   {}, names_of(score_registry())});
+  specs.push_back({"position", std::string("none"),
+                   "positions inside attention (input positions are model.positions)", {}, false,
+                   {}, names_of(position_registry())});
+  specs.push_back({"pattern", std::string("full"), "which keys each query may attend to", {},
+                   false, {}, names_of(pattern_registry())});
+  std::set<std::string> seen = {"score", "position", "pattern"};
+  auto collect = [&](const auto& registry) {
+    for (const auto* entry : registry.entries()) {
+      for (const auto& option : entry->options) {
+        if (seen.insert(option.name).second) specs.push_back(option);
+      }
+    }
+  };
+  collect(score_registry());
+  collect(position_registry());
+  collect(pattern_registry());
+  std::sort(specs.begin() + 3, specs.end(),
+            [](const OptionSpec& a, const OptionSpec& b) { return a.name < b.name; });
+  return specs;
+}
+
+void validate(const VariantOptions& options) {
+  const auto& score = chosen(score_registry(), options);
+  const auto& position = chosen(position_registry(), options);
+  const auto& pattern = chosen(pattern_registry(), options);
+  std::set<std::string> traits;
+  for (const auto* entry : {&score.traits, &position.traits, &pattern.traits}) {
+    traits.insert(entry->begin(), entry->end());
+  }
+  auto check = [&](const auto& entry, const std::string& kind) {
+    for (const auto& needed : entry.requires_traits) {
+      if (traits.count(needed) == 0) {
+        throw VariantError("variant." + kind + ": '" + entry.name + "' needs a " + needed +
+                           " score, but variant.score is '" + score.name +
+                           "'; choose another variant." + kind + " or variant.score");
+      }
+    }
+  };
+  check(position, "position");
+  check(pattern, "pattern");
+}
+
+std::string describe_registered() {
+  std::ostringstream out;
+  describe_registry(score_registry(), out);
+  out << "\n";
+  describe_registry(position_registry(), out);
+  out << "\n";
+  describe_registry(pattern_registry(), out);
+  return out.str();
+}
+
+}  // namespace attnlab::variants

@@ -1,0 +1,62 @@
+// An attention variant = one score + one position scheme + one pattern, chosen by name from the
+// registries (see parts.h). Multi-head attention in the model calls only this interface.
+//
+// B = batch, H = heads, Tq = query length, Tk = key length, D = head dim.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include "variants/parts.h"
+
+namespace attnlab::variants {
+
+struct AttentionOutput {
+  torch::Tensor out;    // [B,H,Tq,D]
+  torch::Tensor probs;  // [B,H,Tq,Tk] when requested, else undefined
+};
+
+class AttentionVariantImpl : public torch::nn::Module {
+ public:
+  AttentionVariantImpl(const VariantOptions& options, const AttentionSite& site);
+
+  // q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,D]. With need_probs the plain materialised path runs
+  // and the probabilities are returned for recording.
+  AttentionOutput forward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                          bool need_probs = false);
+
+  // The plain reference path, always materialising [B,H,Tq,Tk]: the source of truth that every
+  // faster path is tested against.
+  AttentionOutput forward_reference(const torch::Tensor& q, const torch::Tensor& k,
+                                    const torch::Tensor& v);
+
+  // allowed [1 or H, Tq, Tk] for this site (cached per shape), or undefined when all keys allowed.
+  torch::Tensor allowed(std::int64_t query_length, std::int64_t key_length);
+
+  const AttentionSite& site() const { return site_; }
+
+ private:
+  AttentionSite site_;
+  std::shared_ptr<Score> score_;
+  std::shared_ptr<Position> position_;
+  std::shared_ptr<Pattern> pattern_;
+  std::map<std::pair<std::int64_t, std::int64_t>, torch::Tensor> allowed_cache_;
+};
+TORCH_MODULE(AttentionVariant);
+
+// The selector options (score, position, pattern) plus every option any registered part declares,
+// each once, sorted by name: the `variant.*` config keys.
+std::vector<OptionSpec> all_option_specs();
+
+// Rejects unknown names and combinations that make no sense (e.g. RoPE with additive scores),
+// naming the `variant.*` key to change. Throws VariantError.
+void validate(const VariantOptions& options);
+
+// Human-readable listing of every registered part with its options (`attnlab variants`).
+std::string describe_registered();
+
+}  // namespace attnlab::variants

@@ -1,0 +1,78 @@
+// The three orthogonal parts of an attention variant:
+//   out = softmax(score(q', k') + bias, allowed) · v,   (q', k') = positions(q, k)
+// Score: how a query and a key are compared. Position: rotations of q and k (RoPE) and/or an
+// additive bias (ALiBi). Pattern: which keys each query may see (full, local, strided, ...).
+//
+// B = batch, H = heads, Tq = query length, Tk = key length, D = head dim.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include <torch/nn/module.h>
+
+#include "variants/options.h"
+#include "variants/registry.h"
+
+namespace attnlab::variants {
+
+// Where an attention module sits; parts use it for per-layer seeds and head counts.
+struct AttentionSite {
+  std::int64_t layer = 0;
+  std::int64_t heads = 1;
+  std::int64_t head_dim = 1;
+  bool causal = false;  // a query may not see later keys
+  bool cross = false;   // keys come from another sequence (encoder-decoder)
+};
+
+class Score : public torch::nn::Module {
+ public:
+  // q [B,H,Tq,D], k [B,H,Tk,D] -> scores [B,H,Tq,Tk]
+  virtual torch::Tensor scores(const torch::Tensor& q, const torch::Tensor& k) = 0;
+  // When the score is `scale * q·k` the attention can use fused and chunked matmul paths.
+  virtual bool is_scaled_dot() const { return false; }
+  virtual double dot_scale() const { return 1.0; }
+};
+
+class Position : public torch::nn::Module {
+ public:
+  // Rotated copies of q [B,H,Tq,D] and k [B,H,Tk,D]; identity unless the scheme rotates.
+  virtual std::pair<torch::Tensor, torch::Tensor> rotate(const torch::Tensor& q,
+                                                         const torch::Tensor& k) {
+    return {q, k};
+  }
+  // Additive score bias [H,Tq,Tk], or an undefined tensor when the scheme adds none.
+  virtual torch::Tensor bias(std::int64_t query_length, std::int64_t key_length,
+                             const torch::TensorOptions& options) {
+    (void)query_length, (void)key_length, (void)options;
+    return {};
+  }
+};
+
+class Pattern {
+ public:
+  virtual ~Pattern() = default;
+  // allowed [1 or H, Tq, Tk] (bool, true = may attend), causality already applied. Query i sits at
+  // position i + (Tk - Tq) so that a shorter query block lines up with the end of the keys.
+  virtual torch::Tensor allowed(std::int64_t query_length, std::int64_t key_length,
+                                bool causal) const = 0;
+  // For score-dependent patterns (top-k): restrict scores [B,H,Tq,Tk] already masked with -inf.
+  virtual torch::Tensor restrict_scores(const torch::Tensor& scores) const { return scores; }
+  virtual bool depends_on_scores() const { return false; }
+};
+
+using ScoreRegistry = Registry<Score, const VariantOptions&, const AttentionSite&>;
+using PositionRegistry = Registry<Position, const VariantOptions&, const AttentionSite&>;
+using PatternRegistry = Registry<Pattern, const VariantOptions&, const AttentionSite&>;
+
+ScoreRegistry& score_registry();
+PositionRegistry& position_registry();
+PatternRegistry& pattern_registry();
+
+// Causal and query-offset rule shared by every pattern: [Tq, Tk] bool, true where key j is not
+// after query i (query i sits at position i + Tk - Tq).
+torch::Tensor causal_allowed(std::int64_t query_length, std::int64_t key_length);
+// [Tq, Tk] int64 of key position minus query position (j - i, with the same offset).
+torch::Tensor relative_positions(std::int64_t query_length, std::int64_t key_length);
+
+}  // namespace attnlab::variants

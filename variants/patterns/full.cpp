@@ -1,0 +1,24 @@
+// Every key is visible (only causality, when set, hides later keys).
+#include "variants/parts.h"
+
+namespace attnlab::variants {
+namespace {
+
+class FullPattern : public Pattern {
+ public:
+  torch::Tensor allowed(std::int64_t query_length, std::int64_t key_length,
+                        bool causal) const override {
+    if (!causal) return {};  // nothing masked: skip the mask entirely
+    return causal_allowed(query_length, key_length).unsqueeze(0);  // [1,Tq,Tk]
+  }
+};
+
+}  // namespace
+
+ATTNLAB_REGISTER(pattern_registry(),
+                 {"full", "all keys (causal: all earlier keys and itself)", {}, {}, {},
+                  [](const VariantOptions&, const AttentionSite&) {
+                    return std::make_shared<FullPattern>();
+                  }});
+
+}  // namespace attnlab::variants
