@@ -1,5 +1,7 @@
 #include "variants/attention_variant.h"
 
+#include "variants/chunked_attention.h"
+
 #include <algorithm>
 #include <limits>
 #include <set>
@@ -61,7 +63,7 @@ PatternRegistry& pattern_registry() {
 
 AttentionVariantImpl::AttentionVariantImpl(const VariantOptions& options,
                                            const AttentionSite& site)
-    : site_(site) {
+    : site_(site), chunk_(options.get_int("chunk")) {
   validate(options);
   score_ = register_module("score", chosen(score_registry(), options).make(options, site));
   position_ =
@@ -78,17 +80,39 @@ torch::Tensor AttentionVariantImpl::allowed(std::int64_t query_length, std::int6
   return mask;
 }
 
+std::shared_ptr<const BlockLayout> AttentionVariantImpl::layout(std::int64_t query_length,
+                                                                std::int64_t key_length,
+                                                                const torch::Device& device) {
+  const auto shape = std::make_pair(query_length, key_length);
+  auto cached = layout_cache_.find(shape);
+  if (cached == layout_cache_.end()) {
+    pattern_->check_lengths(query_length, key_length);
+    CachedLayout built{std::make_shared<const BlockLayout>(
+                           pattern_->layout(query_length, key_length, site_.causal, chunk_)),
+                       torch::kCPU};
+    cached = layout_cache_.emplace(shape, std::move(built)).first;
+  }
+  // Kept on the device the variant last ran on, so a CUDA run moves it once.
+  if (cached->second.device != device) {
+    cached->second = {std::make_shared<const BlockLayout>(layout_on(*cached->second.layout, device)),
+                      device};
+  }
+  return cached->second.layout;
+}
+
 AttentionOutput AttentionVariantImpl::forward_reference(const torch::Tensor& q,
                                                         const torch::Tensor& k,
                                                         const torch::Tensor& v) {
   const std::int64_t query_length = q.size(2);
   const std::int64_t key_length = k.size(2);
+  pattern_->check_lengths(query_length, key_length);
   auto [rotated_q, rotated_k] = position_->rotate(q, k);
   torch::Tensor scores = score_->scores(rotated_q, rotated_k);  // [B,H,Tq,Tk]
   torch::Tensor bias = position_->bias(query_length, key_length, scores.options());
   if (bias.defined()) scores = scores + bias;
   torch::Tensor mask = allowed(query_length, key_length);  // [1|H,Tq,Tk]
   if (mask.defined()) {
+    mask = mask.to(scores.device());
     scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
   }
   if (pattern_->depends_on_scores()) scores = pattern_->restrict_scores(scores);
@@ -101,8 +125,34 @@ AttentionOutput AttentionVariantImpl::forward_reference(const torch::Tensor& q,
   return {torch::matmul(probs, v), probs};
 }
 
+bool AttentionVariantImpl::uses_chunked_path(std::int64_t query_length,
+                                             std::int64_t key_length) const {
+  // One tile's worth of scores costs no more materialised, and the plain path is cheaper to run.
+  if (query_length <= chunk_ && key_length <= chunk_) return false;
+  if (pattern_->depends_on_scores() && pattern_->keep_largest() == 0) return false;
+  // The chunked path treats position biases as constants; a trainable one needs autograd.
+  for (const auto& parameter : position_->parameters()) {
+    if (parameter.requires_grad()) return false;
+  }
+  return true;
+}
+
+torch::Tensor AttentionVariantImpl::forward_chunked(const torch::Tensor& q, const torch::Tensor& k,
+                                                    const torch::Tensor& v) {
+  if (pattern_->depends_on_scores() && pattern_->keep_largest() == 0) {
+    throw VariantError("variant.pattern: this score-dependent pattern has no chunked path");
+  }
+  auto [rotated_q, rotated_k] = position_->rotate(q, k);  // [B,H,Tq,D], [B,H,Tk,D]
+  return chunked_attention(rotated_q, rotated_k, v, score_, position_,
+                           layout(q.size(2), k.size(2), q.device()),
+                           pattern_->keep_largest());  // [B,H,Tq,D]
+}
+
 AttentionOutput AttentionVariantImpl::forward(const torch::Tensor& q, const torch::Tensor& k,
                                               const torch::Tensor& v, bool need_probs) {
+  if (!need_probs && uses_chunked_path(q.size(2), k.size(2))) {
+    return {forward_chunked(q, k, v), torch::Tensor()};
+  }
   AttentionOutput result = forward_reference(q, k, v);
   if (!need_probs) result.probs = torch::Tensor();
   return result;
@@ -122,7 +172,12 @@ std::vector<OptionSpec> all_option_specs() {
                    {}, names_of(position_registry())});
   specs.push_back({"pattern", std::string("full"), "which keys each query may attend to", {},
                    false, {}, names_of(pattern_registry())});
-  std::set<std::string> seen = {"score", "position", "pattern"};
+  specs.push_back({"chunk", std::int64_t{128},
+                   "tile side of the chunked path used when no probabilities are recorded "
+                   "(memory vs speed; results agree with the plain path to rounding)",
+                   /*min=*/1.0});
+  constexpr std::size_t kEngineOptions = 4;  // score, position, pattern, chunk: listed first
+  std::set<std::string> seen = {"score", "position", "pattern", "chunk"};
   auto collect = [&](const auto& registry) {
     for (const auto* entry : registry.entries()) {
       for (const auto& option : entry->options) {
@@ -133,7 +188,7 @@ std::vector<OptionSpec> all_option_specs() {
   collect(score_registry());
   collect(position_registry());
   collect(pattern_registry());
-  std::sort(specs.begin() + 3, specs.end(),
+  std::sort(specs.begin() + kEngineOptions, specs.end(),
             [](const OptionSpec& a, const OptionSpec& b) { return a.name < b.name; });
   return specs;
 }
@@ -159,6 +214,11 @@ void validate(const VariantOptions& options) {
   check(pattern, "pattern");
 }
 
+void validate_lengths(const VariantOptions& options, const AttentionSite& site,
+                      std::int64_t query_length, std::int64_t key_length) {
+  chosen(pattern_registry(), options).make(options, site)->check_lengths(query_length, key_length);
+}
+
 std::string describe_registered() {
   std::ostringstream out;
   describe_registry(score_registry(), out);
@@ -166,6 +226,12 @@ std::string describe_registered() {
   describe_registry(position_registry(), out);
   out << "\n";
   describe_registry(pattern_registry(), out);
+  out << "\nevery variant:\n";
+  for (const auto& option : all_option_specs()) {
+    if (option.name != "chunk") continue;
+    out << "      variant." << option.name << " = " << format_value(option.default_value) << "  "
+        << option.doc << "\n";
+  }
   return out.str();
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,9 @@ class AttentionVariantImpl : public torch::nn::Module {
   AttentionVariantImpl(const VariantOptions& options, const AttentionSite& site);
 
   // q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,D]. With need_probs the plain materialised path runs
-  // and the probabilities are returned for recording.
+  // and the probabilities are returned for recording. Without, scores larger than one tile
+  // (Tq or Tk > variant.chunk) take the chunked path, which agrees with the plain one within
+  // floating-point tolerance.
   AttentionOutput forward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                           bool need_probs = false);
 
@@ -34,17 +37,33 @@ class AttentionVariantImpl : public torch::nn::Module {
   AttentionOutput forward_reference(const torch::Tensor& q, const torch::Tensor& k,
                                     const torch::Tensor& v);
 
+  // The chunked online-softmax path over the pattern's tiles (see chunked_attention.h), whatever
+  // the sizes: out [B,H,Tq,D]. Throws VariantError for a score-dependent pattern it cannot stream.
+  torch::Tensor forward_chunked(const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v);
+  // Whether forward() without probabilities takes the chunked path for these lengths.
+  bool uses_chunked_path(std::int64_t query_length, std::int64_t key_length) const;
+
   // allowed [1 or H, Tq, Tk] for this site (cached per shape), or undefined when all keys allowed.
   torch::Tensor allowed(std::int64_t query_length, std::int64_t key_length);
+  // The tiles of the chunked path for these lengths, on `device` (cached per shape).
+  std::shared_ptr<const BlockLayout> layout(std::int64_t query_length, std::int64_t key_length,
+                                            const torch::Device& device = torch::kCPU);
 
   const AttentionSite& site() const { return site_; }
 
  private:
   AttentionSite site_;
+  std::int64_t chunk_;
   std::shared_ptr<Score> score_;
   std::shared_ptr<Position> position_;
   std::shared_ptr<Pattern> pattern_;
   std::map<std::pair<std::int64_t, std::int64_t>, torch::Tensor> allowed_cache_;
+  struct CachedLayout {
+    std::shared_ptr<const BlockLayout> layout;
+    torch::Device device;
+  };
+  std::map<std::pair<std::int64_t, std::int64_t>, CachedLayout> layout_cache_;
 };
 TORCH_MODULE(AttentionVariant);
 
@@ -55,6 +74,11 @@ std::vector<OptionSpec> all_option_specs();
 // Rejects unknown names and combinations that make no sense (e.g. RoPE with additive scores),
 // naming the `variant.*` key to change. Throws VariantError.
 void validate(const VariantOptions& options);
+
+// Checks that depend on the sequence lengths (e.g. bigbird's block must divide Tk) for a site,
+// without building the variant's parameters. Throws VariantError naming the key.
+void validate_lengths(const VariantOptions& options, const AttentionSite& site,
+                      std::int64_t query_length, std::int64_t key_length);
 
 // Human-readable listing of every registered part with its options (`attnlab variants`).
 std::string describe_registered();

@@ -1,3 +1,6 @@
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
 #include "variants/parts.h"
 
 namespace attnlab::variants {
@@ -29,6 +32,41 @@ torch::Tensor relative_positions(std::int64_t query_length, std::int64_t key_len
   auto query_positions = torch::arange(offset, offset + query_length, torch::kLong).unsqueeze(1);
   auto key_positions = torch::arange(key_length, torch::kLong).unsqueeze(0);
   return key_positions - query_positions;  // [Tq, Tk]
+}
+
+Score::Gradients Score::tile_gradients(const torch::Tensor& q, const torch::Tensor& k,
+                                       const torch::Tensor& grad_scores) {
+  torch::AutoGradMode enable_grad(/*enabled=*/true);
+  auto q_leaf = q.detach().requires_grad_(true);  // [B,H,Nq,D]
+  auto k_leaf = k.detach().requires_grad_(true);  // [B,H,L,D]
+  std::vector<torch::Tensor> inputs = {q_leaf, k_leaf};
+  const auto own_parameters = parameters();
+  for (const auto& parameter : own_parameters) {
+    if (parameter.requires_grad()) inputs.push_back(parameter);
+  }
+  auto tile = scores(q_leaf, k_leaf);  // [B,H,Nq,L]
+  auto grads = torch::autograd::grad({tile}, inputs, {grad_scores}, /*retain_graph=*/false,
+                                     /*create_graph=*/false, /*allow_unused=*/true);
+  Gradients result{grads[0], grads[1], {}};
+  std::size_t next = 2;
+  for (const auto& parameter : own_parameters) {
+    result.parameters.push_back(parameter.requires_grad() ? grads[next++] : torch::Tensor());
+  }
+  return result;
+}
+
+torch::Tensor Position::bias(std::int64_t query_length, std::int64_t key_length,
+                             const torch::TensorOptions& options) {
+  const std::int64_t offset = key_length - query_length;
+  return bias_at(torch::arange(offset, offset + query_length, torch::kLong),       // [Tq]
+                 torch::arange(key_length, torch::kLong).unsqueeze(0), options);  // [1,Tk]
+}
+
+BlockLayout Pattern::layout(std::int64_t query_length, std::int64_t key_length, bool causal,
+                            std::int64_t chunk) const {
+  const torch::Tensor mask = allowed(query_length, key_length, causal);  // [1|H,Tq,Tk]
+  if (!mask.defined()) return dense_layout(query_length, key_length, /*causal=*/false, chunk);
+  return layout_from_allowed(mask, chunk);
 }
 
 torch::Tensor causal_allowed(std::int64_t query_length, std::int64_t key_length) {

@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <torch/nn/module.h>
 
+#include "variants/block_layout.h"
 #include "variants/options.h"
 #include "variants/registry.h"
 
@@ -32,6 +34,16 @@ class Score : public torch::nn::Module {
   // When the score is `scale * q·k` the attention can use fused and chunked matmul paths.
   virtual bool is_scaled_dot() const { return false; }
   virtual double dot_scale() const { return 1.0; }
+
+  // Gradients of sum(grad_scores * scores(q, k)) with respect to q, k and each of parameters(),
+  // for the chunked path's backward, which recomputes one tile at a time. The default recomputes
+  // the tile's scores under autograd; memory stays bounded by the tile.
+  struct Gradients {
+    torch::Tensor q, k;                      // [B,H,Nq,D], [B,H,L,D]
+    std::vector<torch::Tensor> parameters;   // one per parameters(), undefined when unused
+  };
+  virtual Gradients tile_gradients(const torch::Tensor& q, const torch::Tensor& k,
+                                   const torch::Tensor& grad_scores);
 };
 
 class Position : public torch::nn::Module {
@@ -41,12 +53,20 @@ class Position : public torch::nn::Module {
                                                          const torch::Tensor& k) {
     return {q, k};
   }
-  // Additive score bias [H,Tq,Tk], or an undefined tensor when the scheme adds none.
-  virtual torch::Tensor bias(std::int64_t query_length, std::int64_t key_length,
-                             const torch::TensorOptions& options) {
-    (void)query_length, (void)key_length, (void)options;
+  // Additive score bias [1|H, Nq, L] for query positions [Nq] and key positions [L] or [1|H, L]
+  // (int64; query i of Tq sits at position i + Tk - Tq), or undefined when the scheme adds none.
+  // Biases are fixed functions of position (the chunked path does not differentiate them).
+  virtual torch::Tensor bias_at(const torch::Tensor& query_positions,
+                                const torch::Tensor& key_positions,
+                                const torch::TensorOptions& options) {
+    (void)query_positions, (void)key_positions, (void)options;
     return {};
   }
+  // Whether bias_at() adds anything (the chunked path skips computing positions otherwise).
+  virtual bool adds_bias() const { return false; }
+  // The bias over all pairs: [1|H, Tq, Tk] or undefined.
+  torch::Tensor bias(std::int64_t query_length, std::int64_t key_length,
+                     const torch::TensorOptions& options);
 };
 
 class Pattern {
@@ -59,6 +79,22 @@ class Pattern {
   // For score-dependent patterns (top-k): restrict scores [B,H,Tq,Tk] already masked with -inf.
   virtual torch::Tensor restrict_scores(const torch::Tensor& scores) const { return scores; }
   virtual bool depends_on_scores() const { return false; }
+  // A score-dependent pattern that keeps the k largest scores of each query returns k; the chunked
+  // path then finds each query's k-th largest score in a streaming pass. Other score-dependent
+  // patterns (0) always take the plain path.
+  virtual std::int64_t keep_largest() const { return 0; }
+
+  // Checks that depend on the sequence lengths (a block size that must divide T); throws
+  // VariantError naming the `variant.*` key.
+  virtual void check_lengths(std::int64_t query_length, std::int64_t key_length) const {
+    (void)query_length, (void)key_length;
+  }
+
+  // The tiles the chunked path computes (see block_layout.h); `chunk` bounds a tile's side. The
+  // default tiles allowed() and materialises Tq x Tk booleans once per shape; sparse patterns
+  // override it to build only their tiles.
+  virtual BlockLayout layout(std::int64_t query_length, std::int64_t key_length, bool causal,
+                             std::int64_t chunk) const;
 };
 
 using ScoreRegistry = Registry<Score, const VariantOptions&, const AttentionSite&>;

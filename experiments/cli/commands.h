@@ -18,8 +18,22 @@ struct ConfigArguments {
 void add_config_arguments(CLI::App& command, ConfigArguments& arguments);
 
 void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_compare_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_variants_command(CLI::App& app);
+
+// `attnlab bench`: benchmarks as subcommands, each added from its own file through this group
+// (created on first use), e.g. `attnlab bench attention`.
+inline CLI::App& bench_command(CLI::App& app) {
+  auto existing = app.get_subcommands([](CLI::App* sub) { return sub->get_name() == "bench"; });
+  if (!existing.empty()) return *existing.front();
+  auto* bench = app.add_subcommand("bench", "benchmarks (time and memory)");
+  bench->require_subcommand(1);
+  return *bench;
+}
+void add_bench_attention_command(CLI::App& app);
+void add_bench_record_command(CLI::App& app);
 
 }  // namespace attnlab::cli

@@ -12,9 +12,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(ATTNLAB_VERSION));
   attnlab::cli::add_train_command(app);
+  attnlab::cli::add_eval_command(app);
+  attnlab::cli::add_compare_command(app);
   attnlab::cli::add_config_command(app);
   attnlab::cli::add_variants_command(app);
   attnlab::cli::add_info_command(app);
+  attnlab::cli::add_bench_attention_command(app);
+  attnlab::cli::add_bench_record_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -1,7 +1,9 @@
 // attnlab train: compose the config, create (or resume) a run directory, train.
 #include <fmt/core.h>
 
+#include "analysis/dump/dump_schema.h"
 #include "experiments/cli/commands.h"
+#include "experiments/record/recorder.h"
 #include "experiments/run/run_dir.h"
 #include "experiments/run/schema.h"
 #include "experiments/train/trainer.h"
@@ -28,6 +30,14 @@ void check_resume_overrides(const std::vector<std::string>& overrides) {
   }
 }
 
+// Attention recording (record.every > 0) writes <run>/attention.h5; a resumed run continues it.
+void add_recorder(train::TrainOptions& options, const config::Config& config,
+                  const run::RunDir& run) {
+  if (!record::RecordSettings::from_config(config).enabled()) return;
+  options.observers.push_back(
+      std::make_shared<record::Recorder>(config, run.path() / dump::kFileName, options.resume));
+}
+
 void run_train(const TrainArguments& arguments) {
   train::TrainOptions options;
   if (!arguments.resume.empty()) {
@@ -38,6 +48,7 @@ void run_train(const TrainArguments& arguments) {
     const auto existing = run::RunDir::open(arguments.resume);
     const auto config = run::load_config(existing.config_file(), arguments.config.overrides);
     options.resume = true;
+    add_recorder(options, config, existing);
     train::train(config, existing, options);
     return;
   }
@@ -46,6 +57,7 @@ void run_train(const TrainArguments& arguments) {
   const auto run = arguments.run_dir.empty() ? run::RunDir::create(config)
                                              : run::RunDir::at(arguments.run_dir, config);
   fmt::print(stderr, "run directory: {}\n", run.path().string());
+  add_recorder(options, config, run);
   train::train(config, run, options);
   fmt::print("{}\n", run.path().string());
 }

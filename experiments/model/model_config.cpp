@@ -9,6 +9,7 @@ ModelSpec model_spec(const config::Config& config, const tasks::Task& task) {
   spec.arch = config.get_string("model.arch");
   spec.vocab_size = task.vocab_size();
   spec.max_length = task.sequence_length();
+  spec.max_source_length = task.source_length();
   spec.num_classes = task.num_classes();
   spec.d_model = config.get_int("model.d_model");
   spec.layers = config.get_int("model.layers");

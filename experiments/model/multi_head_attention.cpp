@@ -39,7 +39,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const torc
   const bool record = tap != nullptr;
   variants::AttentionOutput attended = variant_->forward(q, k, v, /*need_probs=*/record);
   torch::Tensor heads_out = attended.out;  // [B,H,T,D]
-  if (head_gate_.defined()) heads_out = heads_out * head_gate_.view({1, site_.heads, 1, 1});
+  if (head_gate_.defined()) heads_out = heads_out * head_gate_.view({-1, site_.heads, 1, 1});
   if (record) {
     tap->captures.push_back(
         {site_.layer, site_.cross ? "cross" : "self", attended.probs.detach(), v.detach()});

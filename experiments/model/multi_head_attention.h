@@ -37,10 +37,17 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory = {},
                         AttentionTap* tap = nullptr);
 
-  // A multiplier per head output [H] (Michel et al. 2019 head gates); undefined = all ones.
+  // A multiplier per head output [H], or per example and head [B,H] (Michel et al. 2019 head
+  // gates; per-example gates give per-example importances in one pass); undefined = all ones.
   void set_head_gate(torch::Tensor gate) { head_gate_ = std::move(gate); }
   torch::nn::Linear output_projection() const { return output_; }
   std::int64_t heads() const { return site_.heads; }
+  const variants::AttentionSite& site() const { return site_; }
+  // The variant's allowed mask [1|H,Tq,Tk] bool (undefined: every key): the recorder counts each
+  // query's allowed keys from it, since a masked key and a key given zero weight look alike.
+  torch::Tensor allowed(std::int64_t query_length, std::int64_t key_length) {
+    return variant_->allowed(query_length, key_length);
+  }
 
  private:
   torch::Tensor split_heads(const torch::Tensor& x) const;  // [B,T,C] -> [B,H,T,D]

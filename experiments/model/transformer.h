@@ -1,8 +1,10 @@
 // The shared model: token embeddings (+ absolute positions) -> pre-LayerNorm blocks -> head.
-// Decoder-only (causal LM) and encoder-only (bidirectional; per-token or pooled classification)
-// use the same block code; attention is delegated to the configured variant.
+// Decoder-only (causal LM), encoder-only (bidirectional; per-token or pooled classification) and
+// encoder-decoder (a bidirectional encoder over the source; a causal decoder that cross-attends
+// to it) use the same block code; attention is delegated to the configured variant.
 //
-// B = batch, T = sequence length, C = d_model, V = vocabulary, K = classes.
+// B = batch, T = target (or only) sequence length, S = source length, C = d_model,
+// V = vocabulary, K = classes.
 #pragma once
 
 #include <string>
@@ -20,9 +22,10 @@
 namespace attnlab::model {
 
 struct ModelSpec {
-  std::string arch = "decoder";        // decoder | encoder
+  std::string arch = "decoder";        // decoder | encoder | encoder_decoder
   std::int64_t vocab_size = 0;
   std::int64_t max_length = 0;         // longest sequence the position table covers
+  std::int64_t max_source_length = 0;  // encoder_decoder: longest source sequence
   std::int64_t num_classes = 0;        // > 0: pooled sequence classification head
   std::int64_t d_model = 64;
   std::int64_t layers = 2;
@@ -34,18 +37,42 @@ struct ModelSpec {
   double init_std = 0.02;
   variants::VariantOptions variant;
 
-  bool causal() const { return arch == "decoder"; }
+  bool causal() const { return arch != "encoder"; }  // of the main (target) stack
+  bool has_encoder() const { return arch == "encoder_decoder"; }
 };
+
+// Absolute positions added at the input: a learned table, a fixed sinusoidal one, or none.
+class InputPositionsImpl : public torch::nn::Module {
+ public:
+  InputPositionsImpl(const std::string& kind, std::int64_t max_length, std::int64_t d_model);
+  // x [B,T,C] -> x plus the first T positions
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  std::string kind_;
+  std::int64_t max_length_;
+  std::int64_t d_model_;
+  torch::nn::Embedding learned_{nullptr};
+  // Computed, not saved: a fixed table has no reason to be in a checkpoint, and this way a model
+  // can be evaluated on sequences longer than it was trained on.
+  torch::Tensor sinusoidal_;  // [length, C]
+};
+TORCH_MODULE(InputPositions);
 
 class BlockImpl : public torch::nn::Module {
  public:
-  BlockImpl(const ModelSpec& spec, std::int64_t layer);
-  torch::Tensor forward(const torch::Tensor& x, AttentionTap* tap);  // [B,T,C] -> [B,T,C]
-  MultiHeadAttention attention() const { return attention_; }
+  // `first_site` numbers this block's attention modules (self, then cross) among all of the
+  // model's attention modules, in forward order.
+  BlockImpl(const ModelSpec& spec, std::int64_t first_site, bool causal, bool cross);
+  // x [B,T,C], memory [B,S,C] (cross-attention blocks only) -> [B,T,C]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory, AttentionTap* tap);
+  std::vector<MultiHeadAttention> attention_modules() const;
 
  private:
   torch::nn::LayerNorm attention_norm_{nullptr};
   MultiHeadAttention attention_{nullptr};
+  torch::nn::LayerNorm cross_norm_{nullptr};
+  MultiHeadAttention cross_attention_{nullptr};
   torch::nn::LayerNorm mlp_norm_{nullptr};
   torch::nn::Sequential mlp_{nullptr};
   torch::nn::Dropout dropout_{nullptr};
@@ -56,21 +83,29 @@ class TransformerImpl : public torch::nn::Module {
  public:
   explicit TransformerImpl(const ModelSpec& spec);
 
-  // tokens [B,T] int64 -> logits [B,T,V] (per-token) or [B,K] (classification)
-  torch::Tensor forward(const torch::Tensor& tokens, AttentionTap* tap = nullptr);
+  // tokens [B,T] int64 -> logits [B,T,V] (per-token) or [B,K] (classification). `source` [B,S]
+  // holds the encoder's tokens for encoder-decoder models (undefined otherwise). With a tap, every
+  // attention layer hands its probabilities to it (the recording path).
+  torch::Tensor forward(const torch::Tensor& tokens, AttentionTap* tap = nullptr,
+                        const torch::Tensor& source = {});
 
   const ModelSpec& spec() const { return spec_; }
   std::int64_t parameter_count() const;
+  // Every attention module in forward order: encoder self-attention layers, then per decoder
+  // (or only) block its self-attention and, for encoder-decoder, its cross-attention.
   std::vector<MultiHeadAttention> attention_layers() const;
 
  private:
   void initialise_weights();
+  torch::Tensor encode(const torch::Tensor& source, AttentionTap* tap);  // [B,S] -> [B,S,C]
 
   ModelSpec spec_;
   torch::nn::Embedding token_embedding_{nullptr};
-  torch::nn::Embedding learned_positions_{nullptr};
-  torch::Tensor sinusoidal_positions_;  // [max_length, C] buffer
+  InputPositions positions_{nullptr};
+  InputPositions source_positions_{nullptr};
   torch::nn::Dropout dropout_{nullptr};
+  torch::nn::ModuleList encoder_blocks_{nullptr};
+  torch::nn::LayerNorm encoder_norm_{nullptr};
   torch::nn::ModuleList blocks_{nullptr};
   torch::nn::LayerNorm final_norm_{nullptr};
   torch::nn::Linear head_{nullptr};

@@ -74,8 +74,9 @@ config::Schema build_schema() {
   schema.add_group("model");
   schema.add("model.name", Type::String, std::string("tiny"), "model preset (group option)");
   schema.add("model.arch", Type::String, std::string("decoder"),
-             "decoder: causal LM; encoder: bidirectional (per-token or pooled classification)",
-             one_of({"decoder", "encoder"}));
+             "decoder: causal LM; encoder: bidirectional (per-token or pooled classification); "
+             "encoder_decoder: bidirectional encoder, causal decoder with cross-attention",
+             one_of({"decoder", "encoder", "encoder_decoder"}));
   schema.add("model.d_model", Type::Int, std::int64_t{64}, "width of the residual stream",
              at_least(1));
   schema.add("model.layers", Type::Int, std::int64_t{2}, "number of transformer blocks",
@@ -141,12 +142,35 @@ config::Schema build_schema() {
   schema.add("train.keep_checkpoints", Type::Int, std::int64_t{2},
              "step checkpoints kept (best.pt is kept apart)", at_least(1));
 
+  schema.add("eval.lengths", Type::IntList, std::vector<std::int64_t>{},
+             "task.length values at which `attnlab eval` also evaluates (length generalisation)",
+             at_least(1));
+  schema.add("eval.batch", Type::Int, std::int64_t{0},
+             "evaluation batch size (0: train.batch)", at_least(0));
+
   schema.add("runtime.threads", Type::Int, std::int64_t{0},
              "intra-op threads (0: every core this process may use)", at_least(0));
   schema.add("runtime.device", Type::String, std::string("cpu"),
              "torch device, e.g. cpu or cuda:0");
   schema.add("runtime.progress", Type::String, std::string("auto"),
              "auto: a bar on a terminal, lines otherwise", one_of({"auto", "bar", "lines", "none"}));
+
+  // Attention recording (experiments/record): a probe batch at recording steps -> attention.h5.
+  schema.add("record.every", Type::Int, std::int64_t{25},
+             "steps between attention snapshots (plus step 0 and the last step); 0: no recording",
+             at_least(0));
+  schema.add("record.samples", Type::Int, std::int64_t{8},
+             "validation examples in the fixed probe batch", at_least(1));
+  schema.add("record.maps", Type::Bool, true,
+             "store the attention maps (false: per-head statistics only)");
+  schema.add("record.dtype", Type::String, std::string("float16"), "dtype of the stored maps",
+             one_of({"float16", "float32"}));
+  schema.add("record.compression", Type::Int, std::int64_t{1},
+             "gzip level of the maps, with byte shuffling (0: uncompressed)", between(0, 9));
+  schema.add("record.importance", Type::Bool, true,
+             "head importance |dL/d gate| (Michel et al. 2019): one backward pass per probe example");
+  schema.add("record.seed", Type::Int, std::int64_t{0}, "seed of the probe's example draw",
+             at_least(0));
 
   schema.add_free_section("extra");
 
@@ -168,6 +192,16 @@ config::Schema build_schema() {
     as_config_error([&] { variants::validate(variant_options(config)); });
   });
   schema.add_check([](const config::Config& config) { tasks::make_task(config); });
+  schema.add_check([](const config::Config& config) {
+    if (config.get_int("record.every") == 0) return;
+    const auto validation = tasks::make_task(config)->split_size(tasks::Split::Val);
+    if (config.get_int("record.samples") > validation) {
+      throw config::ConfigError("record.samples = " +
+                                std::to_string(config.get_int("record.samples")) +
+                                " exceeds the validation set (" + std::to_string(validation) +
+                                " examples) the probe is drawn from");
+    }
+  });
   schema.add_check([](const config::Config& config) {
     as_config_error([&] { (void)torch::Device(config.get_string("runtime.device")); });
   });

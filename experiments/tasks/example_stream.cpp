@@ -59,19 +59,26 @@ TokenExample next_token_example(const std::vector<std::int64_t>& sequence,
   return example;
 }
 
-Batch stack_examples(const std::vector<TokenExample>& examples) {
-  const auto count = static_cast<std::int64_t>(examples.size());
-  const auto length = static_cast<std::int64_t>(examples.front().inputs.size());
-  auto inputs = torch::empty({count, length}, torch::kLong);
-  auto targets = torch::empty({count, length}, torch::kLong);
-  auto* input_data = inputs.data_ptr<std::int64_t>();
-  auto* target_data = targets.data_ptr<std::int64_t>();
+torch::Tensor stack_rows(const std::vector<std::vector<std::int64_t>>& rows) {
+  const auto count = static_cast<std::int64_t>(rows.size());
+  const auto length = static_cast<std::int64_t>(rows.front().size());
+  auto stacked = torch::empty({count, length}, torch::kLong);
+  auto* data = stacked.data_ptr<std::int64_t>();
   for (std::int64_t row = 0; row < count; ++row) {
-    std::copy(examples[row].inputs.begin(), examples[row].inputs.end(), input_data + row * length);
-    std::copy(examples[row].targets.begin(), examples[row].targets.end(),
-              target_data + row * length);
+    std::copy(rows[row].begin(), rows[row].end(), data + row * length);
   }
-  return {inputs, targets};
+  return stacked;
+}
+
+Batch stack_examples(const std::vector<TokenExample>& examples) {
+  std::vector<std::vector<std::int64_t>> inputs, targets;
+  inputs.reserve(examples.size());
+  targets.reserve(examples.size());
+  for (const auto& example : examples) {
+    inputs.push_back(example.inputs);
+    targets.push_back(example.targets);
+  }
+  return {stack_rows(inputs), stack_rows(targets), {}};
 }
 
 }  // namespace attnlab::tasks

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <functional>
 #include <random>
 #include <vector>
@@ -48,5 +49,7 @@ TokenExample next_token_example(const std::vector<std::int64_t>& sequence,
 
 // Stacks equally long examples into a batch ([B,T] inputs and targets).
 Batch stack_examples(const std::vector<TokenExample>& examples);
+// Stacks equally long token rows into a [B,T] int64 tensor.
+torch::Tensor stack_rows(const std::vector<std::vector<std::int64_t>>& rows);
 
 }  // namespace attnlab::tasks

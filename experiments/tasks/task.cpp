@@ -20,6 +20,20 @@ Split parse_split(const std::string& name) {
   throw config::ConfigError("unknown split '" + name + "'; valid splits: train, val, test");
 }
 
+void MetricSums::add(const std::string& name, double sum, double count) {
+  auto& entry = sums_[name];
+  entry.first += sum;
+  entry.second += count;
+}
+
+std::map<std::string, double> MetricSums::means() const {
+  std::map<std::string, double> result;
+  for (const auto& [name, entry] : sums_) {
+    if (entry.second > 0) result[name] = entry.first / entry.second;
+  }
+  return result;
+}
+
 TaskRegistry& task_registry() {
   static TaskRegistry registry("task", "task.name");
   return registry;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,8 +26,20 @@ Split parse_split(const std::string& name);  // throws config::ConfigError
 constexpr std::int64_t kIgnore = -100;
 
 struct Batch {
-  torch::Tensor inputs;   // [B,T] int64 tokens
+  torch::Tensor inputs;   // [B,T] int64 tokens (the decoder's input for encoder-decoder tasks)
   torch::Tensor targets;  // [B,T] int64 next-token targets, kIgnore where not scored; or [B] classes
+  torch::Tensor source;   // [B,S] int64 encoder tokens (encoder-decoder tasks only, else undefined)
+};
+
+// Task-specific evaluation metrics, accumulated over batches as sums and counts; reported as
+// sum / count (e.g. accuracy on one slice of the data).
+class MetricSums {
+ public:
+  void add(const std::string& name, double sum, double count);
+  std::map<std::string, double> means() const;
+
+ private:
+  std::map<std::string, std::pair<double, double>> sums_;
 };
 
 class Task {
@@ -34,12 +47,22 @@ class Task {
   virtual ~Task() = default;
   virtual std::int64_t vocab_size() const = 0;
   virtual std::int64_t sequence_length() const = 0;     // inputs' T
+  virtual std::int64_t source_length() const { return 0; }  // encoder_decoder: the source's S
   virtual std::int64_t num_classes() const { return 0; }  // > 0: one class per sequence
   virtual std::vector<std::string> supported_archs() const = 0;  // model.arch values
   // Examples [first, first + count) of a split, in a fixed order. The train split is an endless
   // stream (any index is valid); val and test hold split_size() examples.
   virtual Batch examples(Split split, std::int64_t first, std::int64_t count) const = 0;
   virtual std::int64_t split_size(Split split) const = 0;
+
+  // Metrics beyond loss and accuracy for one evaluation batch (logits as the model returned
+  // them, detached), e.g. accuracy per slice of the data.
+  virtual void add_metrics(const Batch& batch, const torch::Tensor& logits,
+                           MetricSums& sums) const {
+    (void)batch, (void)logits, (void)sums;
+  }
+  // Metrics derived from the means of the others (e.g. a difference of two losses).
+  virtual void finish_metrics(std::map<std::string, double>& metrics) const { (void)metrics; }
 };
 
 using TaskRegistry = variants::Registry<Task, const config::Config&>;

@@ -17,11 +17,14 @@ EvalMetrics evaluate(model::Transformer& model, const tasks::Task& task, tasks::
   auto loss_sum = torch::zeros({}, torch::kDouble);
   auto correct = torch::zeros({}, torch::kLong), scored = torch::zeros({}, torch::kLong);
   auto sequences_correct = torch::zeros({}, torch::kLong), sequences = torch::zeros({}, torch::kLong);
+  tasks::MetricSums task_metrics;
   for (std::int64_t first = 0; first < total; first += batch_size) {
     const auto count = std::min(batch_size, total - first);
     tasks::Batch batch = task.examples(split, first, count);
-    auto logits = model->forward(batch.inputs.to(device));
+    auto logits = model->forward(batch.inputs.to(device), /*tap=*/nullptr,
+                                 batch.source.defined() ? batch.source.to(device) : batch.source);
     auto result = objective(logits, batch.targets.to(device));
+    task.add_metrics(batch, logits.to(torch::kCPU), task_metrics);
     loss_sum += result.loss_sum.to(torch::kCPU, torch::kDouble);
     correct += result.correct.cpu();
     scored += result.scored.cpu();
@@ -37,6 +40,8 @@ EvalMetrics evaluate(model::Transformer& model, const tasks::Task& task, tasks::
   metrics.sequence_accuracy =
       static_cast<double>(sequences_correct.item<std::int64_t>()) / sequence_count;
   metrics.examples = total;
+  metrics.extra = task_metrics.means();
+  task.finish_metrics(metrics.extra);
   return metrics;
 }
 

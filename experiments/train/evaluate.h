@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include <torch/types.h>
 
@@ -15,6 +17,7 @@ struct EvalMetrics {
   double accuracy = 0.0;           // scored targets predicted right
   double sequence_accuracy = 0.0;  // sequences with every scored target right
   std::int64_t examples = 0;
+  std::map<std::string, double> extra;  // task-specific (per-slice accuracy, bits per char, ...)
 };
 
 // Runs every example of `split` (val/test) in batches, without gradients, in eval mode (the

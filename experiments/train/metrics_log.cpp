@@ -1,5 +1,7 @@
 #include "experiments/train/metrics_log.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -29,6 +31,7 @@ std::string json_line(const MetricsRow& row) {
   object["tokens_per_s"] =
       row.tokens_per_second ? nlohmann::ordered_json(*row.tokens_per_second) : nullptr;
   object["elapsed_s"] = row.elapsed_seconds;
+  for (const auto& [name, value] : row.extra) object[name] = value;
   return object.dump() + "\n";
 }
 
@@ -64,6 +67,10 @@ std::vector<MetricsRow> MetricsLog::read_jsonl(const std::filesystem::path& json
     row.lr = object["lr"].get<double>();
     row.elapsed_seconds = object["elapsed_s"].get<double>();
     if (!object["tokens_per_s"].is_null()) row.tokens_per_second = object["tokens_per_s"].get<double>();
+    for (const auto& [name, value] : object.items()) {
+      const bool known = std::find(columns().begin(), columns().end(), name) != columns().end();
+      if (!known && value.is_number()) row.extra[name] = value.get<double>();
+    }
     rows.push_back(row);
   }
   return rows;

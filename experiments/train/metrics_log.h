@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@ struct MetricsRow {
   double lr = 0.0;
   std::optional<double> tokens_per_second;  // train rows only
   double elapsed_seconds = 0.0;
+  std::map<std::string, double> extra;  // task metrics of val rows (metrics.jsonl only)
 };
 
 class MetricsLog {

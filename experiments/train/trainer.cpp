@@ -144,7 +144,8 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
     for (std::int64_t micro = 0; micro < micro_batches; ++micro) {
       tasks::Batch batch =
           task->examples(tasks::Split::Train, step * batch_size + micro * micro_batch, micro_batch);
-      auto logits = model->forward(batch.inputs.to(device));
+      auto logits = model->forward(batch.inputs.to(device), /*tap=*/nullptr,
+                                 batch.source.defined() ? batch.source.to(device) : batch.source);
       auto result = objective(logits, batch.targets.to(device));
       (result.loss / static_cast<double>(micro_batches)).backward();
       window += torch::stack({result.loss_sum.to(torch::kDouble), result.scored.to(torch::kDouble),
@@ -187,7 +188,8 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
     if (completed % eval_every == 0 || last_step) {
       last_val = evaluate(model, *task, tasks::Split::Val, batch_size, device);
       metrics.append({completed, "val", last_val.loss, last_val.accuracy,
-                      last_val.sequence_accuracy, current_lr, std::nullopt, state.train_seconds});
+                      last_val.sequence_accuracy, current_lr, std::nullopt, state.train_seconds,
+                      last_val.extra});
       log.line(fmt::format("step {} val loss {:.4f} accuracy {:.4f} sequence accuracy {:.4f}",
                            completed, last_val.loss, last_val.accuracy,
                            last_val.sequence_accuracy));
@@ -240,7 +242,8 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
        {{"train_loss", last_train_loss},
         {"val_loss", last_val.loss},
         {"val_accuracy", last_val.accuracy},
-        {"val_sequence_accuracy", last_val.sequence_accuracy}}},
+        {"val_sequence_accuracy", last_val.sequence_accuracy},
+        {"val_metrics", last_val.extra}}},
       {"best", best},
       {"wall_time_s", seconds_since(wall_start)},
       {"train_time_s", state.train_seconds},

@@ -28,7 +28,7 @@ TEST_CASE("every command has --help", "[cli]") {
   for (const std::vector<std::string>& command :
        {std::vector<std::string>{"--help"}, {"train", "--help"}, {"config", "--help"},
         {"config", "show", "--help"}, {"config", "doc", "--help"}, {"info", "--help"},
-        {"variants", "--help"}}) {
+        {"variants", "--help"}, {"bench", "--help"}, {"bench", "attention", "--help"}}) {
     const auto result = run_attnlab(command, work.path());
     INFO(result.output);
     CHECK(result.exit_code == 0);
@@ -86,6 +86,13 @@ TEST_CASE("bad input exits 2, names the problem and writes nothing", "[cli]") {
       {{"train", "--resume", "no/such/run"}, {"no/such/run"}},
       {{"train", "--definitely-not-an-option"}, {"definitely-not-an-option"}},
       {{"config", "show", "+train.lr=1"}, {"train.lr"}},
+      {{"train", "variant.window=0"}, {"variant.window", ">= 1"}},
+      {{"train", "variant.pattern=diagonal"}, {"variant.pattern", "diagonal", "bigbird"}},
+      {{"train", "variant=rope", "variant.score=additive"}, {"variant.position", "rope", "additive"}},
+      {{"bench", "attention", "--lengths", "100", "--variants", "bigbird"}, {"variant.block", "100"}},
+      {{"bench", "attention", "--variants", "nonesuch"}, {"nonesuch", "scaled"}},
+      {{"bench", "attention", "train.lr=1"}, {"train.lr", "variant.*"}},
+      {{"bench", "attention", "--lengths", "0"}, {"--lengths"}},
   };
   const auto before = std::distance(std::filesystem::directory_iterator(work.path()),
                                     std::filesystem::directory_iterator());

@@ -2,6 +2,7 @@
 // scores 100% with the project's own objective.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <set>
 
 #include "experiments/run/schema.h"
@@ -98,4 +99,65 @@ TEST_CASE("an oracle that copies scores 100% on the copy task", "[tasks]") {
 
 TEST_CASE("a copy task whose content space cannot fill the splits is a config error", "[tasks]") {
   CHECK_THROWS_AS(tasks::make_task(copy_config({"task.vocab=2"})), config::ConfigError);
+}
+
+TEST_CASE("reverse and sort write the transformed content after the separator", "[tasks]") {
+  for (const std::string name : {"reverse", "sort"}) {
+    DYNAMIC_SECTION(name) {
+      const auto task = tasks::make_task(copy_config({"task=" + name, "task.length=6"}));
+      const auto batch = task->examples(tasks::Split::Val, 0, 8);
+      for (std::int64_t b = 0; b < 8; ++b) {
+        const auto inputs = row(batch.inputs, b), targets = row(batch.targets, b);
+        std::vector<std::int64_t> content(inputs.begin(), inputs.begin() + 6);
+        std::vector<std::int64_t> output(targets.begin() + 6, targets.end());
+        if (name == "reverse") {
+          std::reverse(content.begin(), content.end());
+        } else {
+          std::sort(content.begin(), content.end());
+        }
+        CHECK(output == content);
+      }
+    }
+  }
+}
+
+TEST_CASE("encoder-decoder transduction puts the content in the source", "[tasks]") {
+  const auto task = tasks::make_task(
+      copy_config({"task=reverse", "task.length=5", "model.arch=encoder_decoder"}));
+  CHECK(task->sequence_length() == 5);
+  CHECK(task->source_length() == 5);
+  const auto batch = task->examples(tasks::Split::Train, 0, 4);
+  REQUIRE(batch.source.defined());
+  for (std::int64_t b = 0; b < 4; ++b) {
+    auto source = row(batch.source, b);
+    const auto inputs = row(batch.inputs, b), targets = row(batch.targets, b);
+    std::reverse(source.begin(), source.end());
+    CHECK(targets == source);          // every target scored
+    CHECK(inputs[0] == 1);             // the decoder starts from the separator
+    for (int t = 1; t < 5; ++t) CHECK(inputs[t] == targets[t - 1]);  // teacher forcing
+  }
+}
+
+TEST_CASE("a task rejects a model shape it does not support", "[tasks]") {
+  CHECK_THROWS_WITH(copy_config({"model.arch=encoder"}),
+                    Catch::Contains("model.arch") && Catch::Contains("decoder, encoder_decoder"));
+}
+
+TEST_CASE("selective copy outputs the marked tokens in order and scores only them", "[tasks]") {
+  const auto task = tasks::make_task(copy_config(
+      {"task=selective_copy", "task.length=12", "task.marked=4", "task.vocab=10"}));
+  REQUIRE(task->sequence_length() == 16);
+  const auto batch = task->examples(tasks::Split::Train, 0, 32);
+  for (std::int64_t b = 0; b < 32; ++b) {
+    const auto inputs = row(batch.inputs, b), targets = row(batch.targets, b);
+    std::vector<std::int64_t> marked;
+    for (int t = 0; t < 12; ++t) {
+      if (inputs[t] != 2) marked.push_back(inputs[t]);
+      CHECK(targets[t] == tasks::kIgnore);  // the noisy prompt is not scored
+    }
+    REQUIRE(marked.size() == 4);
+    CHECK(inputs[12] == 1);  // separator
+    const std::vector<std::int64_t> output(targets.begin() + 12, targets.end());
+    CHECK(output == marked);
+  }
 }

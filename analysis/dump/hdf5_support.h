@@ -1,0 +1,84 @@
+// Small helpers over the HDF5 C API shared by the dump writer and reader: owned identifiers,
+// errors turned into exceptions with HDF5's own reason, attributes, the float16 file type.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace attnlab::dump {
+
+// A dump that cannot be read or written; the message names the file and HDF5's reason.
+class DumpError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Owns one HDF5 identifier and closes it with the matching H5*close function.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  ~Handle() { reset(); }
+  Handle(Handle&& other) noexcept : id_(other.id_), closer_(other.closer_) {
+    other.id_ = H5I_INVALID_HID;
+  }
+  Handle& operator=(Handle&& other) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  // Closes now; returns false when HDF5 reported an error (e.g. a failed final write).
+  bool reset();
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+// Turns off HDF5's printing of error stacks to stderr while it lives: failures surface as
+// DumpError with one readable reason instead.
+class QuietErrors {
+ public:
+  QuietErrors();
+  ~QuietErrors();
+  QuietErrors(const QuietErrors&) = delete;
+  QuietErrors& operator=(const QuietErrors&) = delete;
+
+ private:
+  H5E_auto2_t function_ = nullptr;
+  void* data_ = nullptr;
+};
+
+// The most useful line of HDF5's current error stack: the operating system's message when there
+// is one ("No space left on device"), else the innermost description.
+std::string last_error();
+
+// Return `id` or `status`, or throw DumpError("<context>: <last_error()>") when negative.
+hid_t check(hid_t id, const std::string& context);
+void check_status(herr_t status, const std::string& context);
+
+// IEEE 754 binary16, little-endian (HDF5 1.10 has no predefined half type; h5py and numpy read
+// this one as float16).
+Handle make_float16_type();
+
+Handle open_group(hid_t location, const std::string& path, const std::string& context);
+Handle open_dataset(hid_t location, const std::string& path, const std::string& context);
+bool link_exists(hid_t location, const std::string& path);  // nested paths allowed
+std::vector<hsize_t> dataset_dims(hid_t dataset, const std::string& context);
+
+// Scalar attributes: UTF-8 variable-length strings (h5py returns str) and int64.
+void write_attribute(hid_t object, const char* name, const std::string& value,
+                     const std::string& context);
+void write_attribute(hid_t object, const char* name, std::int64_t value,
+                     const std::string& context);
+bool has_attribute(hid_t object, const char* name);
+std::string read_string_attribute(hid_t object, const char* name, const std::string& context);
+std::int64_t read_int_attribute(hid_t object, const char* name, const std::string& context);
+
+}  // namespace attnlab::dump

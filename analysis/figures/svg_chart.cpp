@@ -1,0 +1,170 @@
+#include "analysis/figures/svg_chart.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+namespace attnlab::analysis {
+namespace {
+
+// A colour-blind-safe palette (Okabe-Ito).
+const char* colour(std::size_t index) {
+  static const char* kPalette[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00",
+                                   "#CC79A7", "#56B4E9", "#F0E442", "#000000"};
+  return kPalette[index % 8];
+}
+
+std::string escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+struct Frame {
+  double left = 70, top = 40, width = 520, height = 300;
+  double x_min = 0, x_max = 1, y_min = 0, y_max = 1;
+  double px(double x) const { return left + (x - x_min) / (x_max - x_min) * width; }
+  double py(double y) const { return top + height - (y - y_min) / (y_max - y_min) * height; }
+};
+
+void widen(double& low, double& high) {
+  if (!(high > low)) {
+    low -= 0.5;
+    high += 0.5;
+  }
+}
+
+std::string axes(const Frame& frame, const std::string& title, const std::string& x_label,
+                 const std::string& y_label, bool x_ticks) {
+  std::string svg = fmt::format(
+      "<text x=\"{}\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">{}</text>\n",
+      frame.left + frame.width / 2, escape(title));
+  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
+                     "stroke=\"#444\"/>\n",
+                     frame.left, frame.top, frame.width, frame.height);
+  for (int tick = 0; tick <= 4; ++tick) {
+    const double y = frame.y_min + (frame.y_max - frame.y_min) * tick / 4.0;
+    svg += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>"
+                       "<text x=\"{}\" y=\"{:.1f}\" font-size=\"11\" text-anchor=\"end\">{:.3g}</text>\n",
+                       frame.left, frame.left + frame.width, frame.py(y), frame.py(y),
+                       frame.left - 6, frame.py(y) + 4, y);
+    if (x_ticks) {
+      const double x = frame.x_min + (frame.x_max - frame.x_min) * tick / 4.0;
+      svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\" "
+                         "text-anchor=\"middle\">{:.4g}</text>\n",
+                         frame.px(x), frame.top + frame.height + 16, x);
+    }
+  }
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">{}</text>\n",
+                     frame.left + frame.width / 2, frame.top + frame.height + 36, escape(x_label));
+  svg += fmt::format("<text x=\"16\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\" "
+                     "transform=\"rotate(-90 16 {})\">{}</text>\n",
+                     frame.top + frame.height / 2, frame.top + frame.height / 2, escape(y_label));
+  return svg;
+}
+
+std::string document(double width, double height, const std::string& body) {
+  return fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
+                     "viewBox=\"0 0 {} {}\" font-family=\"sans-serif\">\n"
+                     "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{}</svg>\n",
+                     width, height, width, height, body);
+}
+
+}  // namespace
+
+std::string line_chart_svg(const std::string& title, const std::string& x_label,
+                           const std::string& y_label, const std::vector<LineSeries>& series) {
+  Frame frame;
+  frame.x_min = frame.y_min = std::numeric_limits<double>::infinity();
+  frame.x_max = frame.y_max = -std::numeric_limits<double>::infinity();
+  for (const auto& line : series) {
+    for (std::size_t i = 0; i < line.x.size(); ++i) {
+      frame.x_min = std::min(frame.x_min, line.x[i]);
+      frame.x_max = std::max(frame.x_max, line.x[i]);
+      const double low = line.lower.empty() ? line.y[i] : line.lower[i];
+      const double high = line.upper.empty() ? line.y[i] : line.upper[i];
+      frame.y_min = std::min(frame.y_min, low);
+      frame.y_max = std::max(frame.y_max, high);
+    }
+  }
+  if (!std::isfinite(frame.x_min)) frame.x_min = 0, frame.x_max = 1, frame.y_min = 0, frame.y_max = 1;
+  widen(frame.x_min, frame.x_max);
+  widen(frame.y_min, frame.y_max);
+  std::string body = axes(frame, title, x_label, y_label, /*x_ticks=*/true);
+  for (std::size_t index = 0; index < series.size(); ++index) {
+    const auto& line = series[index];
+    if (!line.lower.empty() && line.x.size() > 1) {
+      std::string points;
+      for (std::size_t i = 0; i < line.x.size(); ++i) {
+        points += fmt::format("{:.1f},{:.1f} ", frame.px(line.x[i]), frame.py(line.upper[i]));
+      }
+      for (std::size_t i = line.x.size(); i-- > 0;) {
+        points += fmt::format("{:.1f},{:.1f} ", frame.px(line.x[i]), frame.py(line.lower[i]));
+      }
+      body += fmt::format("<polygon points=\"{}\" fill=\"{}\" fill-opacity=\"0.2\"/>\n", points,
+                          colour(index));
+    }
+    std::string path;
+    for (std::size_t i = 0; i < line.x.size(); ++i) {
+      path += fmt::format("{}{:.1f},{:.1f} ", i == 0 ? "M" : "L", frame.px(line.x[i]),
+                          frame.py(line.y[i]));
+    }
+    body += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", path,
+                        colour(index));
+    const double legend_y = frame.top + 14 + 16.0 * static_cast<double>(index);
+    body += fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"12\" height=\"3\" fill=\"{}\"/>"
+                        "<text x=\"{}\" y=\"{:.1f}\" font-size=\"11\">{}</text>\n",
+                        frame.left + frame.width + 12, legend_y - 4, colour(index),
+                        frame.left + frame.width + 28, legend_y, escape(line.name));
+  }
+  return document(frame.left + frame.width + 200, frame.top + frame.height + 50, body);
+}
+
+std::string bar_chart_svg(const std::string& title, const std::string& y_label,
+                          const std::vector<Bar>& bars) {
+  Frame frame;
+  frame.y_min = 0.0;
+  frame.y_max = 0.0;
+  for (const auto& bar : bars) {
+    frame.y_min = std::min(frame.y_min, bar.value - bar.error);
+    frame.y_max = std::max(frame.y_max, bar.value + bar.error);
+  }
+  widen(frame.y_min, frame.y_max);
+  std::string body = axes(frame, title, "", y_label, /*x_ticks=*/false);
+  const double slot = frame.width / static_cast<double>(std::max<std::size_t>(1, bars.size()));
+  for (std::size_t index = 0; index < bars.size(); ++index) {
+    const auto& bar = bars[index];
+    const double x = frame.left + slot * static_cast<double>(index) + slot * 0.15;
+    const double top = frame.py(std::max(0.0, bar.value)), base = frame.py(std::min(0.0, bar.value));
+    body += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
+                        "fill=\"{}\"><title>{}: {:.4g} ± {:.3g}</title></rect>\n",
+                        x, top, slot * 0.7, base - top, colour(index), escape(bar.label),
+                        bar.value, bar.error);
+    if (bar.error > 0) {
+      const double centre = x + slot * 0.35;
+      body += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1:.1f}\" y2=\"{2:.1f}\" "
+                          "stroke=\"black\"/><line x1=\"{3:.1f}\" x2=\"{4:.1f}\" y1=\"{1:.1f}\" "
+                          "y2=\"{1:.1f}\" stroke=\"black\"/><line x1=\"{3:.1f}\" x2=\"{4:.1f}\" "
+                          "y1=\"{2:.1f}\" y2=\"{2:.1f}\" stroke=\"black\"/>\n",
+                          centre, frame.py(bar.value + bar.error), frame.py(bar.value - bar.error),
+                          centre - 5, centre + 5);
+    }
+    body += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" "
+                        "transform=\"rotate(-35 {:.1f} {})\">{}</text>\n",
+                        x + slot * 0.35, frame.top + frame.height + 14, x + slot * 0.35,
+                        frame.top + frame.height + 14, escape(bar.label));
+  }
+  return document(frame.left + frame.width + 30, frame.top + frame.height + 110, body);
+}
+
+}  // namespace attnlab::analysis

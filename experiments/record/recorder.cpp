@@ -1,0 +1,351 @@
+#include "experiments/record/recorder.h"
+
+#include <chrono>
+#include <numeric>
+#include <random>
+#include <utility>
+
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/utils.h>
+
+#include "analysis/dump/dump_schema.h"
+#include "experiments/record/head_statistics.h"
+#include "experiments/run/system_info.h"
+#include "experiments/train/objective.h"
+
+namespace attnlab::record {
+
+RecordSettings RecordSettings::from_config(const config::Config& config) {
+  RecordSettings settings;
+  settings.every = config.get_int("record.every");
+  settings.samples = config.get_int("record.samples");
+  settings.maps = config.get_bool("record.maps");
+  settings.map_dtype = parse_map_dtype(config.get_string("record.dtype"));
+  settings.compression = static_cast<int>(config.get_int("record.compression"));
+  settings.importance = config.get_bool("record.importance");
+  settings.seed = static_cast<std::uint64_t>(config.get_int("record.seed"));
+  return settings;
+}
+
+std::vector<std::int64_t> draw_probe_indices(std::int64_t population, std::int64_t samples,
+                                             std::uint64_t seed) {
+  if (samples < 1 || samples > population) {
+    throw config::ConfigError("record.samples = " + std::to_string(samples) +
+                              " must be between 1 and the validation set's size, " +
+                              std::to_string(population));
+  }
+  std::vector<std::int64_t> pool(static_cast<std::size_t>(population));
+  std::iota(pool.begin(), pool.end(), std::int64_t{0});
+  std::mt19937_64 engine(seed);
+  for (std::int64_t drawn = 0; drawn < samples; ++drawn) {
+    const auto remaining = static_cast<std::uint64_t>(population - drawn);
+    const auto pick = drawn + static_cast<std::int64_t>(engine() % remaining);
+    std::swap(pool[static_cast<std::size_t>(drawn)], pool[static_cast<std::size_t>(pick)]);
+  }
+  pool.resize(static_cast<std::size_t>(samples));
+  return pool;
+}
+
+Probe make_probe(const tasks::Task& task, std::int64_t samples, std::uint64_t seed) {
+  Probe probe;
+  probe.indices = draw_probe_indices(task.split_size(tasks::Split::Val), samples, seed);
+  std::vector<torch::Tensor> inputs, targets, sources;
+  for (const auto index : probe.indices) {
+    auto example = task.examples(tasks::Split::Val, index, 1);
+    inputs.push_back(example.inputs);
+    targets.push_back(example.targets);
+    if (example.source.defined()) sources.push_back(example.source);
+  }
+  probe.batch.inputs = torch::cat(inputs);    // [B,T]
+  probe.batch.targets = torch::cat(targets);  // [B,T] or [B]
+  if (!sources.empty()) probe.batch.source = torch::cat(sources);  // [B,S]
+  return probe;
+}
+
+bool is_recording_step(std::int64_t step, std::int64_t every, std::int64_t total_steps) {
+  return every > 0 && (step % every == 0 || step == total_steps);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+IntArray int_array(const torch::Tensor& tensor) {
+  IntArray array;
+  if (!tensor.defined()) return array;
+  const auto values = tensor.to(torch::kCPU, torch::kLong).contiguous();
+  array.shape.assign(values.sizes().begin(), values.sizes().end());
+  array.values.assign(values.data_ptr<std::int64_t>(),
+                      values.data_ptr<std::int64_t>() + values.numel());
+  return array;
+}
+
+std::vector<float> floats(const torch::Tensor& tensor) {
+  const auto values = tensor.to(torch::kCPU, torch::kFloat).contiguous();
+  return {values.data_ptr<float>(), values.data_ptr<float>() + values.numel()};
+}
+
+// Puts the model in eval mode (no dropout, so no RNG draws) and restores the mode it had.
+class EvalMode {
+ public:
+  explicit EvalMode(model::Transformer& model) : model_(model), was_training_(model->is_training()) {
+    model_->eval();
+  }
+  ~EvalMode() {
+    if (was_training_) model_->train();
+  }
+  EvalMode(const EvalMode&) = delete;
+  EvalMode& operator=(const EvalMode&) = delete;
+
+ private:
+  model::Transformer& model_;
+  bool was_training_;
+};
+
+// Head gates xi = 1 of shape [B,H] on every attention layer while it lives (Michel et al. 2019):
+// one gate per example and head, so that one backward pass yields per-example gradients.
+class HeadGates {
+ public:
+  HeadGates(const std::vector<model::MultiHeadAttention>& layers, std::int64_t samples,
+            const torch::Device& device)
+      : layers_(layers) {
+    for (auto& layer : layers_) {
+      gates_.push_back(torch::ones({samples, layer->heads()},
+                                   torch::TensorOptions(device).requires_grad(true)));  // [B,H]
+      layer->set_head_gate(gates_.back());
+    }
+  }
+  ~HeadGates() {
+    for (auto& layer : layers_) layer->set_head_gate(torch::Tensor());
+  }
+  HeadGates(const HeadGates&) = delete;
+  HeadGates& operator=(const HeadGates&) = delete;
+  const std::vector<torch::Tensor>& gates() const { return gates_; }
+
+ private:
+  std::vector<model::MultiHeadAttention> layers_;
+  std::vector<torch::Tensor> gates_;
+};
+
+// I_h = mean over probe examples of |dL(x)/d xi_h| per layer ([H] each), from one backward pass.
+// The probe's loss is the mean over all its scored targets, so example b's gate gradient is
+// scaled by (scored targets in the probe) / (scored targets in b) to the gradient of b's own
+// loss; examples without scored targets have no loss and are left out. Gradients go to the gates
+// only (autograd::grad), so the parameters' .grad, which the optimiser owns, stay as they are.
+std::vector<torch::Tensor> head_importance(model::Transformer& model, const Probe& probe,
+                                           const torch::Device& device) {
+  const auto samples = probe.batch.inputs.size(0);
+  const auto targets = probe.batch.targets.to(device);  // [B,T] or [B]
+  const auto scored = targets.dim() == 1
+                          ? torch::ones({samples}, torch::kDouble)
+                          : targets.ne(tasks::kIgnore).sum(1).to(torch::kCPU, torch::kDouble);
+  const auto counted = scored.gt(0);  // [B]
+  const auto examples = counted.sum().item<std::int64_t>();
+  auto layers = model->attention_layers();
+  std::vector<torch::Tensor> importance;
+  if (examples == 0) {
+    for (auto& layer : layers) importance.push_back(torch::zeros({layer->heads()}, torch::kDouble));
+    return importance;
+  }
+  HeadGates gates(layers, samples, device);
+  const auto source =
+      probe.batch.source.defined() ? probe.batch.source.to(device) : probe.batch.source;
+  const auto logits = model->forward(probe.batch.inputs.to(device), /*tap=*/nullptr, source);
+  const auto loss = train::objective(logits, targets).loss;
+  const auto gradients = torch::autograd::grad({loss}, gates.gates(), /*grad_outputs=*/{},
+                                               /*retain_graph=*/false, /*create_graph=*/false,
+                                               /*allow_unused=*/true);
+  const auto scale = torch::where(counted, scored.sum() / scored.clamp_min(1.0),
+                                  torch::zeros_like(scored));  // [B]
+  for (std::size_t layer = 0; layer < layers.size(); ++layer) {
+    if (!gradients[layer].defined()) {
+      importance.push_back(torch::zeros({layers[layer]->heads()}, torch::kDouble));
+      continue;
+    }
+    const auto per_example =
+        gradients[layer].to(torch::kCPU, torch::kDouble).abs() * scale.unsqueeze(1);  // [B,H]
+    importance.push_back(per_example.sum(0) / static_cast<double>(examples));          // [H]
+  }
+  return importance;
+}
+
+}  // namespace
+
+struct Recorder::Capture {
+  model::AttentionTap tap;
+  double loss = 0.0;
+};
+
+Recorder::Recorder(const config::Config& config, std::filesystem::path dump_path, bool resume)
+    : settings_(RecordSettings::from_config(config)),
+      total_steps_(config.get_int("train.steps")),
+      config_toml_(config.to_toml()),
+      dump_path_(std::move(dump_path)),
+      resume_(resume),
+      device_(config.get_string("runtime.device")) {
+  text_attributes_ = {{dump::kAttributeAttnlabVersion, run::attnlab_version()},
+                      {dump::kAttributeGitCommit, run::git_commit()},
+                      {dump::kAttributeConfig, config_toml_},
+                      {dump::kAttributeExperiment, config.get_string("experiment.name")},
+                      {dump::kAttributeVariant, config.get_string("variant.name")},
+                      {dump::kAttributeTask, config.get_string("task.name")},
+                      {dump::kAttributeArch, config.get_string("model.arch")}};
+  const auto task = tasks::make_task(config);
+  probe_ = make_probe(*task, settings_.samples, settings_.seed);
+}
+
+Recorder::~Recorder() = default;
+
+Recorder::Capture Recorder::capture(model::Transformer& model) {
+  torch::NoGradGuard no_grad;
+  EvalMode eval(model);
+  Capture captured;
+  const auto source =
+      probe_.batch.source.defined() ? probe_.batch.source.to(device_) : probe_.batch.source;
+  const auto logits = model->forward(probe_.batch.inputs.to(device_), &captured.tap, source);
+  captured.loss = train::objective(logits, probe_.batch.targets.to(device_)).loss.item<double>();
+  auto layers = model->attention_layers();
+  TORCH_CHECK(captured.tap.captures.size() == layers.size(),
+              "the model reported ", captured.tap.captures.size(), " attention captures for ",
+              layers.size(), " attention layers: the recorder pairs them in forward order");
+  for (std::size_t index = 0; index < layers.size(); ++index) {
+    TORCH_CHECK(captured.tap.captures[index].layer == layers[index]->site().layer,
+                "attention capture ", index, " comes from layer ",
+                captured.tap.captures[index].layer, ", expected ", layers[index]->site().layer);
+  }
+  return captured;
+}
+
+DumpLayout Recorder::layout(model::Transformer& model, const Capture& captured) const {
+  DumpLayout layout;
+  layout.samples = settings_.samples;
+  layout.maps = settings_.maps;
+  layout.map_dtype = settings_.map_dtype;
+  layout.compression = settings_.compression;
+  layout.importance = settings_.importance;
+  layout.probe_indices.shape = {static_cast<std::int64_t>(probe_.indices.size())};
+  layout.probe_indices.values = probe_.indices;
+  layout.probe_tokens = int_array(probe_.batch.inputs);
+  layout.probe_targets = int_array(probe_.batch.targets);
+  layout.probe_source = int_array(probe_.batch.source);
+  layout.text_attributes = text_attributes_;
+  layout.int_attributes = {{dump::kAttributeRecordEvery, settings_.every},
+                           {dump::kAttributeRecordSeed, static_cast<std::int64_t>(settings_.seed)}};
+  auto layers = model->attention_layers();
+  for (std::size_t index = 0; index < layers.size(); ++index) {
+    const auto& probs = captured.tap.captures[index].probs;  // [B,H,Tq,Tk]
+    LayerLayout layer;
+    layer.index = static_cast<std::int64_t>(index);
+    layer.kind = captured.tap.captures[index].kind;
+    layer.causal = layers[index]->site().causal;
+    layer.heads = probs.size(1);
+    layer.query_length = probs.size(2);
+    layer.key_length = probs.size(3);
+    const auto counts = allowed_key_counts(layers[index]->allowed(layer.query_length,
+                                                                  layer.key_length),
+                                           layer.heads, layer.query_length, layer.key_length);
+    layer.allowed_keys.assign(counts.data_ptr<std::int32_t>(),
+                              counts.data_ptr<std::int32_t>() + counts.numel());
+    layout.layers.push_back(std::move(layer));
+  }
+  return layout;
+}
+
+void Recorder::on_start(model::Transformer& model, std::int64_t first_step) {
+  if (!settings_.enabled()) return;
+  const auto start = Clock::now();
+  auto captured = capture(model);
+  const auto dump_layout = layout(model, captured);
+  if (resume_ && std::filesystem::exists(dump_path_)) {
+    // The model is at `first_step` (its checkpoint); snapshots after it are redone.
+    writer_ = DumpWriter::resume(dump_path_, dump_layout, first_step);
+  } else {
+    writer_ = DumpWriter::create(dump_path_, dump_layout);
+  }
+  const auto& steps = writer_->steps();
+  const bool recorded = !steps.empty() && steps.back() == first_step;
+  if (is_recording_step(first_step, settings_.every, total_steps_) && !recorded) {
+    record(model, first_step, std::move(captured));
+  }
+  seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void Recorder::on_step(model::Transformer& model, std::int64_t completed_step, bool last_step) {
+  if (!writer_) return;
+  if (!last_step && !is_recording_step(completed_step, settings_.every, total_steps_)) return;
+  const auto start = Clock::now();
+  record(model, completed_step, capture(model));
+  seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void Recorder::record(model::Transformer& model, std::int64_t step, Capture&& captured) {
+  auto layers = model->attention_layers();
+  std::vector<torch::Tensor> importance;
+  if (settings_.importance) {
+    EvalMode eval(model);
+    importance = head_importance(model, probe_, device_);
+  }
+
+  Snapshot snapshot;
+  snapshot.step = step;
+  snapshot.probe_loss = captured.loss;
+  std::vector<torch::Tensor> keep_alive;  // map buffers the writer reads
+  for (std::size_t index = 0; index < layers.size(); ++index) {
+    const auto& capture = captured.tap.captures[index];
+    const auto probs = capture.probs.to(torch::kCPU);  // [B,H,Tq,Tk]
+    const auto allowed = allowed_key_counts(layers[index]->allowed(probs.size(2), probs.size(3)),
+                                            probs.size(1), probs.size(2), probs.size(3));  // [H,Tq]
+    LayerSnapshot layer;
+    if (settings_.maps) {
+      keep_alive.push_back(
+          probs.to(settings_.map_dtype == MapDtype::Float16 ? torch::kHalf : torch::kFloat)
+              .contiguous());
+      layer.maps = keep_alive.back().data_ptr();
+    }
+    const auto maps = map_statistics(probs, allowed);
+    const auto norms = output_norms(probs, capture.values,
+                                    layers[index]->output_projection()->weight, allowed);
+    auto& stats = layer.statistics;
+    stats[dump::kEntropy] = floats(maps.entropy);
+    stats[dump::kEntropyNormalised] = floats(maps.entropy_normalised);
+    stats[dump::kConfidence] = floats(maps.confidence);
+    stats[dump::kDistance] = floats(maps.distance);
+    stats[dump::kSinkMass] = floats(maps.sink_mass);
+    stats[dump::kSelfMass] = floats(maps.self_mass);
+    stats[dump::kPreviousMass] = floats(maps.previous_mass);
+    stats[dump::kNextMass] = floats(maps.next_mass);
+    stats[dump::kK90] = floats(maps.k90);
+    stats[dump::kOutputNorm] = floats(norms.per_head);
+    stats[dump::kEntropyPerQuery] = floats(maps.entropy_per_query);
+    stats[dump::kConfidencePerQuery] = floats(maps.confidence_per_query);
+    stats[dump::kDistancePerQuery] = floats(maps.distance_per_query);
+    stats[dump::kK90PerQuery] = floats(maps.k90_per_query);
+    stats[dump::kOutputNormPerQuery] = floats(norms.per_query);
+    stats[dump::kValueNorms] = floats(norms.value_norms);
+    if (settings_.importance) {
+      const auto& raw = importance[index];  // [H]
+      const auto norm = raw.norm().item<double>();
+      stats[dump::kImportance] = floats(raw);
+      stats[dump::kImportanceNormalised] = floats(norm > 0.0 ? raw / norm : torch::zeros_like(raw));
+    }
+    snapshot.layers.push_back(std::move(layer));
+  }
+  writer_->append(snapshot);
+  ++recorded_;
+}
+
+void Recorder::on_finish(nlohmann::json& summary) {
+  if (!writer_) return;
+  const auto start = Clock::now();
+  writer_->close();
+  seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
+  summary["recording"] = {{"file", writer_->path().string()},
+                          {"snapshots", writer_->steps().size()},
+                          {"snapshots_recorded", recorded_},
+                          {"every", settings_.every},
+                          {"seconds", seconds_},
+                          {"map_bytes", writer_->map_bytes_written()},
+                          {"file_bytes", writer_->file_bytes()}};
+}
+
+}  // namespace attnlab::record

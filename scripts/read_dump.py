@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""Load an attnlab attention dump (attention.h5) into numpy, and summarise it.
+
+    /usr/bin/python3 scripts/read_dump.py results/default/<run>/attention.h5
+
+Uses Debian's python3-h5py and python3-numpy (hence /usr/bin/python3, not a pyenv python).
+The layout is documented in README.md ("Attention dumps") and defined in
+analysis/dump/dump_schema.h. In a notebook, the essentials are:
+
+    import h5py
+    f = h5py.File(path, "r")
+    n = complete_snapshots(f)                 # crash-safe count (below); len(f["steps"]) after a clean run
+    steps = f["steps"][:n]                    # [N] training step of each snapshot
+    maps = f["layers/00/maps"][:n]            # [N, B, H, Tq, Tk] float16 attention probabilities
+    one = f["layers/00/maps"][-1, 0, 2]       # one (sample, head) map [Tq, Tk]: reads one chunk
+    entropy = f["layers/00/entropy"][:n]      # [N, H] per-head statistics
+    config = f.attrs["config"]                # the run's resolved config (TOML text)
+"""
+import sys
+
+import h5py
+import numpy as np
+
+STEP_FILL = -1  # dump_schema.h kStepFill: a /steps entry whose snapshot was never committed
+
+
+def complete_snapshots(f):
+    """Snapshots that were completed, as the C++ reader counts them.
+
+    After a crash, datasets other than /steps may hold one partial snapshot more; /steps holds only
+    committed steps (strictly increasing, never the fill value)."""
+    steps = f["steps"][:]
+    n = 0
+    while n < len(steps) and steps[n] != STEP_FILL and (n == 0 or steps[n] > steps[n - 1]):
+        n += 1
+    growing = [f["probe_loss"]]
+    for index in range(int(f.attrs["layers"])):
+        group = f[f"layers/{index:02d}"]
+        growing += [group[name] for name in group if name != "allowed_keys"]
+    return min([n] + [dataset.shape[0] for dataset in growing])
+
+
+def load(path):
+    """Maps, statistics and probe of every complete snapshot, as numpy arrays."""
+    with h5py.File(path, "r") as f:
+        n = complete_snapshots(f)
+        dump = {
+            "attributes": dict(f.attrs),
+            "steps": f["steps"][:n],
+            "probe_loss": f["probe_loss"][:n],
+            "probe": {name: f["probe"][name][:] for name in f["probe"]},
+            "layers": [],
+        }
+        for index in range(int(f.attrs["layers"])):
+            group = f[f"layers/{index:02d}"]
+            layer = {"attributes": dict(group.attrs), "allowed_keys": group["allowed_keys"][:]}
+            for name in group:
+                if name != "allowed_keys":
+                    layer[name] = group[name][:n]
+            dump["layers"].append(layer)
+    return dump
+
+
+def main(path):
+    dump = load(path)
+    attributes = dump["attributes"]
+    steps = dump["steps"]
+    print(f"{path}: schema {attributes['schema_version']}, attnlab {attributes['attnlab_version']}"
+          f" ({attributes['git_commit']}), variant {attributes['variant']}, task {attributes['task']}")
+    print(f"{len(steps)} complete snapshots at steps {steps.tolist()}; probe of "
+          f"{attributes['samples']} examples, loss {dump['probe_loss'][0]:.4f} -> "
+          f"{dump['probe_loss'][-1]:.4f}" if len(steps) else "0 complete snapshots")
+    for index, layer in enumerate(dump["layers"]):
+        info = layer["attributes"]
+        print(f"\nlayers/{index:02d}: {info['kind']}-attention, {info['heads']} heads, "
+              f"Tq={info['query_length']} Tk={info['key_length']}")
+        if "maps" in layer:
+            maps = layer["maps"].astype(np.float64)  # [N, B, H, Tq, Tk]
+            print(f"  maps {layer['maps'].dtype} {list(maps.shape)}; largest |row sum - 1| "
+                  f"{np.abs(maps.sum(-1) - 1).max() if maps.size else 0:.1e}")
+        if len(steps):
+            names = [name for name in ("entropy", "entropy_normalised", "confidence", "distance",
+                                       "previous_mass", "k90", "output_norm", "importance")
+                     if name in layer]
+            print("  last snapshot, per head: " + "  ".join(f"{name:>10.10}" for name in names))
+            for head in range(int(info["heads"])):
+                print(f"  head {head:<20}" + "  ".join(f"{layer[name][-1, head]:>10.4f}"
+                                                      for name in names))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1]))

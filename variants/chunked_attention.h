@@ -1,0 +1,27 @@
+// The fast path of attention when no probabilities are needed: an online softmax over the tiles of
+// a BlockLayout (flash-attention style: running max and sum per query, one tile of scores alive at
+// a time). Backward is a custom autograd function that recomputes each tile from the saved
+// log-sum-exp, so forward+backward memory grows with the tile and the outputs, never with Tq x Tk,
+// and sparse layouts only pay for the tiles they list.
+//
+// B = batch, H = heads, Tq = query length, Tk = key length, D = head dim.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "variants/parts.h"
+
+namespace attnlab::variants {
+
+// q [B,H,Tq,D], k [B,H,Tk,D] (already rotated by the position scheme), v [B,H,Tk,D] ->
+// out [B,H,Tq,D]. Differentiable in q, k, v and the score's parameters. keep_largest > 0 keeps
+// only the k largest allowed scores of each query (top-k pattern). A query with no allowed key
+// gets a zero output, as in the plain path.
+torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v, const std::shared_ptr<Score>& score,
+                                const std::shared_ptr<Position>& position,
+                                const std::shared_ptr<const BlockLayout>& layout,
+                                std::int64_t keep_largest);
+
+}  // namespace attnlab::variants
