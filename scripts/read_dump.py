@@ -9,10 +9,10 @@ analysis/dump/dump_schema.h. In a notebook, the essentials are:
 
     import h5py
     f = h5py.File(path, "r")
-    n = complete_snapshots(f)                 # crash-safe count (below); len(f["steps"]) after a clean run
+    n = complete_snapshots(f)                 # complete snapshots (crash-safe; see below)
     steps = f["steps"][:n]                    # [N] training step of each snapshot
     maps = f["layers/00/maps"][:n]            # [N, B, H, Tq, Tk] float16 attention probabilities
-    one = f["layers/00/maps"][-1, 0, 2]       # one (sample, head) map [Tq, Tk]: reads one chunk
+    one = f["layers/00/maps"][n - 1, 0, 2]    # one (sample, head) map [Tq, Tk]: reads one chunk
     entropy = f["layers/00/entropy"][:n]      # [N, H] per-head statistics
     config = f.attrs["config"]                # the run's resolved config (TOML text)
 """
@@ -65,8 +65,9 @@ def main(path):
     dump = load(path)
     attributes = dump["attributes"]
     steps = dump["steps"]
-    print(f"{path}: schema {attributes['schema_version']}, attnlab {attributes['attnlab_version']}"
-          f" ({attributes['git_commit']}), variant {attributes['variant']}, task {attributes['task']}")
+    print(f"{path}: schema {attributes['schema_version']}, attnlab "
+          f"{attributes['attnlab_version']} ({attributes['git_commit']}), "
+          f"variant {attributes['variant']}, task {attributes['task']}")
     print(f"{len(steps)} complete snapshots at steps {steps.tolist()}; probe of "
           f"{attributes['samples']} examples, loss {dump['probe_loss'][0]:.4f} -> "
           f"{dump['probe_loss'][-1]:.4f}" if len(steps) else "0 complete snapshots")

@@ -27,9 +27,37 @@ torch::Tensor block_rows(const torch::Tensor& x, const QueryBlock& block) {
   return x.narrow(2, block.begin, block.end - block.begin);
 }
 
-// Writes gathered rows back (contiguous blocks were updated in place through their views).
+// Writes rows of a block back into x [B,H,Tq,...].
 void store_rows(torch::Tensor& x, const QueryBlock& block, const torch::Tensor& rows) {
-  if (block.index.defined()) x.index_copy_(2, block.index, rows);
+  if (block.index.defined()) {
+    x.index_copy_(2, block.index, rows);
+  } else {
+    auto target = x.narrow(2, block.begin, block.end - block.begin);
+    if (!target.is_same(rows)) target.copy_(rows);
+  }
+}
+
+// For each block, whether it is the first to see its queries; its running softmax state then
+// starts from its first tile instead of being read back and rescaled.
+std::vector<bool> first_visits(const BlockLayout& layout, std::int64_t query_length) {
+  std::vector<char> seen(static_cast<std::size_t>(query_length), 0);
+  std::vector<bool> first;
+  for (const auto& block : layout.blocks) {
+    std::vector<std::int64_t> rows;
+    if (block.index.defined()) {
+      const auto index = block.index.to(torch::kCPU).contiguous();  // [Nq]
+      rows.assign(index.data_ptr<std::int64_t>(), index.data_ptr<std::int64_t>() + index.numel());
+    } else {
+      for (std::int64_t row = block.begin; row < block.end; ++row) rows.push_back(row);
+    }
+    bool fresh = true;
+    for (const auto row : rows) {
+      fresh = fresh && seen[static_cast<std::size_t>(row)] == 0;
+      seen[static_cast<std::size_t>(row)] = 1;
+    }
+    first.push_back(fresh);
+  }
+  return first;
 }
 
 void add_rows(torch::Tensor& x, const QueryBlock& block, const torch::Tensor& rows) {
@@ -152,26 +180,41 @@ class ChunkedAttentionFunction : public torch::autograd::Function<ChunkedAttenti
     auto running_max = torch::full({batch, heads, query_length}, -kInfinity, q.options());
     auto running_sum = torch::zeros({batch, heads, query_length}, q.options());
     auto accumulated = torch::zeros({batch, heads, query_length, v.size(3)}, q.options());
-    for (const auto& block : context->layout->blocks) {
+    // The running max is kept at or above the lowest finite value: a row with nothing allowed yet
+    // then shifts its -inf scores by a finite amount and exp() stays 0 instead of NaN.
+    const double lowest = std::numeric_limits<float>::lowest();
+    const auto fresh = first_visits(*context->layout, query_length);
+    for (std::size_t b = 0; b < context->layout->blocks.size(); ++b) {
+      const auto& block = context->layout->blocks[b];
       const auto q_rows = block_rows(scorer.q(), block);  // [B,H,Nq,D]
       const auto threshold_rows = threshold.defined() ? block_rows(threshold, block)
                                                       : torch::Tensor();  // [B,H,Nq]
-      auto max_rows = block_rows(running_max, block);    // [B,H,Nq]
-      auto sum_rows = block_rows(running_sum, block);    // [B,H,Nq]
-      auto out_rows = block_rows(accumulated, block);    // [B,H,Nq,D]
+      torch::Tensor max_rows, sum_rows, out_rows;  // [B,H,Nq], [B,H,Nq], [B,H,Nq,D]
+      if (!fresh[b]) {
+        max_rows = block_rows(running_max, block).clamp_min(lowest);
+        sum_rows = block_rows(running_sum, block);
+        out_rows = block_rows(accumulated, block);
+      }
       for (const auto& segment : block.keys) {
         auto tile = scorer.scores(block, segment, q_rows, segment_rows(k, segment),
                                   threshold_rows);  // [B,H,Nq,L]
-        const auto new_max = torch::maximum(max_rows, tile.amax(/*dim=*/-1));
-        // Rows with nothing allowed so far keep max -inf; shifting them by 0 keeps exp() at 0.
-        const auto shift = new_max.masked_fill(new_max.isneginf(), 0.0);  // [B,H,Nq]
-        auto probs = tile.sub_(shift.unsqueeze(-1)).exp_();                // [B,H,Nq,L]
-        const auto correction = (max_rows - shift).exp_();                // [B,H,Nq]
+        const auto v_rows = segment_rows(v, segment);  // [B,H,L,D]
+        if (!max_rows.defined()) {  // the block's first tile starts the state
+          max_rows = tile.amax(/*dim=*/-1).clamp_min_(lowest);
+          auto probs = tile.sub_(max_rows.unsqueeze(-1)).exp_();  // [B,H,Nq,L]
+          sum_rows = probs.sum(-1);
+          out_rows = torch::matmul(probs, v_rows);
+          continue;
+        }
+        const auto new_max = torch::maximum(max_rows, tile.amax(/*dim=*/-1));  // [B,H,Nq]
+        auto probs = tile.sub_(new_max.unsqueeze(-1)).exp_();                 // [B,H,Nq,L]
+        const auto correction = (max_rows - new_max).exp_();                  // [B,H,Nq]
         sum_rows.mul_(correction).add_(probs.sum(-1));
         out_rows.mul_(correction.unsqueeze(-1));
-        add_matmul(out_rows, probs, segment_rows(v, segment));
-        max_rows.copy_(new_max);
+        add_matmul(out_rows, probs, v_rows);
+        max_rows = new_max;
       }
+      if (!max_rows.defined()) continue;
       store_rows(running_max, block, max_rows);
       store_rows(running_sum, block, sum_rows);
       store_rows(accumulated, block, out_rows);

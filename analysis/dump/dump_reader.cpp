@@ -150,8 +150,9 @@ std::vector<float> DumpReader::map(std::int64_t layer, std::int64_t snapshot, st
                             static_cast<hsize_t>(head), 0, 0};
   const hsize_t count[5] = {1, 1, 1, static_cast<hsize_t>(info.query_length),
                             static_cast<hsize_t>(info.key_length)};
-  check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
-               where);
+  check_status(
+      H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+      where);
   Handle memory_space(check(H5Screate_simple(5, count, nullptr), where), H5Sclose);
   std::vector<float> values(static_cast<std::size_t>(info.query_length * info.key_length));
   check_status(H5Dread(dataset, H5T_NATIVE_FLOAT, memory_space.get(), file_space.get(),

@@ -139,7 +139,8 @@ inline constexpr std::array<Statistic, 18> kStatistics = {{
     {kK90, StatisticShape::Head, false,
      "mean_i of the fewest keys whose sorted weights reach 0.9 of the row's mass"},
     {kOutputNorm, StatisticShape::Head, false,
-     "mean_i ||sum_j A_ij f_h(x_j)||, f_h(x_j) = (x_j W_V^h + b_V^h) W_O^h (Kobayashi et al. 2020)"},
+     "mean_i ||sum_j A_ij f_h(x_j)||, f_h(x_j) = (x_j W_V^h + b_V^h) W_O^h "
+     "(Kobayashi et al. 2020)"},
     {kImportance, StatisticShape::Head, true,
      "mean over samples of |dL/d xi_h| at head gates xi = 1 (Michel et al. 2019)"},
     {kImportanceNormalised, StatisticShape::Head, true,

@@ -4,12 +4,17 @@
 // Each measurement runs in a fresh child process (fork), so allocations of one variant never
 // flatter or burden the next. Peak memory is the growth of the child's peak resident set (VmHWM in
 // /proc/self/status) over its resident set just before the measured call, with the peak reset by
-// writing 5 to /proc/self/clear_refs. glibc is told to serve every allocation above 64 KiB with
-// mmap, so freed tensors leave the resident set and a later peak is not hidden by an earlier one.
+// writing 5 to /proc/self/clear_refs. While memory is measured, glibc serves every allocation above
+// 64 KiB with mmap, so freed tensors leave the resident set and a later peak is not hidden by an
+// earlier one; timing runs afterwards with allocations reused from the heap, as in training (a
+// fresh mmap per tile would add page faults that are not the attention's cost).
+// Times are medians of wall-clock time and of the process's CPU time (all threads); on a shared
+// machine the CPU time is the steadier of the two.
 //
 // B = batch, H = heads, T = sequence length, D = head dim.
 #include <malloc.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,7 +61,8 @@ struct Measurement {
   std::int64_t length = 0;
   variants::VariantOptions options;
   std::string error;  // set when the measurement failed (e.g. the child ran out of memory)
-  double forward_ms = NAN, forward_backward_ms = NAN;
+  double forward_ms = NAN, forward_backward_ms = NAN;            // wall clock
+  double forward_cpu_ms = NAN, forward_backward_cpu_ms = NAN;    // CPU time of all threads
   double forward_peak_mb = NAN, forward_backward_peak_mb = NAN;
 };
 
@@ -129,17 +135,30 @@ double peak_growth_mb(Call&& call) {
   return status_mb("VmHWM") - before;
 }
 
+double process_cpu_ms() {
+  timespec now{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e3 + static_cast<double>(now.tv_nsec) / 1e6;
+}
+
+struct Timing {
+  double wall_ms, cpu_ms;  // medians
+};
+
 template <typename Call>
-double median_ms(int repeats, Call&& call) {
-  std::vector<double> times;
+Timing median_time(int repeats, Call&& call) {
+  std::vector<double> walls, cpus;
   for (int i = 0; i < repeats; ++i) {
     const auto start = std::chrono::steady_clock::now();
+    const double cpu_start = process_cpu_ms();
     call();
-    times.push_back(
+    cpus.push_back(process_cpu_ms() - cpu_start);
+    walls.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  std::sort(walls.begin(), walls.end());
+  std::sort(cpus.begin(), cpus.end());
+  return {walls[walls.size() / 2], cpus[cpus.size() / 2]};
 }
 
 variants::AttentionSite site_for(const BenchArguments& arguments) {
@@ -147,9 +166,11 @@ variants::AttentionSite site_for(const BenchArguments& arguments) {
           /*causal=*/arguments.direction == "causal", /*cross=*/false};
 }
 
-// In the child: one variant, one length, one path. Prints "fwd_ms fwdbwd_ms fwd_mb fwdbwd_mb".
+// In the child: one variant, one length, one path. Prints
+// "fwd_ms fwdbwd_ms fwd_cpu_ms fwdbwd_cpu_ms fwd_mb fwdbwd_mb".
 std::string measure(const BenchArguments& arguments, const Measurement& job, int threads) {
-  mallopt(M_MMAP_THRESHOLD, 64 * 1024);  // fixed: glibc would otherwise raise it after frees
+  // Fixed thresholds: glibc would otherwise raise them after frees.
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   mallopt(M_TRIM_THRESHOLD, 64 * 1024);
   at::set_num_threads(threads);
   torch::manual_seed(0);
@@ -176,10 +197,13 @@ std::string measure(const BenchArguments& arguments, const Measurement& job, int
   forward_backward();  // warm-up: thread pools, layouts and caches
   const double forward_mb = peak_growth_mb(forward_only);
   const double forward_backward_mb = peak_growth_mb(forward_backward);
-  const double forward_ms = median_ms(arguments.repeats, forward_only);
-  const double forward_backward_ms = median_ms(arguments.repeats, forward_backward);
-  return fmt::format("{} {} {} {}", forward_ms, forward_backward_ms, forward_mb,
-                     forward_backward_mb);
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // glibc's largest dynamic threshold
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+  forward_backward();  // warm the heap
+  const auto forward = median_time(arguments.repeats, forward_only);
+  const auto backward = median_time(arguments.repeats, forward_backward);
+  return fmt::format("{} {} {} {} {} {}", forward.wall_ms, backward.wall_ms, forward.cpu_ms,
+                     backward.cpu_ms, forward_mb, forward_backward_mb);
 }
 
 // ---- parent -------------------------------------------------------------------------------------
@@ -232,15 +256,16 @@ std::string csv(const BenchArguments& arguments, const std::vector<Measurement>&
                 int threads) {
   std::ostringstream out;
   out << "variant,score,position,pattern,path,direction,T,B,H,d_head,threads,forward_ms,"
-         "forward_backward_ms,forward_peak_mb,forward_backward_peak_mb,memory_method,error\n";
+         "forward_backward_ms,forward_cpu_ms,forward_backward_cpu_ms,forward_peak_mb,"
+         "forward_backward_peak_mb,memory_method,error\n";
   for (const auto& row : rows) {
-    out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{:.3f},{:.3f},{:.2f},{:.2f},{},{}\n",
-                       row.variant, option_text(row.options, "score"),
-                       option_text(row.options, "position"), option_text(row.options, "pattern"),
-                       row.path, arguments.direction, row.length, arguments.batch,
-                       arguments.heads, arguments.head_dim, threads, row.forward_ms,
-                       row.forward_backward_ms, row.forward_peak_mb, row.forward_backward_peak_mb,
-                       kMemoryMethod, row.error);
+    out << fmt::format(
+        "{},{},{},{},{},{},{},{},{},{},{},{:.3f},{:.3f},{:.3f},{:.3f},{:.2f},{:.2f},{},{}\n",
+        row.variant, option_text(row.options, "score"), option_text(row.options, "position"),
+        option_text(row.options, "pattern"), row.path, arguments.direction, row.length,
+        arguments.batch, arguments.heads, arguments.head_dim, threads, row.forward_ms,
+        row.forward_backward_ms, row.forward_cpu_ms, row.forward_backward_cpu_ms,
+        row.forward_peak_mb, row.forward_backward_peak_mb, kMemoryMethod, row.error);
   }
   return out.str();
 }
@@ -249,8 +274,9 @@ void print_row(const Measurement& row) {
   if (!row.error.empty()) {
     fmt::print("{:<12} {:<13} {:>6}  failed: {}\n", row.variant, row.path, row.length, row.error);
   } else {
-    fmt::print("{:<12} {:<13} {:>6} {:>12.1f} {:>12.1f} {:>11.1f} {:>11.1f}\n", row.variant,
-               row.path, row.length, row.forward_ms, row.forward_backward_ms, row.forward_peak_mb,
+    fmt::print("{:<12} {:<13} {:>6} {:>10.1f} {:>11.1f} {:>10.1f} {:>11.1f} {:>9.1f} {:>10.1f}\n",
+               row.variant, row.path, row.length, row.forward_ms, row.forward_backward_ms,
+               row.forward_cpu_ms, row.forward_backward_cpu_ms, row.forward_peak_mb,
                row.forward_backward_peak_mb);
   }
   std::fflush(stdout);
@@ -274,11 +300,12 @@ void print_ratios(const BenchArguments& arguments, const std::vector<Measurement
         const auto& a = *base->second;
         const auto& b = *other->second;
         fmt::print(
-            "  T={:<5} {} {} vs {} chunked: forward+backward time x{:.1f}, peak memory x{:.1f} "
-            "(forward x{:.1f}, x{:.1f})\n",
+            "  T={:<5} {} {} vs {} chunked: forward+backward time x{:.1f} (cpu x{:.1f}), peak "
+            "memory x{:.1f}; forward time x{:.1f} (cpu x{:.1f}), peak memory x{:.1f}\n",
             length, baseline, baseline_path, variant, a.forward_backward_ms / b.forward_backward_ms,
+            a.forward_backward_cpu_ms / b.forward_backward_cpu_ms,
             a.forward_backward_peak_mb / b.forward_backward_peak_mb, a.forward_ms / b.forward_ms,
-            a.forward_peak_mb / b.forward_peak_mb);
+            a.forward_cpu_ms / b.forward_cpu_ms, a.forward_peak_mb / b.forward_peak_mb);
       }
     }
   }
@@ -310,15 +337,18 @@ void run_bench(const BenchArguments& arguments) {
   fmt::print("attention benchmark: B={} H={} d_head={} {} threads={} repeats={} (median)\n",
              arguments.batch, arguments.heads, arguments.head_dim, arguments.direction, threads,
              arguments.repeats);
-  fmt::print("forward without autograd; peak memory: {}\n\n", kMemoryMethod);
-  fmt::print("{:<12} {:<13} {:>6} {:>12} {:>12} {:>11} {:>11}\n", "variant", "path", "T",
-             "fwd ms", "fwd+bwd ms", "fwd MB", "fwd+bwd MB");
+  fmt::print("times: median wall clock and CPU time (all threads) in ms; forward without "
+             "autograd\npeak memory: {}\n\n",
+             kMemoryMethod);
+  fmt::print("{:<12} {:<13} {:>6} {:>10} {:>11} {:>10} {:>11} {:>9} {:>10}\n", "variant", "path",
+             "T", "fwd ms", "fwd+bwd ms", "fwd cpu", "fwd+bwd cpu", "fwd MB", "fwd+bwd MB");
   std::vector<Measurement> rows;
   for (auto& job : jobs) {
     const auto result = run_in_child([&] { return measure(arguments, job, threads); });
     if (result.exit_code == 0) {
       std::istringstream(result.output) >> job.forward_ms >> job.forward_backward_ms >>
-          job.forward_peak_mb >> job.forward_backward_peak_mb;
+          job.forward_cpu_ms >> job.forward_backward_cpu_ms >> job.forward_peak_mb >>
+          job.forward_backward_peak_mb;
     } else {
       job.error = result.exit_code < 0 ? fmt::format("killed by signal {}", -result.exit_code)
                                        : result.output;

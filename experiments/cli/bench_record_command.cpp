@@ -26,9 +26,10 @@ struct BenchRecordArguments {
 void run_bench(BenchRecordArguments arguments) {
   arguments.writer.map_dtype = record::parse_map_dtype(arguments.dtype);
   // Scratch files next to the output: the same disk the results go to.
+  const std::string scratch_name = "bench-record-" + run::timestamp_now();
   const auto scratch = arguments.output.parent_path().empty()
-                           ? std::filesystem::path("bench-record-" + run::timestamp_now())
-                           : arguments.output.parent_path() / ("bench-record-" + run::timestamp_now());
+                           ? std::filesystem::path(scratch_name)
+                           : arguments.output.parent_path() / scratch_name;
   nlohmann::json report = {{"writer", nlohmann::json::array()}};
 
   if (!arguments.overhead_only) {

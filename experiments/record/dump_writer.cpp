@@ -127,8 +127,9 @@ void write_fixed(hid_t location, const std::string& name, hid_t file_type, hid_t
                  const std::vector<hsize_t>& shape, const void* values, const char* dims,
                  const std::string& context) {
   const std::string where = context + ": dataset " + name;
-  Handle space(check(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), where),
-               H5Sclose);
+  Handle space(
+      check(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), where),
+      H5Sclose);
   Handle dataset(check(H5Dcreate2(location, name.c_str(), file_type, space.get(), H5P_DEFAULT,
                                   H5P_DEFAULT, H5P_DEFAULT),
                        where),
@@ -235,10 +236,10 @@ void DumpWriter::State::open_datasets() {
       // Each chunk is written whole, once: a chunk cache would only delay and copy it.
       Handle access(check(H5Pcreate(H5P_DATASET_ACCESS), where), H5Pclose);
       check_status(H5Pset_chunk_cache(access.get(), 0, 0, 1.0), where);
-      const std::string path = group + "/" + dump::kLayerMaps;
-      maps.push_back({path,
-                      Handle(check(H5Dopen2(file.get(), path.c_str(), access.get()),
-                                   where + ": dataset " + path),
+      const std::string maps_path = group + "/" + dump::kLayerMaps;
+      maps.push_back({maps_path,
+                      Handle(check(H5Dopen2(file.get(), maps_path.c_str(), access.get()),
+                                   where + ": dataset " + maps_path),
                              H5Dclose),
                       map_memory_type(),
                       {static_cast<hsize_t>(layout.samples), static_cast<hsize_t>(layer.heads),
@@ -247,8 +248,9 @@ void DumpWriter::State::open_datasets() {
     }
     for (const auto& statistic : dump::kStatistics) {
       if (!records(statistic, layout)) continue;
-      const std::string path = group + "/" + statistic.name;
-      statistics[index].push_back({path, dump::open_dataset(file.get(), path, where),
+      const std::string statistic_path = group + "/" + statistic.name;
+      statistics[index].push_back({statistic_path,
+                                   dump::open_dataset(file.get(), statistic_path, where),
                                    H5T_NATIVE_FLOAT,
                                    statistic_row(statistic.shape, layer, layout.samples)});
     }
@@ -535,7 +537,7 @@ std::unique_ptr<DumpWriter> DumpWriter::resume(const std::filesystem::path& path
     state->fence();
     state->release();
     throw run::IoError("cannot continue " + std::string(error.what()) +
-                       ". The file was left as it is: move it aside to start a new dump");
+                       ". The file was left as it is (move it aside to start a new dump)");
   }
   return std::unique_ptr<DumpWriter>(new DumpWriter(std::move(state)));
 }

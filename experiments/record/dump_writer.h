@@ -9,7 +9,9 @@
 //   half-way through a snapshot;
 // - freed file space is never reused (file space strategy NONE), so writing a new snapshot cannot
 //   overwrite anything the last flushed state refers to; statistics are stored uncompressed, so
-//   their partly filled chunks are rewritten in place with identical old bytes.
+//   their partly filled chunks are rewritten in place with identical old bytes;
+// - the space a flush needs is reserved (fallocate) before it starts, so a full disk fails before
+//   the file is touched; after any failed write the file is fenced (nothing more reaches it).
 // The one unguarded window is the metadata write inside a flush (microseconds per snapshot).
 // The file keeps HDF5's default (1.8-compatible) format: files in the 1.10 format mark themselves
 // "open for write", and h5py and h5dump refuse them after a crash until `h5clear -s`.

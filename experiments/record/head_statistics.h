@@ -3,7 +3,7 @@
 //
 // B = probe samples, H = heads, Tq = query length, Tk = key length, D = head dim, C = d_model.
 // Query i sits at key position p_i = i + Tk - Tq (the variants' convention; p_i = i for
-// self-attention). Statistics are computed in float64 and returned as float32 on the CPU.
+// self-attention). Statistics are accumulated in float64 and returned as float32 on the CPU.
 #pragma once
 
 #include <torch/types.h>

@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <utility>
 
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/utils.h>
 
@@ -88,7 +90,8 @@ std::vector<float> floats(const torch::Tensor& tensor) {
 // Puts the model in eval mode (no dropout, so no RNG draws) and restores the mode it had.
 class EvalMode {
  public:
-  explicit EvalMode(model::Transformer& model) : model_(model), was_training_(model->is_training()) {
+  explicit EvalMode(model::Transformer& model)
+      : model_(model), was_training_(model->is_training()) {
     model_->eval();
   }
   ~EvalMode() {
@@ -100,6 +103,20 @@ class EvalMode {
  private:
   model::Transformer& model_;
   bool was_training_;
+};
+
+// Runs the recorder's work on one intra-op thread and restores the count: its tensors are small,
+// and waking a team of threads for each of its many small operations costs more than it saves
+// (much more on a busy machine).
+class SingleThread {
+ public:
+  SingleThread() : threads_(at::get_num_threads()) { at::set_num_threads(1); }
+  ~SingleThread() { at::set_num_threads(threads_); }
+  SingleThread(const SingleThread&) = delete;
+  SingleThread& operator=(const SingleThread&) = delete;
+
+ private:
+  int threads_;
 };
 
 // Head gates xi = 1 of shape [B,H] on every attention layer while it lives (Michel et al. 2019):
@@ -127,46 +144,16 @@ class HeadGates {
   std::vector<torch::Tensor> gates_;
 };
 
-// I_h = mean over probe examples of |dL(x)/d xi_h| per layer ([H] each), from one backward pass.
-// The probe's loss is the mean over all its scored targets, so example b's gate gradient is
-// scaled by (scored targets in the probe) / (scored targets in b) to the gradient of b's own
-// loss; examples without scored targets have no loss and are left out. Gradients go to the gates
-// only (autograd::grad), so the parameters' .grad, which the optimiser owns, stay as they are.
-std::vector<torch::Tensor> head_importance(model::Transformer& model, const Probe& probe,
-                                           const torch::Device& device) {
-  const auto samples = probe.batch.inputs.size(0);
-  const auto targets = probe.batch.targets.to(device);  // [B,T] or [B]
+// Weights that turn the gradient of the probe's loss (the mean over all its scored targets) into
+// the gradients of each example's own loss: (scored targets in the probe) / (scored targets in
+// b), and 0 for an example without scored targets, which has no loss. [B] float64.
+torch::Tensor example_weights(const torch::Tensor& targets) {
+  const auto samples = targets.size(0);
   const auto scored = targets.dim() == 1
                           ? torch::ones({samples}, torch::kDouble)
                           : targets.ne(tasks::kIgnore).sum(1).to(torch::kCPU, torch::kDouble);
-  const auto counted = scored.gt(0);  // [B]
-  const auto examples = counted.sum().item<std::int64_t>();
-  auto layers = model->attention_layers();
-  std::vector<torch::Tensor> importance;
-  if (examples == 0) {
-    for (auto& layer : layers) importance.push_back(torch::zeros({layer->heads()}, torch::kDouble));
-    return importance;
-  }
-  HeadGates gates(layers, samples, device);
-  const auto source =
-      probe.batch.source.defined() ? probe.batch.source.to(device) : probe.batch.source;
-  const auto logits = model->forward(probe.batch.inputs.to(device), /*tap=*/nullptr, source);
-  const auto loss = train::objective(logits, targets).loss;
-  const auto gradients = torch::autograd::grad({loss}, gates.gates(), /*grad_outputs=*/{},
-                                               /*retain_graph=*/false, /*create_graph=*/false,
-                                               /*allow_unused=*/true);
-  const auto scale = torch::where(counted, scored.sum() / scored.clamp_min(1.0),
-                                  torch::zeros_like(scored));  // [B]
-  for (std::size_t layer = 0; layer < layers.size(); ++layer) {
-    if (!gradients[layer].defined()) {
-      importance.push_back(torch::zeros({layers[layer]->heads()}, torch::kDouble));
-      continue;
-    }
-    const auto per_example =
-        gradients[layer].to(torch::kCPU, torch::kDouble).abs() * scale.unsqueeze(1);  // [B,H]
-    importance.push_back(per_example.sum(0) / static_cast<double>(examples));          // [H]
-  }
-  return importance;
+  return torch::where(scored.gt(0), scored.sum() / scored.clamp_min(1.0),
+                      torch::zeros_like(scored));  // [B]
 }
 
 }  // namespace
@@ -174,6 +161,7 @@ std::vector<torch::Tensor> head_importance(model::Transformer& model, const Prob
 struct Recorder::Capture {
   model::AttentionTap tap;
   double loss = 0.0;
+  std::vector<torch::Tensor> importance;  // per layer [H] float64, when recorded
 };
 
 Recorder::Recorder(const config::Config& config, std::filesystem::path dump_path, bool resume)
@@ -196,15 +184,29 @@ Recorder::Recorder(const config::Config& config, std::filesystem::path dump_path
 
 Recorder::~Recorder() = default;
 
+// One pass of the probe in eval mode gives the maps (through the tap), the probe's loss and,
+// with record.importance, the head importances I_h = mean over examples of |dL(x)/d xi_h|
+// (Michel et al. 2019): gates xi = 1 of shape [B,H] give per-example gradients in one backward
+// pass, and gating by 1 changes no value. Gradients go to the gates only (autograd::grad), so
+// the parameters' .grad, which the optimiser owns, stay as they are.
 Recorder::Capture Recorder::capture(model::Transformer& model) {
-  torch::NoGradGuard no_grad;
   EvalMode eval(model);
+  auto layers = model->attention_layers();
+  const auto samples = probe_.batch.inputs.size(0);
+  const auto targets = probe_.batch.targets.to(device_);  // [B,T] or [B]
+  const auto weights = example_weights(probe_.batch.targets);  // [B]
+  const auto examples = weights.gt(0).sum().item<std::int64_t>();
+  const bool importance = settings_.importance && examples > 0;
+  // Without importance no graph is needed.
+  torch::AutoGradMode grad_mode(/*enabled=*/importance);
+  std::optional<HeadGates> gates;
+  if (importance) gates.emplace(layers, samples, device_);
   Capture captured;
   const auto source =
       probe_.batch.source.defined() ? probe_.batch.source.to(device_) : probe_.batch.source;
   const auto logits = model->forward(probe_.batch.inputs.to(device_), &captured.tap, source);
-  captured.loss = train::objective(logits, probe_.batch.targets.to(device_)).loss.item<double>();
-  auto layers = model->attention_layers();
+  const auto loss = train::objective(logits, targets).loss;
+  captured.loss = loss.item<double>();
   TORCH_CHECK(captured.tap.captures.size() == layers.size(),
               "the model reported ", captured.tap.captures.size(), " attention captures for ",
               layers.size(), " attention layers: the recorder pairs them in forward order");
@@ -212,6 +214,23 @@ Recorder::Capture Recorder::capture(model::Transformer& model) {
     TORCH_CHECK(captured.tap.captures[index].layer == layers[index]->site().layer,
                 "attention capture ", index, " comes from layer ",
                 captured.tap.captures[index].layer, ", expected ", layers[index]->site().layer);
+  }
+  if (settings_.importance) {
+    std::vector<torch::Tensor> gradients;
+    if (importance) {
+      gradients = torch::autograd::grad({loss}, gates->gates(), /*grad_outputs=*/{},
+                                        /*retain_graph=*/false, /*create_graph=*/false,
+                                        /*allow_unused=*/true);
+    }
+    for (std::size_t layer = 0; layer < layers.size(); ++layer) {
+      if (!importance || !gradients[layer].defined()) {
+        captured.importance.push_back(torch::zeros({layers[layer]->heads()}, torch::kDouble));
+        continue;
+      }
+      const auto per_example = gradients[layer].to(torch::kCPU, torch::kDouble).abs() *
+                               weights.unsqueeze(1);  // [B,H]
+      captured.importance.push_back(per_example.sum(0) / static_cast<double>(examples));  // [H]
+    }
   }
   return captured;
 }
@@ -254,6 +273,7 @@ DumpLayout Recorder::layout(model::Transformer& model, const Capture& captured) 
 void Recorder::on_start(model::Transformer& model, std::int64_t first_step) {
   if (!settings_.enabled()) return;
   const auto start = Clock::now();
+  SingleThread single_thread;
   auto captured = capture(model);
   const auto dump_layout = layout(model, captured);
   if (resume_ && std::filesystem::exists(dump_path_)) {
@@ -274,17 +294,13 @@ void Recorder::on_step(model::Transformer& model, std::int64_t completed_step, b
   if (!writer_) return;
   if (!last_step && !is_recording_step(completed_step, settings_.every, total_steps_)) return;
   const auto start = Clock::now();
+  SingleThread single_thread;
   record(model, completed_step, capture(model));
   seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 void Recorder::record(model::Transformer& model, std::int64_t step, Capture&& captured) {
   auto layers = model->attention_layers();
-  std::vector<torch::Tensor> importance;
-  if (settings_.importance) {
-    EvalMode eval(model);
-    importance = head_importance(model, probe_, device_);
-  }
 
   Snapshot snapshot;
   snapshot.step = step;
@@ -323,7 +339,7 @@ void Recorder::record(model::Transformer& model, std::int64_t step, Capture&& ca
     stats[dump::kOutputNormPerQuery] = floats(norms.per_query);
     stats[dump::kValueNorms] = floats(norms.value_norms);
     if (settings_.importance) {
-      const auto& raw = importance[index];  // [H]
+      const auto& raw = captured.importance[index];  // [H]
       const auto norm = raw.norm().item<double>();
       stats[dump::kImportance] = floats(raw);
       stats[dump::kImportanceNormalised] = floats(norm > 0.0 ? raw / norm : torch::zeros_like(raw));

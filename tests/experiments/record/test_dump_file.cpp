@@ -198,7 +198,9 @@ TEST_CASE("maps and statistics round-trip through the dump", "[record][dump]") {
   CHECK(reader.layers()[1].kind == "cross");
   CHECK(reader.layers()[1].key_length == 3);
   CHECK_FALSE(reader.layers()[1].causal);
-  for (std::int64_t snapshot = 0; snapshot < 3; ++snapshot) check_snapshot(reader, snapshot, snapshot);
+  for (std::int64_t snapshot = 0; snapshot < 3; ++snapshot) {
+    check_snapshot(reader, snapshot, snapshot);
+  }
   CHECK(reader.probe_loss() == std::vector<double>({2.5, 2.375, 2.25}));
   CHECK(reader.allowed_keys(0).values == std::vector<std::int32_t>({1, 2, 3, 4, 1, 2, 3, 4}));
   CHECK(reader.probe(dump::kProbeTokens).shape == std::vector<std::int64_t>({kSamples, 4}));
@@ -358,7 +360,7 @@ TEST_CASE("a dump is never overwritten, and a foreign or damaged one is not cont
   CHECK_THROWS_AS(dump::DumpReader(directory.path() / "missing.h5"), dump::DumpError);
 }
 
-TEST_CASE("a full disk is reported with the path; earlier snapshots stay readable",
+TEST_CASE("a full disk is reported with the path, and earlier snapshots stay readable",
           "[record][dump]") {
   testing::TempDir directory;
   const auto layout = small_layout(record::MapDtype::Float32, 0);

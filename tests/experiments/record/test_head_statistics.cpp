@@ -91,7 +91,9 @@ TEST_CASE("a one-hot previous-token map: previous mass 1, k90 1, entropy 0", "[r
   // Query 0 can only attend to itself; every later query attends to the token before it.
   auto probs = torch::zeros({1, 1, length, length});  // [B,H,T,T]
   probs.index_put_({0, 0, 0, 0}, 1.0);
-  for (std::int64_t query = 1; query < length; ++query) probs.index_put_({0, 0, query, query - 1}, 1.0);
+  for (std::int64_t query = 1; query < length; ++query) {
+    probs.index_put_({0, 0, query, query - 1}, 1.0);
+  }
   const auto keys = record::allowed_key_counts(causal_mask(length), 1, length, length);
   const auto stats = record::map_statistics(probs, keys);
   check_heads(stats.previous_mass, 1.0, "previous_mass");  // queries 1..5
@@ -107,7 +109,8 @@ TEST_CASE("a one-hot previous-token map: previous mass 1, k90 1, entropy 0", "[r
   SECTION("with the queries a position later than the keys (Tq = Tk - 1): distance exactly 1") {
     // Query i sits at key position i + 1, so A[i, i] is the previous token for every query.
     const auto shifted = torch::eye(length - 1).view({1, 1, length - 1, length - 1});
-    const auto padded = torch::cat({shifted, torch::zeros({1, 1, length - 1, 1})}, -1);  // [1,1,5,6]
+    const auto padded =
+        torch::cat({shifted, torch::zeros({1, 1, length - 1, 1})}, -1);  // [1,1,5,6]
     const auto counts = record::allowed_key_counts({}, 1, length - 1, length);
     const auto offset = record::map_statistics(padded, counts);
     check_heads(offset.previous_mass, 1.0, "previous_mass");

@@ -147,7 +147,7 @@ std::string read_text(const std::filesystem::path& path) {
 
 }  // namespace
 
-TEST_CASE("SIGKILL keeps completed snapshots; --resume completes the dump without duplicates",
+TEST_CASE("SIGKILL keeps completed snapshots and --resume completes the dump without duplicates",
           "[record][slow]") {
   testing::TempDir work;
   const auto straight = work.path() / "straight";
@@ -186,7 +186,7 @@ TEST_CASE("SIGKILL keeps completed snapshots; --resume completes the dump withou
   CHECK(summary["recording"]["snapshots"] == 41);
 }
 
-TEST_CASE("a full disk stops the run with the dump's path; the checkpoint stays intact",
+TEST_CASE("a full disk stops the run with the dump's path and the checkpoint stays intact",
           "[record][slow]") {
   testing::TempDir work;
   const auto run_dir = work.path() / "run";

@@ -96,7 +96,8 @@ std::vector<std::int64_t> expected_steps(std::int64_t every, std::int64_t total)
 
 TEST_CASE("recording does not change training, and the dump holds the whole run", "[record]") {
   testing::TempDir results;
-  const auto config = short_run(results.path());
+  // Two threads: the recorder works on one and must hand both back to the training.
+  const auto config = short_run(results.path(), {"runtime.threads=2"});
   const auto plain = run::RunDir::create(config);
   train::train(config, plain, {});
   const auto recorded = run::RunDir::create(config);
@@ -112,7 +113,8 @@ TEST_CASE("recording does not change training, and the dump holds the whole run"
   CHECK(summary["recording"]["seconds"].get<double>() > 0.0);
   CHECK(summary["recording"]["map_bytes"].get<std::uint64_t>() ==
         9u * 2 * 8 * 4 * 32 * 32 * 2);  // snapshots, layers, samples, heads, T, T, float16
-  CHECK(summary["recording"]["file_bytes"].get<std::uint64_t>() == std::filesystem::file_size(path));
+  CHECK(summary["recording"]["file_bytes"].get<std::uint64_t>() ==
+        std::filesystem::file_size(path));
 
   {  // attributes and probe
     CHECK(reader.string_attribute(dump::kAttributeConfig) == config.to_toml());
@@ -238,7 +240,7 @@ TEST_CASE("the probe is a fixed, seeded draw of distinct validation examples", "
                                  {"task.val_examples=4", "record.samples=8", "record.every=0"}));
 }
 
-TEST_CASE("a snapshot leaves gradients, the torch RNG and the train mode as they were",
+TEST_CASE("a snapshot leaves gradients, the torch RNG, threads and the train mode as they were",
           "[record]") {
   testing::TempDir results;
   const auto config = short_run(results.path(), {"model.dropout=0.1"});
@@ -254,10 +256,12 @@ TEST_CASE("a snapshot leaves gradients, the torch RNG and the train mode as they
   torch::manual_seed(7);
   const auto expected = torch::rand({4});
   torch::manual_seed(7);
+  torch::set_num_threads(2);
   record::Recorder recorder(config, results.path() / dump::kFileName, /*resume=*/false);
   recorder.on_start(model, 0);
   recorder.on_step(model, 5, /*last_step=*/false);
   CHECK(torch::equal(torch::rand({4}), expected));
+  CHECK(torch::get_num_threads() == 2);
   CHECK(model->is_training());
   const auto parameters = model->parameters();
   for (std::size_t index = 0; index < parameters.size(); ++index) {
@@ -358,11 +362,50 @@ TEST_CASE("head importance is the mean over probe examples of |dL(x)/d gate|", "
     }
   }
   for (std::size_t layer = 0; layer < layers.size(); ++layer) {
-    const auto stored = reader.statistic(static_cast<std::int64_t>(layer), dump::kImportance).values;
+    const auto stored =
+        reader.statistic(static_cast<std::int64_t>(layer), dump::kImportance).values;
     for (std::int64_t head = 0; head < 4; ++head) {
       INFO("layer " << layer << " head " << head);
       CHECK(stored[static_cast<std::size_t>(head)] ==
             Catch::Detail::Approx(sums[layer][head].item<double>()).epsilon(1e-4));
     }
+  }
+}
+
+TEST_CASE("float32 maps are the model's probabilities; statistics alone need no maps",
+          "[record]") {
+  testing::TempDir results;
+  const bool maps = GENERATE(true, false);
+  const auto config =
+      short_run(results.path(),
+                maps ? std::vector<std::string>{"record.dtype=float32"}
+                     : std::vector<std::string>{"record.maps=false", "record.importance=false"});
+  const auto task = tasks::make_task(config);
+  model::Transformer model(model::model_spec(config, *task));
+  record::Recorder recorder(config, results.path() / dump::kFileName, /*resume=*/false);
+  recorder.on_start(model, 0);
+  nlohmann::json summary;
+  recorder.on_finish(summary);
+  const dump::DumpReader reader(results.path() / dump::kFileName);
+  REQUIRE(reader.snapshots() == 1);
+  CHECK(reader.has_maps() == maps);
+  CHECK(reader.has_importance() == maps);
+  CHECK(reader.statistic(1, dump::kEntropy).shape == std::vector<std::int64_t>({1, 4}));
+  if (!maps) {
+    CHECK_FALSE(reader.has(dump::layer_group(0) + "/" + dump::kLayerMaps));
+    CHECK(summary["recording"]["map_bytes"] == 0);
+    return;
+  }
+  CHECK(reader.string_attribute(dump::kAttributeMapDtype) == "float32");
+  model::AttentionTap tap;
+  {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    model->forward(record::make_probe(*task, 8, 0).batch.inputs, &tap);
+  }
+  for (std::int64_t layer = 0; layer < 2; ++layer) {
+    const auto expected = tap.captures[static_cast<std::size_t>(layer)].probs[5][3].contiguous();
+    const auto stored = reader.map(layer, 0, 5, 3);  // sample 5, head 3: [T,T]
+    CHECK(std::equal(stored.begin(), stored.end(), expected.data_ptr<float>()));
   }
 }
