@@ -1,16 +1,49 @@
 #!/usr/bin/env bash
-# The main job on its default config: set up, build, train the default experiment
-# (configs/experiment.toml), and say where the results are. Overrides pass through:
-#   scripts/demo.sh variant=dot train.steps=300
+# The main job on its default config: set up, build, then train six attention variants (scaled,
+# dot, additive, rope, local, bigbird) x 2 seeds on mqar (configs/demo.toml), two runs at a time
+# with the cores split between them, and compare them (table, compare.md/.csv, SVG figures).
+# Overrides pass through to every run:
+#   scripts/demo.sh train.steps=300
+#   ATTNLAB_DEMO_VARIANTS="scaled local" ATTNLAB_DEMO_SEEDS="0" scripts/demo.sh
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh" attnlab
 build=${ATTNLAB_BUILD_DIR:-$root/build}
+attnlab="$build/experiments/attnlab"
 cd "$root"
-run_dir=$("$build/experiments/attnlab" train "$@")
+
+variants=${ATTNLAB_DEMO_VARIANTS:-scaled dot additive rope local bigbird}
+seeds=${ATTNLAB_DEMO_SEEDS:-0 1}
+parallel=${ATTNLAB_DEMO_JOBS:-2}
+cores=$(nproc)
+threads=$(( cores / parallel > 0 ? cores / parallel : 1 ))
+out="results/demo/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$out"
+# Fail early, before any run starts, on a bad override.
+"$attnlab" config show --config configs/demo.toml "$@" >/dev/null
+
+jobs=()
+for variant in $variants; do
+  for seed in $seeds; do jobs+=("variant=$variant seed=$seed"); done
+done
+echo "demo: ${#jobs[@]} runs, $parallel at a time with $threads threads each, into $out"
+start=$(date +%s)
+status=0
+printf '%s\n' "${jobs[@]}" | xargs -P "$parallel" -I{} sh -c '
+  out=$1 attnlab=$2 threads=$3; shift 3
+  log="$out/$(echo "{}" | tr " =" "_-").log"
+  if "$attnlab" train --config configs/demo.toml {} experiment.results_dir="$out" \
+      runtime.threads="$threads" runtime.progress=lines "$@" >"$log" 2>&1; then
+    echo "  done   {}  -> $(tail -n 1 "$log")"
+  else
+    echo "  FAILED {}  (log: $log)"; exit 1
+  fi' _ "$out" "$attnlab" "$threads" "$@" || status=$?
+echo "demo: trained in $(( $(date +%s) - start )) s"
 echo
-echo "results: $run_dir"
-echo "  summary.json  final and best metrics, tokens/s, peak memory, versions"
-echo "  metrics.csv   one row per logged step (pandas.read_csv)"
-echo "  config.toml   reproduce with: $build/experiments/attnlab train --config $run_dir/config.toml"
+"$attnlab" compare "$out" --out "$out/compare"
+echo
+echo "results: $out"
+echo "  compare/compare.md   the table above; compare.csv for pandas; compare/*.svg figures"
+echo "  demo/<run>/          per run: summary.json, metrics.csv, attention.h5, config.toml"
+exit "$status"

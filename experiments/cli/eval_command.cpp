@@ -22,19 +22,6 @@ struct EvalArguments {
   std::vector<std::string> overrides;
 };
 
-std::filesystem::path choose_checkpoint(const run::RunDir& run, const std::string& which) {
-  if (which == "best" && std::filesystem::exists(run.checkpoints() / "best.pt")) {
-    return run.checkpoints() / "best.pt";
-  }
-  if (which == "best" || which == "latest") {
-    const auto steps = train::step_checkpoints(run.checkpoints());
-    if (steps.empty()) throw config::ConfigError("no checkpoint in " + run.checkpoints().string());
-    return steps.front();
-  }
-  if (!std::filesystem::exists(which)) throw config::ConfigError("checkpoint not found: " + which);
-  return which;
-}
-
 nlohmann::json metrics_json(const train::EvalMetrics& metrics) {
   return {{"loss", metrics.loss},
           {"accuracy", metrics.accuracy},
@@ -61,7 +48,7 @@ void run_eval(const EvalArguments& arguments) {
 
   const auto task = tasks::make_task(config);
   model::Transformer model(model::model_spec(config, *task));
-  const auto checkpoint = choose_checkpoint(run, arguments.checkpoint);
+  const auto checkpoint = train::find_checkpoint(run.checkpoints(), arguments.checkpoint);
   const auto state = train::load_checkpoint(checkpoint, model.ptr().get(), nullptr);
   model->to(device);
   const auto batch = config.get_int("eval.batch") > 0 ? config.get_int("eval.batch")

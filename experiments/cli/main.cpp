@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(ATTNLAB_VERSION));
   attnlab::cli::add_train_command(app);
   attnlab::cli::add_eval_command(app);
+  attnlab::cli::add_export_command(app);
   attnlab::cli::add_compare_command(app);
   attnlab::cli::add_config_command(app);
   attnlab::cli::add_variants_command(app);

@@ -18,6 +18,7 @@ ModelSpec model_spec(const config::Config& config, const tasks::Task& task) {
   spec.dropout = config.get_float("model.dropout");
   spec.positions = config.get_string("model.positions");
   spec.attention_only = config.get_bool("model.attention_only");
+  spec.init = config.get_string("model.init");
   spec.init_std = config.get_float("model.init_std");
   spec.variant = run::variant_options(config);
   return spec;

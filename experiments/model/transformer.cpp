@@ -115,7 +115,7 @@ TransformerImpl::TransformerImpl(const ModelSpec& spec) : spec_(spec) {
                                 torch::nn::LayerNorm(torch::nn::LayerNormOptions({spec.d_model})));
   const auto outputs = spec.num_classes > 0 ? spec.num_classes : spec.vocab_size;
   head_ = register_module("head", torch::nn::Linear(spec.d_model, outputs));
-  initialise_weights();
+  if (spec.init == "gpt2") initialise_weights();
 }
 
 void TransformerImpl::initialise_weights() {

@@ -90,7 +90,12 @@ config::Schema build_schema() {
              "absolute positions added at the input", one_of({"learned", "sinusoidal", "none"}));
   schema.add("model.attention_only", Type::Bool, false,
              "drop the MLP sublayers (attention-only circuits)");
-  schema.add("model.init_std", Type::Float, 0.02, "std of the normal weight initialisation",
+  schema.add("model.init", Type::String, std::string("torch"),
+             "weight initialisation: torch (PyTorch's per-module defaults, as a PyTorch script "
+             "gets) or gpt2 (N(0, model.init_std), residual projections scaled by "
+             "1/sqrt(2 layers))",
+             one_of({"torch", "gpt2"}));
+  schema.add("model.init_std", Type::Float, 0.02, "std of the gpt2 weight initialisation",
              positive());
 
   schema.add_group("variant");

@@ -42,6 +42,18 @@ std::vector<std::filesystem::path> step_checkpoints(const std::filesystem::path&
   return found;
 }
 
+std::filesystem::path find_checkpoint(const std::filesystem::path& directory,
+                                      const std::string& which) {
+  if (which == "best" && std::filesystem::exists(directory / "best.pt")) return directory / "best.pt";
+  if (which == "best" || which == "latest") {
+    const auto steps = step_checkpoints(directory);
+    if (steps.empty()) throw CheckpointError("no checkpoint in " + directory.string());
+    return steps.front();
+  }
+  if (!std::filesystem::exists(which)) throw CheckpointError("checkpoint not found: " + which);
+  return which;
+}
+
 void prune_checkpoints(const std::filesystem::path& directory, std::int64_t keep) {
   const auto found = step_checkpoints(directory);
   for (std::size_t index = static_cast<std::size_t>(keep); index < found.size(); ++index) {

@@ -39,6 +39,10 @@ std::filesystem::path step_checkpoint_path(const std::filesystem::path& director
                                            std::int64_t step);
 // Step checkpoints in a directory, newest first.
 std::vector<std::filesystem::path> step_checkpoints(const std::filesystem::path& directory);
+// The checkpoint a command asked for: "best" (best.pt, or the newest step checkpoint when there is
+// none), "latest" (the newest step checkpoint), or a file. Throws CheckpointError when none exists.
+std::filesystem::path find_checkpoint(const std::filesystem::path& directory,
+                                      const std::string& which);
 // Keeps the newest `keep` step checkpoints.
 void prune_checkpoints(const std::filesystem::path& directory, std::int64_t keep);
 

@@ -28,7 +28,9 @@ TEST_CASE("every command has --help", "[cli]") {
   for (const std::vector<std::string>& command :
        {std::vector<std::string>{"--help"}, {"train", "--help"}, {"config", "--help"},
         {"config", "show", "--help"}, {"config", "doc", "--help"}, {"info", "--help"},
-        {"variants", "--help"}, {"bench", "--help"}, {"bench", "attention", "--help"}}) {
+        {"variants", "--help"}, {"bench", "--help"}, {"bench", "attention", "--help"},
+        {"bench", "record", "--help"}, {"eval", "--help"}, {"compare", "--help"},
+        {"export", "--help"}}) {
     const auto result = run_attnlab(command, work.path());
     INFO(result.output);
     CHECK(result.exit_code == 0);

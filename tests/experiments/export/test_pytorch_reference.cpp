@@ -1,0 +1,169 @@
+// attnlab export against scripts/reference.py, a plain PyTorch re-implementation of the model
+// (/usr/bin/python3, Debian's torch 1.13): for every variant config in configs/variant/ (found at
+// run time, so a new config is covered without editing this file), for encoder-decoder models
+// and for an encoder-only classifier, a tiny model trains a few steps and is exported with a
+// probe; the reference must reproduce its logits and every layer's attention probabilities,
+// masked zeros included, within 1e-4 (max abs). Wrong tensor names, formulas or pattern layouts
+// (bigbird's random blocks are re-derived in Python from the same generator) make it fail.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/run_command.h"
+#include "tests/support/temp_dir.h"
+
+using attnlab::testing::run_attnlab;
+using attnlab::testing::run_command;
+
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+// Small and quick, but with the options that scale with T shrunk so that at T = 32 every pattern
+// masks something beyond causality: a 5-key window, stride 3, top-5, bigbird blocks of 4 (8 key
+// blocks, so random blocks exist even under causality).
+const std::vector<std::string> kTiny = {
+    "task.val_examples=64", "task.test_examples=64", "model.d_model=32",
+    "model.heads=4",        "model.layers=2",        "train.steps=20",
+    "train.eval_every=20",  "train.log_every=20",    "train.checkpoint_every=20",
+    "record.every=0",       "runtime.threads=1",     "variant.window=5",
+    "variant.stride=3",     "variant.topk=5",        "variant.block=4",
+    "variant.additive_hidden=16"};
+// Copy 16 tokens: T = 32 for a decoder, S = T = 16 for an encoder-decoder.
+const std::vector<std::string> kCopy = {"task=copy", "task.length=16"};
+
+std::filesystem::path reference_script() {
+  return std::filesystem::path(ATTNLAB_SOURCE_DIR) / "scripts" / "reference.py";
+}
+
+// Trains and exports one model; returns the exported model file.
+std::filesystem::path train_and_export(const std::filesystem::path& work, const std::string& name,
+                                       const std::vector<std::string>& extra) {
+  const auto run = work / name;
+  std::vector<std::string> train = {"train", "--run-dir", run.string()};
+  train.insert(train.end(), kTiny.begin(), kTiny.end());
+  train.insert(train.end(), extra.begin(), extra.end());
+  const auto trained = run_attnlab(train, work);
+  INFO(name << ": " << trained.output);
+  REQUIRE(trained.exit_code == 0);
+  const auto exported = run_attnlab({"export", "--run", run.string(), "--format", "safetensors",
+                                     "--checkpoint", "latest", "--probe", "4"},
+                                    work);
+  INFO(name << ": " << exported.output);
+  REQUIRE(exported.exit_code == 0);
+  const auto model = run / "export" / "model.safetensors";
+  REQUIRE(std::filesystem::exists(model));
+  REQUIRE(std::filesystem::exists(run / "export" / "config.toml"));
+  REQUIRE(std::filesystem::exists(run / "export" / "probe.safetensors"));
+  return model;
+}
+
+std::vector<std::string> variant_configs() {
+  std::vector<std::string> names;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(ATTNLAB_SOURCE_DIR) / "configs" /
+                                           "variant")) {
+    if (entry.path().extension() == ".toml") names.push_back(entry.path().stem().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("the PyTorch reference reproduces every variant's logits and attention", "[export]") {
+  attnlab::testing::TempDir work("attnlab-export");
+  std::vector<std::pair<std::string, std::filesystem::path>> models;
+  const auto variants = variant_configs();
+  REQUIRE(variants.size() >= 10);
+  for (const auto& variant : variants) {
+    auto overrides = kCopy;
+    overrides.push_back("variant=" + variant);
+    models.emplace_back(variant, train_and_export(work.path(), variant, overrides));
+  }
+  // Encoder-decoder: a bidirectional encoder, causal decoder self-attention and cross-attention.
+  // Also with the parts whose bidirectional form differs from the causal one: bigbird's layout
+  // and random blocks (blocks of 2, so that at S = T = 16 every layer's random draw matters), the
+  // two-sided window (with RoPE), strided keys on both sides (with ALiBi's symmetric distance);
+  // and the other input positions and attention-only blocks.
+  const std::vector<std::vector<std::string>> encoder_decoder = {
+      {"variant=scaled", "model.positions=sinusoidal"},
+      {"variant=bigbird", "variant.block=2"},
+      {"variant=rope_local", "model.attention_only=true"},
+      {"variant=strided", "variant.position=alibi", "model.positions=none"}};
+  for (const auto& choice : encoder_decoder) {
+    std::string name = "encoder_decoder";
+    for (const auto& override : choice) name += "," + override;
+    auto overrides = kCopy;
+    overrides.insert(overrides.end(), choice.begin(), choice.end());
+    overrides.push_back("model.arch=encoder_decoder");
+    const auto directory = "encoder_decoder-" + std::to_string(models.size());
+    models.emplace_back(name, train_and_export(work.path(), directory, overrides));
+  }
+  // Encoder only: one bidirectional stack and a mean-pooled classification head (ListOps, 10
+  // classes, right-padded to T = 32), with a two-sided window.
+  const std::string encoder = "encoder,task=listops,variant=local";
+  models.emplace_back(encoder, train_and_export(work.path(), "encoder",
+                                                {"task=listops", "task.length=32",
+                                                 "task.min_length=16", "task.max_depth=3",
+                                                 "model.arch=encoder", "variant=local"}));
+
+  // One Python process for all models: importing torch costs about 2 s.
+  const auto report = work.path() / "reference.json";
+  const auto tolerance = std::to_string(kTolerance);
+  std::vector<std::string> command = {"/usr/bin/python3", reference_script().string(), "check",
+                                      "--tolerance", tolerance, "--json", report.string()};
+  for (const auto& [name, model] : models) command.push_back(model.string());
+  const auto checked = run_command(command, work.path());
+  INFO(checked.output);
+  REQUIRE(std::filesystem::exists(report));
+  const auto results = nlohmann::json::parse(std::ifstream(report));
+  for (const auto& [name, model] : models) {
+    const auto& result = results.at(model.string());
+    INFO(name << ": " << result.dump());
+    REQUIRE(result.contains("logits"));
+    double probs = 0.0;
+    for (const auto& layer : result["probs"]) probs = std::max(probs, layer.get<double>());
+    std::printf("%-50s logits max abs diff %.3g, probabilities %.3g (%d layers)\n", name.c_str(),
+                result["logits"].get<double>(), probs, result["layers"].get<int>());
+    CHECK(result["logits"].get<double>() <= kTolerance);
+    CHECK(probs <= kTolerance);
+    CHECK(result["layers"].get<int>() == (name.rfind("encoder_decoder", 0) == 0 ? 6 : 2));
+    CHECK(result["ok"].get<bool>());
+  }
+  CHECK(checked.exit_code == 0);
+}
+
+TEST_CASE("export rejects bad input with exit code 2", "[export]") {
+  attnlab::testing::TempDir work("attnlab-export");
+  const auto help = run_attnlab({"export", "--help"}, work.path());
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.output, Catch::Contains("--probe"));
+
+  const auto missing_run = run_attnlab(
+      {"export", "--run", (work.path() / "nope").string(), "--format", "safetensors"},
+      work.path());
+  CHECK(missing_run.exit_code == 2);
+  CHECK_THAT(missing_run.output, Catch::Contains("not a run directory"));
+
+  // A run directory without checkpoints: its config alone.
+  const auto empty = work.path() / "empty";
+  std::filesystem::create_directories(empty);
+  const auto shown = run_attnlab({"config", "show"}, work.path());
+  REQUIRE(shown.exit_code == 0);
+  std::ofstream(empty / "config.toml") << shown.output;
+  const auto no_checkpoint =
+      run_attnlab({"export", "--run", empty.string(), "--format", "safetensors"}, work.path());
+  CHECK(no_checkpoint.exit_code == 2);
+  CHECK_THAT(no_checkpoint.output, Catch::Contains("no checkpoint"));
+
+  const auto unknown_format =
+      run_attnlab({"export", "--run", empty.string(), "--format", "onnx"}, work.path());
+  CHECK(unknown_format.exit_code == 2);
+  CHECK_THAT(unknown_format.output, Catch::Contains("safetensors"));
+  CHECK_FALSE(std::filesystem::exists(empty / "export"));
+}
