@@ -20,6 +20,7 @@ void add_config_arguments(CLI::App& command, ConfigArguments& arguments);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
+void add_analyze_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_variants_command(CLI::App& app);

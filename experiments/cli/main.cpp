@@ -4,10 +4,12 @@
 
 #include "experiments/cli/commands.h"
 #include "experiments/config/config.h"
+#include "experiments/run/allocator_tuning.h"
 #include "experiments/run/atomic_file.h"
 #include "experiments/train/checkpoint.h"
 
 int main(int argc, char** argv) {
+  attnlab::run::keep_freed_memory();
   CLI::App app{"attnlab: a research harness for attention variants"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(ATTNLAB_VERSION));
@@ -15,6 +17,7 @@ int main(int argc, char** argv) {
   attnlab::cli::add_eval_command(app);
   attnlab::cli::add_export_command(app);
   attnlab::cli::add_compare_command(app);
+  attnlab::cli::add_analyze_command(app);
   attnlab::cli::add_config_command(app);
   attnlab::cli::add_variants_command(app);
   attnlab::cli::add_info_command(app);

@@ -50,7 +50,7 @@ TEST_CASE("summaries over seeds: mean, sample std and a t-based 95% CI", "[compa
   CHECK(t_quantile_975(1000) == Approx(1.962).epsilon(1e-3));
 }
 
-TEST_CASE("runs group by differing keys, not by seed; unfinished runs stay apart", "[compare]") {
+TEST_CASE("runs group by differing keys, not by seed: unfinished runs stay apart", "[compare]") {
   attnlab::testing::TempDir root;
   make_run(root.path() / "a0", "scaled", 0, 0.90);
   make_run(root.path() / "a1", "scaled", 1, 0.94);

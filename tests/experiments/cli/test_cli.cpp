@@ -30,7 +30,7 @@ TEST_CASE("every command has --help", "[cli]") {
         {"config", "show", "--help"}, {"config", "doc", "--help"}, {"info", "--help"},
         {"variants", "--help"}, {"bench", "--help"}, {"bench", "attention", "--help"},
         {"bench", "record", "--help"}, {"eval", "--help"}, {"compare", "--help"},
-        {"export", "--help"}}) {
+        {"export", "--help"}, {"analyze", "--help"}}) {
     const auto result = run_attnlab(command, work.path());
     INFO(result.output);
     CHECK(result.exit_code == 0);
@@ -113,7 +113,7 @@ TEST_CASE("bad input exits 2, names the problem and writes nothing", "[cli]") {
   }
 }
 
-TEST_CASE("train writes a run directory and prints its path; --config reproduces it", "[cli]") {
+TEST_CASE("train writes a run directory and prints its path: --config reproduces it", "[cli]") {
   TempDir work;
   const std::vector<std::string> budget = {"train.steps=12", "train.eval_every=6",
                                            "train.log_every=3", "task.val_examples=32",

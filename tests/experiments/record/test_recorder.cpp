@@ -372,7 +372,7 @@ TEST_CASE("head importance is the mean over probe examples of |dL(x)/d gate|", "
   }
 }
 
-TEST_CASE("float32 maps are the model's probabilities; statistics alone need no maps",
+TEST_CASE("float32 maps are the model's probabilities: statistics alone need no maps",
           "[record]") {
   testing::TempDir results;
   const bool maps = GENERATE(true, false);

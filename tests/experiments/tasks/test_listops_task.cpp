@@ -86,7 +86,7 @@ TEST_CASE("listops is seeded and its splits are disjoint", "[tasks]") {
   for (std::int64_t b = 0; b < val.inputs.size(0); ++b) CHECK(train.count(row(val.inputs, b)) == 0);
 }
 
-TEST_CASE("listops reports accuracy per depth; an oracle scores 100%", "[tasks]") {
+TEST_CASE("listops reports accuracy per depth: an oracle scores 100%", "[tasks]") {
   const auto task = tasks::make_task(listops_config());
   const auto batch = task->examples(tasks::Split::Val, 0, 128);
   auto logits = torch::zeros({128, 10});

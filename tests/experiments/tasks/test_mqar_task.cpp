@@ -69,7 +69,7 @@ TEST_CASE("mqar query slots favour early positions (p(g) ∝ (g+1)^(a-1))", "[ta
   CHECK(slot_counts[1] > slot_counts[5]);
 }
 
-TEST_CASE("mqar reports accuracy per number of pairs; an oracle scores 100%", "[tasks]") {
+TEST_CASE("mqar reports accuracy per number of pairs: an oracle scores 100%", "[tasks]") {
   const auto task = tasks::make_task(mqar_config({"task.kv_pairs_min=2"}));
   const auto batch = task->examples(tasks::Split::Val, 0, 64);
   auto logits = torch::zeros({64, 64, 256});

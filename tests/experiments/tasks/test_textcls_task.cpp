@@ -90,7 +90,7 @@ TEST_CASE("textcls splits are disjoint, cover the corpus, and are seeded", "[tas
                            task->examples(tasks::Split::Train, 0, 32).inputs));
 }
 
-TEST_CASE("textcls reports accuracy per label; an oracle scores 100%", "[tasks]") {
+TEST_CASE("textcls reports accuracy per label: an oracle scores 100%", "[tasks]") {
   testing::TempDir work;
   const auto task = tasks::make_task(textcls_config(write_corpus(work.path())));
   const auto batch = task->examples(tasks::Split::Val, 0, task->split_size(tasks::Split::Val));

@@ -25,7 +25,7 @@ std::vector<std::int64_t> row(const torch::Tensor& tensor, std::int64_t index) {
 
 }  // namespace
 
-TEST_CASE("copy examples are content, separator, content again; scored on the copy", "[tasks]") {
+TEST_CASE("copy examples are content, separator, content again: scored on the copy", "[tasks]") {
   const auto config = copy_config({"task.length=5", "task.vocab=11"});
   const auto task = tasks::make_task(config);
   REQUIRE(task->sequence_length() == 10);

@@ -1,0 +1,96 @@
+#include "analysis/heads/head_report.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <utility>
+
+namespace attnlab::heads {
+namespace {
+
+// Shortest text that reads back to the same double; "nan" is what pandas reads as NaN.
+std::string number(double value) {
+  if (std::isnan(value)) return "nan";
+  return fmt::format("{}", value);
+}
+
+std::string row_prefix(const HeadResult& head) {
+  return fmt::format("{},{},{},{},", head.snapshot, head.step, head.layer, head.head);
+}
+
+}  // namespace
+
+std::string heads_csv(const HeadAnalysis& analysis) {
+  std::string text = "snapshot,step,layer,head,metric,value\n";
+  for (const auto& head : analysis.heads) {
+    const auto prefix = row_prefix(head);
+    for (std::size_t metric = 0; metric < analysis.metric_names.size(); ++metric) {
+      text += prefix + analysis.metric_names[metric] + "," + number(head.values[metric]) + "\n";
+    }
+  }
+  return text;
+}
+
+std::string classes_csv(const HeadAnalysis& analysis) {
+  std::string text = "snapshot,step,layer,head,label,score\n";
+  for (const auto& head : analysis.heads) {
+    text += row_prefix(head) + label_name(head.classification.label) + "," +
+            number(head.classification.score) + "\n";
+  }
+  return text;
+}
+
+std::string summary_text(const HeadAnalysis& analysis, const std::vector<dump::LayerInfo>& layers) {
+  if (analysis.heads.empty()) return "no heads analysed\n";
+  const auto last_snapshot = analysis.snapshots.back();
+  std::map<std::pair<std::int64_t, std::int64_t>, const HeadResult*> last;
+  std::int64_t max_heads = 0;
+  std::int64_t last_step = 0;
+  for (const auto& head : analysis.heads) {
+    if (head.snapshot != last_snapshot) continue;
+    last[{head.layer, head.head}] = &head;
+    max_heads = std::max(max_heads, head.head + 1);
+    last_step = head.step;
+  }
+
+  std::string text = fmt::format("labels at step {} (snapshot {}):\n", last_step, last_snapshot);
+  text += fmt::format("{:<24}", "layer");
+  for (std::int64_t head = 0; head < max_heads; ++head) {
+    text += fmt::format(" {:<16}", fmt::format("head {}", head));
+  }
+  text += "\n";
+  for (std::size_t layer = 0; layer < layers.size(); ++layer) {
+    const auto& info = layers[layer];
+    text += fmt::format("{:<24}", fmt::format("{:02} {} {}", layer, info.kind,
+                                              info.causal ? "causal" : "bidirectional"));
+    for (std::int64_t head = 0; head < info.heads; ++head) {
+      const auto* result = last.at({static_cast<std::int64_t>(layer), head});
+      text +=
+          fmt::format(" {:<16}", fmt::format("{} {:.2f}", label_name(result->classification.label),
+                                             result->classification.score));
+    }
+    text += "\n";
+  }
+
+  // Formation: the first selected snapshot at which each head's final label passed.
+  text += "first step at which each head passed its final label's threshold:\n";
+  for (const auto& [key, result] : last) {
+    const auto label = result->classification.label;
+    if (label == Label::Mixed) continue;
+    for (const auto& head : analysis.heads) {
+      if (head.layer != key.first || head.head != key.second || !passes(head.scores, label)) {
+        continue;
+      }
+      text += fmt::format(
+          "  layer {:02} head {}: {:<10} from step {} (score {:.2f}; {:.2f} at step {})\n",
+          key.first, key.second, label_name(label), head.step, label_score(head.scores, label),
+          result->classification.score, last_step);
+      break;
+    }
+  }
+  return text;
+}
+
+}  // namespace attnlab::heads

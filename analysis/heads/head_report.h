@@ -1,0 +1,23 @@
+// The files and terminal summary of `attnlab analyze`: heads.csv (long format, one row per
+// snapshot, layer, head and metric), classes.csv (one label per head and snapshot), and a text
+// summary: a layers x heads grid of labels at the last selected snapshot and, per head, the first
+// step at which its score crossed its label's threshold (when the head formed).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "analysis/dump/dump_reader.h"
+#include "analysis/heads/head_analysis.h"
+
+namespace attnlab::heads {
+
+inline constexpr const char* kHeadsFile = "heads.csv";
+inline constexpr const char* kClassesFile = "classes.csv";
+
+std::string heads_csv(const HeadAnalysis& analysis);    // snapshot,step,layer,head,metric,value
+std::string classes_csv(const HeadAnalysis& analysis);  // snapshot,step,layer,head,label,score
+
+std::string summary_text(const HeadAnalysis& analysis, const std::vector<dump::LayerInfo>& layers);
+
+}  // namespace attnlab::heads

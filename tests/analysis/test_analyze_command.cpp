@@ -1,0 +1,281 @@
+// `attnlab analyze` end to end on a dump written by the real writer: an encoder-decoder layout
+// whose heads are built to be next, duplicate, previous (forming at step 10), induction (forming
+// at step 20), sink and broad, with cross-attention layers; the files, the labels, the formation
+// steps; statistics-only dumps; and exit 2 with the file named for a missing, non-HDF5,
+// truncated or foreign file and for a bad --snapshot.
+//
+// B = samples, H = heads, S = source length, T = target length.
+#include <c10/util/Half.h>
+#include <hdf5.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+#include <tuple>
+
+#include "analysis/dump/dump_reader.h"
+#include "experiments/record/dump_writer.h"
+#include "tests/support/run_command.h"
+#include "tests/support/temp_dir.h"
+
+using namespace attnlab;
+using testing::run_attnlab;
+
+namespace {
+
+constexpr std::int64_t kSamples = 2, kHeads = 2, kSource = 6, kTarget = 8;
+const std::vector<std::int64_t> kSteps = {0, 10, 20};
+
+// Layers in forward order: encoder self, decoder self, cross, decoder self, cross.
+struct LayerShape {
+  const char* kind;
+  bool causal;
+  std::int64_t queries, keys;
+};
+const std::vector<LayerShape> kLayers = {{"self", false, kSource, kSource},
+                                         {"self", true, kTarget, kTarget},
+                                         {"cross", false, kTarget, kSource},
+                                         {"self", true, kTarget, kTarget},
+                                         {"cross", false, kTarget, kSource}};
+
+std::int32_t allowed(const LayerShape& layer, std::int64_t query) {
+  return static_cast<std::int32_t>(layer.causal ? query + 1 : layer.keys);
+}
+
+// Row `query` of the map of (layer, head) at snapshot `snapshot`; rows of uniform heads are
+// uniform over the allowed keys.
+std::vector<float> row(std::int64_t layer, std::int64_t head, std::int64_t snapshot,
+                       std::int64_t query) {
+  const auto& shape = kLayers[static_cast<std::size_t>(layer)];
+  std::vector<float> values(static_cast<std::size_t>(shape.keys), 0.0f);
+  const auto one_hot = [&](std::int64_t key) {
+    values[static_cast<std::size_t>(key)] = 1.0f;
+    return values;
+  };
+  if (layer == 0 && head == 0) return one_hot(std::min(query + 1, kSource - 1));  // next
+  if (layer == 0 && head == 1) return one_hot(query < 3 ? query : query - 3);     // duplicate
+  if (layer == 1 && head == 0 && snapshot >= 1)
+    return one_hot(std::max<std::int64_t>(query - 1, 0));
+  if (layer == 2 && head == 0) return one_hot(0);  // sink
+  if (layer == 3 && head == 0 && snapshot >= 2) return one_hot(query < 4 ? query : query - 3);
+  if (layer == 3 && head == 1) return one_hot(0);  // sink
+  const auto keys = allowed(shape, query);
+  for (std::int64_t key = 0; key < keys; ++key) {
+    values[static_cast<std::size_t>(key)] = 1.0f / static_cast<float>(keys);
+  }
+  return values;
+}
+
+record::DumpLayout layout(bool maps) {
+  record::DumpLayout layout;
+  layout.samples = kSamples;
+  layout.maps = maps;
+  layout.importance = false;
+  layout.probe_indices = {{kSamples}, {4, 9}};
+  // Repeated segments: the source repeats 3 tokens, the target 4.
+  layout.probe_source = {{kSamples, kSource}, {5, 6, 7, 5, 6, 7, 8, 9, 10, 8, 9, 10}};
+  layout.probe_tokens = {{kSamples, kTarget},
+                         {21, 22, 23, 24, 21, 22, 23, 24, 31, 32, 33, 34, 31, 32, 33, 34}};
+  layout.probe_targets = layout.probe_tokens;
+  layout.text_attributes = {{dump::kAttributeConfig, "seed = 0\n"}, {dump::kAttributeTask, "copy"}};
+  layout.int_attributes = {{dump::kAttributeRecordEvery, 10}};
+  for (std::size_t index = 0; index < kLayers.size(); ++index) {
+    const auto& shape = kLayers[index];
+    record::LayerLayout layer{static_cast<std::int64_t>(index),
+                              shape.kind,
+                              shape.causal,
+                              kHeads,
+                              shape.queries,
+                              shape.keys,
+                              {}};
+    for (std::int64_t head = 0; head < kHeads; ++head) {
+      for (std::int64_t query = 0; query < shape.queries; ++query) {
+        layer.allowed_keys.push_back(allowed(shape, query));
+      }
+    }
+    layout.layers.push_back(layer);
+  }
+  return layout;
+}
+
+// The per-head statistics: zeros, but for markers the analysis must pass through (entropy) or
+// classify from when there are no maps (previous_mass of layer 1, head 0).
+std::vector<float> statistic(const dump::Statistic& spec, std::int64_t layer) {
+  const auto& shape = kLayers[static_cast<std::size_t>(layer)];
+  std::size_t size = kHeads;
+  if (spec.shape == dump::StatisticShape::HeadQuery)
+    size *= static_cast<std::size_t>(shape.queries);
+  if (spec.shape == dump::StatisticShape::SampleHeadKey) {
+    size *= static_cast<std::size_t>(kSamples * shape.keys);
+  }
+  std::vector<float> values(size, 0.0f);
+  if (std::string(spec.name) == dump::kEntropy) values[0] = 0.25f * static_cast<float>(layer + 1);
+  if (std::string(spec.name) == dump::kPreviousMass && layer == 1) values[0] = 0.875f;
+  return values;
+}
+
+std::filesystem::path write_dump(const std::filesystem::path& directory, bool maps) {
+  const auto path = directory / dump::kFileName;
+  const auto dump_layout = layout(maps);
+  auto writer = record::DumpWriter::create(path, dump_layout);
+  for (std::size_t snapshot = 0; snapshot < kSteps.size(); ++snapshot) {
+    record::Snapshot data;
+    data.step = kSteps[snapshot];
+    std::vector<std::vector<std::uint16_t>> half(kLayers.size());  // [B,H,Tq,Tk] per layer
+    for (std::size_t layer = 0; layer < kLayers.size(); ++layer) {
+      for (std::int64_t sample = 0; sample < kSamples; ++sample) {
+        for (std::int64_t head = 0; head < kHeads; ++head) {
+          for (std::int64_t query = 0; query < kLayers[layer].queries; ++query) {
+            for (const float value : row(static_cast<std::int64_t>(layer), head,
+                                         static_cast<std::int64_t>(snapshot), query)) {
+              half[layer].push_back(c10::Half(value).x);
+            }
+          }
+        }
+      }
+      record::LayerSnapshot snapshot_layer;
+      snapshot_layer.maps = half[layer].data();
+      for (const auto& spec : dump::kStatistics) {
+        if (spec.needs_importance) continue;
+        snapshot_layer.statistics[spec.name] = statistic(spec, static_cast<std::int64_t>(layer));
+      }
+      data.layers.push_back(std::move(snapshot_layer));
+    }
+    writer->append(data);
+  }
+  writer->close();
+  return path;
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// classes.csv as (snapshot, layer, head) -> label.
+std::map<std::tuple<int, int, int>, std::string> read_classes(const std::filesystem::path& path) {
+  std::map<std::tuple<int, int, int>, std::string> labels;
+  std::istringstream lines(read_text(path));
+  std::string line;
+  std::getline(lines, line);
+  CHECK(line == "snapshot,step,layer,head,label,score");
+  while (std::getline(lines, line)) {
+    std::vector<std::string> fields;
+    std::istringstream cells(line);
+    for (std::string cell; std::getline(cells, cell, ',');) fields.push_back(cell);
+    REQUIRE(fields.size() == 6);
+    labels[{std::stoi(fields[0]), std::stoi(fields[2]), std::stoi(fields[3])}] = fields[4];
+  }
+  return labels;
+}
+
+}  // namespace
+
+TEST_CASE("analyze labels the heads of a real dump and finds when they formed",
+          "[analysis][heads][cli]") {
+  testing::TempDir directory;
+  const auto dump_path = write_dump(directory.path(), /*maps=*/true);
+  const auto out = directory.path() / "out";
+  const auto result =
+      run_attnlab({"analyze", dump_path.string(), "--out", out.string()}, directory.path());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+
+  const auto labels = read_classes(out / "classes.csv");
+  CHECK(labels.size() == kSteps.size() * kLayers.size() * kHeads);
+  const std::map<std::tuple<int, int, int>, std::string> expected = {
+      {{2, 0, 0}, "next"},      {{2, 0, 1}, "duplicate"}, {{2, 1, 0}, "previous"},
+      {{2, 1, 1}, "broad"},     {{2, 2, 0}, "sink"},      {{2, 2, 1}, "broad"},
+      {{2, 3, 0}, "induction"}, {{2, 3, 1}, "sink"},      {{2, 4, 0}, "broad"},
+      {{2, 4, 1}, "broad"},     {{0, 1, 0}, "broad"},     {{1, 1, 0}, "previous"},
+      {{1, 3, 0}, "broad"}};
+  for (const auto& [key, label] : expected) {
+    INFO("snapshot " << std::get<0>(key) << " layer " << std::get<1>(key) << " head "
+                     << std::get<2>(key));
+    CHECK(labels.at(key) == label);
+  }
+
+  const auto heads = read_text(out / "heads.csv");
+  CHECK(heads.rfind("snapshot,step,layer,head,metric,value\n", 0) == 0);
+  CHECK_THAT(heads, Catch::Contains("\n2,20,3,0,prefix_matching,1\n"));
+  CHECK_THAT(heads, Catch::Contains("\n2,20,1,0,entropy,0.5\n"));  // passed through from the file
+  CHECK_THAT(heads, Catch::Contains("\n2,20,2,0,sink_alpha_0,1\n"));
+  CHECK_THAT(heads, Catch::Contains("\n2,20,2,0,prefix_matching,nan\n"));  // cross: no tokens
+
+  // The summary: the grid, and when the previous-token and induction heads formed.
+  CHECK_THAT(result.output, Catch::Contains("labels at step 20"));
+  CHECK_THAT(result.output, Catch::Contains("layer 01 head 0: previous   from step 10"));
+  CHECK_THAT(result.output, Catch::Contains("layer 03 head 0: induction  from step 20"));
+  CHECK_THAT(result.output, Catch::Contains("written " + (out / "classes.csv").string()));
+
+  // Default output folder: next to the dump; one snapshot only with --snapshot last.
+  const auto last =
+      run_attnlab({"analyze", dump_path.string(), "--snapshot", "last"}, directory.path());
+  REQUIRE(last.exit_code == 0);
+  const auto last_labels = read_classes(directory.path() / "analysis" / "classes.csv");
+  CHECK(last_labels.size() == kLayers.size() * kHeads);
+  CHECK(last_labels.count({2, 3, 0}) == 1);
+}
+
+TEST_CASE("analyze a dump recorded without maps: labels from the file's statistics",
+          "[analysis][heads][cli]") {
+  testing::TempDir directory;
+  const auto dump_path = write_dump(directory.path(), /*maps=*/false);
+  const auto result = run_attnlab({"analyze", dump_path.string()}, directory.path());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  CHECK_THAT(result.output, Catch::Contains("recorded without maps"));
+  const auto labels = read_classes(directory.path() / "analysis" / "classes.csv");
+  CHECK(labels.at({0, 1, 0}) == "previous");
+  CHECK(labels.at({0, 1, 1}) == "mixed");
+}
+
+TEST_CASE("analyze rejects bad files and snapshots with exit 2, naming the file",
+          "[analysis][heads][cli]") {
+  testing::TempDir directory;
+  const auto dump_path = write_dump(directory.path(), /*maps=*/true);
+  const auto expect_bad_input = [&](const std::vector<std::string>& arguments,
+                                    const std::string& named) {
+    const auto result = run_attnlab(arguments, directory.path());
+    INFO(result.output);
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.output, Catch::Contains(named));
+    CHECK_THAT(result.output, Catch::StartsWith("error: ") || Catch::Contains("\nerror: "));
+  };
+
+  expect_bad_input({"analyze", dump_path.string(), "--snapshot", "3"}, dump_path.string());
+  expect_bad_input({"analyze", dump_path.string(), "--snapshot", "first"}, "--snapshot 'first'");
+
+  const auto missing = directory.path() / "missing.h5";
+  expect_bad_input({"analyze", missing.string()}, missing.string());
+
+  const auto text = directory.path() / "text.h5";
+  std::ofstream(text) << "not an HDF5 file";
+  expect_bad_input({"analyze", text.string()}, text.string());
+
+  const auto bytes = read_text(dump_path);
+  for (const double fraction : {0.05, 0.5, 0.95}) {
+    const auto truncated = directory.path() / ("truncated-" + std::to_string(fraction) + ".h5");
+    std::ofstream(truncated, std::ios::binary)
+        << bytes.substr(0, static_cast<std::size_t>(fraction * static_cast<double>(bytes.size())));
+    expect_bad_input({"analyze", truncated.string()}, truncated.string());
+  }
+
+  // An HDF5 file of another layout.
+  const auto foreign = directory.path() / "foreign.h5";
+  {
+    const hid_t file = H5Fcreate(foreign.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    H5Fclose(file);
+  }
+  expect_bad_input({"analyze", foreign.string()}, "not an attnlab attention dump");
+}
+
+TEST_CASE("analyze --help lists its options", "[analysis][heads][cli]") {
+  testing::TempDir directory;
+  const auto result = run_attnlab({"analyze", "--help"}, directory.path());
+  CHECK(result.exit_code == 0);
+  CHECK_THAT(result.output, Catch::Contains("--snapshot") && Catch::Contains("--out"));
+}
