@@ -61,6 +61,31 @@ bool ignored_for_grouping(const std::string& key) {
   return key == "seed" || key.rfind("runtime.", 0) == 0 || key == "experiment.results_dir";
 }
 
+// Varying keys a varying group choice (`<group>.name`) already determines, e.g. variant.score
+// under variant.name: naming them again would only lengthen every label.
+std::set<std::string> implied_keys(const std::vector<std::string>& varying,
+                                   const std::vector<const RunResult*>& runs) {
+  auto is_choice = [](const std::string& key) {
+    return key.size() > 5 && key.compare(key.size() - 5, 5, ".name") == 0;
+  };
+  std::set<std::string> implied;
+  for (const auto& key : varying) {
+    if (is_choice(key)) continue;
+    for (const auto& choice : varying) {
+      if (!is_choice(choice)) continue;
+      std::map<std::string, std::string> value_of_choice;
+      bool determined = true;
+      for (const auto* run : runs) {
+        const auto [entry, added] =
+            value_of_choice.emplace(run->config_value(choice), run->config_value(key));
+        if (!added && entry->second != run->config_value(key)) determined = false;
+      }
+      if (determined) implied.insert(key);
+    }
+  }
+  return implied;
+}
+
 Comparison compare_runs(const std::vector<RunResult>& runs) {
   Comparison comparison;
   std::vector<const RunResult*> completed;
@@ -77,13 +102,14 @@ Comparison compare_runs(const std::vector<RunResult>& runs) {
     if (values.size() > 1) comparison.varying_keys.push_back(key);
   }
 
+  const auto implied = implied_keys(comparison.varying_keys, completed);
   std::map<std::string, Group> by_label;
   for (const auto* run : completed) {
     std::map<std::string, std::string> keys;
     std::string label;
     for (const auto& key : comparison.varying_keys) {
       keys[key] = run->config_value(key);
-      label += (label.empty() ? "" : ", ") + key + "=" + keys[key];
+      if (implied.count(key) == 0) label += (label.empty() ? "" : ", ") + key + "=" + keys[key];
     }
     if (label.empty()) label = run->config_value("variant.name");
     auto& group = by_label[label];

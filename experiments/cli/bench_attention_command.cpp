@@ -169,9 +169,11 @@ variants::AttentionSite site_for(const BenchArguments& arguments) {
 // In the child: one variant, one length, one path. Prints
 // "fwd_ms fwdbwd_ms fwd_cpu_ms fwdbwd_cpu_ms fwd_mb fwdbwd_mb".
 std::string measure(const BenchArguments& arguments, const Measurement& job, int threads) {
-  // Fixed thresholds: glibc would otherwise raise them after frees.
+  // Fixed thresholds: glibc would otherwise raise them after frees. No top padding: the heap
+  // grows only by what is allocated (attnlab's start-up keeps freed memory, run/allocator_tuning).
   mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   mallopt(M_TRIM_THRESHOLD, 64 * 1024);
+  mallopt(M_TOP_PAD, 0);
   at::set_num_threads(threads);
   torch::manual_seed(0);
   variants::AttentionVariant variant(job.options, site_for(arguments));

@@ -18,9 +18,10 @@ void write(const std::filesystem::path& path, const std::string& text) {
 }
 
 void make_run(const std::filesystem::path& dir, const std::string& variant, int seed,
-              double accuracy, bool finished = true, const std::string& task = "copy") {
-  write(dir / "config.toml", "seed = " + std::to_string(seed) +
-                                 "\n[variant]\nname = \"" + variant + "\"\n[task]\nname = \"" +
+              double accuracy, bool finished = true, const std::string& task = "copy",
+              const std::string& variant_keys = "") {
+  write(dir / "config.toml", "seed = " + std::to_string(seed) + "\n[variant]\nname = \"" +
+                                 variant + "\"\n" + variant_keys + "[task]\nname = \"" +
                                  task + "\"\n[runtime]\nthreads = " + std::to_string(seed + 1) +
                                  "\n");
   write(dir / "metrics.jsonl",
@@ -36,6 +37,22 @@ void make_run(const std::filesystem::path& dir, const std::string& variant, int 
 }
 
 }  // namespace
+
+TEST_CASE("labels leave out keys that the chosen group option determines", "[compare]") {
+  attnlab::testing::TempDir root;
+  // variant.score follows variant.name; variant.window varies on its own within one name.
+  make_run(root.path() / "a", "scaled", 0, 0.9, true, "copy", "score = \"scaled\"\nwindow = 4\n");
+  make_run(root.path() / "b", "scaled", 0, 0.8, true, "copy", "score = \"scaled\"\nwindow = 8\n");
+  make_run(root.path() / "c", "dot", 0, 0.7, true, "copy", "score = \"dot\"\nwindow = 8\n");
+  const auto comparison = compare_runs(load_runs({root.path()}));
+  CHECK(comparison.varying_keys ==
+        std::vector<std::string>{"variant.name", "variant.score", "variant.window"});
+  REQUIRE(comparison.groups.size() == 3);
+  CHECK(comparison.groups[0].label == "variant.name=scaled, variant.window=4");
+  CHECK(comparison.groups[1].label == "variant.name=scaled, variant.window=8");
+  CHECK(comparison.groups[2].label == "variant.name=dot, variant.window=8");
+  CHECK(comparison.groups[2].keys.at("variant.score") == "dot");  // still recorded per group
+}
 
 TEST_CASE("summaries over seeds: mean, sample std and a t-based 95% CI", "[compare]") {
   const auto summary = summarise({1.0, 2.0, 3.0, 4.0});
