@@ -16,12 +16,16 @@ cd "$root"
 variants=${ATTNLAB_DEMO_VARIANTS:-scaled dot additive rope local bigbird}
 seeds=${ATTNLAB_DEMO_SEEDS:-0 1}
 parallel=${ATTNLAB_DEMO_JOBS:-2}
+if ! [[ "$parallel" =~ ^[1-9][0-9]*$ ]]; then
+  echo "error: ATTNLAB_DEMO_JOBS must be a positive integer, got '$parallel'" >&2
+  exit 2
+fi
 cores=$(nproc)
 threads=$(( cores / parallel > 0 ? cores / parallel : 1 ))
+# Fail early, before any run starts or anything is written, on a bad override.
+"$attnlab" config show --config configs/demo.toml "$@" >/dev/null
 out="results/demo/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
-# Fail early, before any run starts, on a bad override.
-"$attnlab" config show --config configs/demo.toml "$@" >/dev/null
 
 jobs=()
 for variant in $variants; do
@@ -30,15 +34,17 @@ done
 echo "demo: ${#jobs[@]} runs, $parallel at a time with $threads threads each, into $out"
 start=$(date +%s)
 status=0
+# Each job line ("variant=X seed=S") reaches the worker as an argument, never as script text.
 printf '%s\n' "${jobs[@]}" | xargs -P "$parallel" -I{} sh -c '
-  out=$1 attnlab=$2 threads=$3; shift 3
-  log="$out/$(echo "{}" | tr " =" "_-").log"
-  if "$attnlab" train --config configs/demo.toml {} experiment.results_dir="$out" \
+  out=$1 attnlab=$2 threads=$3 job=$4; shift 4
+  log="$out/$(printf "%s" "$job" | tr " =" "_-").log"
+  # shellcheck disable=SC2086  # the job line splits into its two overrides
+  if "$attnlab" train --config configs/demo.toml $job experiment.results_dir="$out" \
       runtime.threads="$threads" runtime.progress=lines "$@" >"$log" 2>&1; then
-    echo "  done   {}  -> $(tail -n 1 "$log")"
+    echo "  done   $job  -> $(tail -n 1 "$log")"
   else
-    echo "  FAILED {}  (log: $log)"; exit 1
-  fi' _ "$out" "$attnlab" "$threads" "$@" || status=$?
+    echo "  FAILED $job  (log: $log)"; exit 1
+  fi' _ "$out" "$attnlab" "$threads" {} "$@" || status=$?
 echo "demo: trained in $(( $(date +%s) - start )) s"
 echo
 "$attnlab" compare "$out" --out "$out/compare"

@@ -97,9 +97,30 @@ DumpReader::DumpReader(const std::filesystem::path& path) : path_(path) {
     info.heads = read_int_attribute(group.get(), kLayerAttributeHeads, context());
     info.query_length = read_int_attribute(group.get(), kLayerAttributeQueryLength, context());
     info.key_length = read_int_attribute(group.get(), kLayerAttributeKeyLength, context());
+    const auto where = context() + ": " + layer_group(layer);
+    if (info.heads < 1 || info.query_length < 1 || info.key_length < 1) {
+      throw DumpError(where + ": heads, query and key lengths must be positive, found " +
+                      std::to_string(info.heads) + ", " + std::to_string(info.query_length) +
+                      ", " + std::to_string(info.key_length));
+    }
     layers_.push_back(info);
     if (has_maps_) {
-      maps_.push_back(open_dataset(group.get(), kLayerMaps, context() + ": " + layer_group(layer)));
+      maps_.push_back(open_dataset(group.get(), kLayerMaps, where));
+      // The maps must have the shape the attributes promise, or reads would take part of a map
+      // (or run past it) without any error.
+      const auto dims = dataset_dims(maps_.back().get(), where + "/" + kLayerMaps);
+      const std::vector<hsize_t> expected = {static_cast<hsize_t>(samples_),
+                                             static_cast<hsize_t>(info.heads),
+                                             static_cast<hsize_t>(info.query_length),
+                                             static_cast<hsize_t>(info.key_length)};
+      if (dims.size() != 5 || !std::equal(expected.begin(), expected.end(), dims.begin() + 1)) {
+        std::string found;
+        for (const auto dim : dims) found += (found.empty() ? "" : ", ") + std::to_string(dim);
+        throw DumpError(where + "/" + kLayerMaps + ": shape [" + found +
+                        "], expected [snapshots, " + std::to_string(samples_) + ", " +
+                        std::to_string(info.heads) + ", " + std::to_string(info.query_length) +
+                        ", " + std::to_string(info.key_length) + "]");
+      }
     }
   }
   steps_ = committed_steps(file_.get(), context());

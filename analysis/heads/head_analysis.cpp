@@ -158,6 +158,12 @@ HeadAnalysis analyse_heads(const dump::DumpReader& reader,
           result.scores.broad = value(dump::kEntropyNormalised);
           result.scores.sink = value(dump::kSinkMass);
         }
+        if (info.kind == "cross") {
+          // Decoder and source positions are not aligned: offsets from the query's own position
+          // mean nothing there, so no positional labels (their metrics stay in heads.csv).
+          result.scores.previous = result.scores.next = result.scores.self = HeadScores::kUnknown;
+          result.scores.local = HeadScores::kUnknown;
+        }
         result.classification = classify(result.scores);
         analysis.heads.push_back(std::move(result));
       }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <vector>
 
 namespace attnlab::record {
@@ -77,7 +78,12 @@ MapStatistics map_statistics(const torch::Tensor& probs, const torch::Tensor& al
         if (position >= 0 && position < key_length) self[cell] += row[position];
         if (position >= 1 && position - 1 < key_length) previous[cell] += row[position - 1];
         if (position + 1 >= 0 && position + 1 < key_length) next[cell] += row[position + 1];
-        // k90: the fewest of the largest weights whose sum reaches 0.9 of the row's mass.
+        // k90: the fewest of the largest weights whose sum reaches 0.9 of the row's mass. A row
+        // with NaN (a diverged run) has none: sorting it would break the comparator's ordering.
+        if (std::isnan(row_mass)) {
+          k90[cell] += std::numeric_limits<double>::quiet_NaN();
+          continue;
+        }
         std::copy(row, row + key_length, sorted.begin());
         std::sort(sorted.begin(), sorted.end(), std::greater<float>());
         const double target = 0.9 * row_mass * (1.0 - kMassSlack);

@@ -45,6 +45,22 @@ std::uint64_t stream_seed(const config::Config& config, Split split) {
   return seed;
 }
 
+ExampleStreams::ExampleStreams(const config::Config& config)
+    : val_size_(config.get_int("task.val_examples")),
+      test_size_(config.get_int("task.test_examples")),
+      seeds_{stream_seed(config, Split::Train), stream_seed(config, Split::Val),
+             stream_seed(config, Split::Test)} {}
+
+std::int64_t ExampleStreams::size(Split split) const {
+  return split == Split::Val ? val_size_ : split == Split::Test ? test_size_ : -1;
+}
+
+std::vector<std::int64_t> ExampleStreams::draw(
+    Split split, std::int64_t index,
+    const std::function<std::vector<std::int64_t>(std::mt19937_64&)>& draw) const {
+  return draw_example(seeds_[static_cast<int>(split)], split, index, draw);
+}
+
 }  // namespace attnlab::tasks
 
 namespace attnlab::tasks {

@@ -32,6 +32,22 @@ std::vector<std::int64_t> draw_example(
 // Seed of a split's stream: val/test depend on task.seed only; train also on the run's seed.
 std::uint64_t stream_seed(const config::Config& config, Split split);
 
+// The three example streams of a generated task: task.val_examples and task.test_examples fixed
+// examples, an endless train stream, each with its own seed (stream_seed).
+class ExampleStreams {
+ public:
+  explicit ExampleStreams(const config::Config& config);
+  std::int64_t size(Split split) const;  // -1 for the endless train stream
+  // Example `index` of `split` (draw_example with the split's seed).
+  std::vector<std::int64_t> draw(
+      Split split, std::int64_t index,
+      const std::function<std::vector<std::int64_t>(std::mt19937_64&)>& draw) const;
+
+ private:
+  std::int64_t val_size_, test_size_;
+  std::array<std::uint64_t, 3> seeds_;
+};
+
 }  // namespace attnlab::tasks
 
 namespace attnlab::tasks {

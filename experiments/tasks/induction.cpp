@@ -20,10 +20,7 @@ class InductionTask : public Task {
       : vocab_(config.get_int("task.vocab")),
         length_(config.get_int("task.length")),
         repeats_(config.get_int("task.repeats")),
-        val_size_(config.get_int("task.val_examples")),
-        test_size_(config.get_int("task.test_examples")),
-        seeds_{stream_seed(config, Split::Train), stream_seed(config, Split::Val),
-               stream_seed(config, Split::Test)} {
+        streams_(config) {
     if (length_ < 2) throw config::ConfigError("task.length must be at least 2 for induction");
   }
 
@@ -31,19 +28,18 @@ class InductionTask : public Task {
   std::int64_t sequence_length() const override { return length_ * repeats_; }
   std::vector<std::string> supported_archs() const override { return {"decoder"}; }
   std::int64_t split_size(Split split) const override {
-    return split == Split::Val ? val_size_ : split == Split::Test ? test_size_ : -1;
+    return streams_.size(split);
   }
 
   Batch examples(Split split, std::int64_t first, std::int64_t count) const override {
     std::vector<TokenExample> batch;
     for (std::int64_t index = first; index < first + count; ++index) {
-      auto segment = draw_example(seeds_[static_cast<int>(split)], split, index,
-                                  [this](std::mt19937_64& rng) {
-                                    std::uniform_int_distribution<std::int64_t> token(1, vocab_ - 1);
-                                    std::vector<std::int64_t> tokens(static_cast<std::size_t>(length_));
-                                    for (auto& value : tokens) value = token(rng);
-                                    return tokens;
-                                  });
+      auto segment = streams_.draw(split, index, [this](std::mt19937_64& rng) {
+        std::uniform_int_distribution<std::int64_t> token(1, vocab_ - 1);
+        std::vector<std::int64_t> tokens(static_cast<std::size_t>(length_));
+        for (auto& value : tokens) value = token(rng);
+        return tokens;
+      });
       std::vector<std::int64_t> sequence = {kBos};
       for (std::int64_t copy = 0; copy < repeats_; ++copy) {
         sequence.insert(sequence.end(), segment.begin(), segment.end());
@@ -76,8 +72,8 @@ class InductionTask : public Task {
   }
 
  private:
-  std::int64_t vocab_, length_, repeats_, val_size_, test_size_;
-  std::array<std::uint64_t, 3> seeds_;
+  std::int64_t vocab_, length_, repeats_;
+  ExampleStreams streams_;
 };
 
 }  // namespace

@@ -77,10 +77,7 @@ class ListOpsTask : public Task {
         min_length_(config.get_int("task.min_length")),
         max_depth_(config.get_int("task.max_depth")),
         max_args_(config.get_int("task.max_args")),
-        val_size_(config.get_int("task.val_examples")),
-        test_size_(config.get_int("task.test_examples")),
-        seeds_{stream_seed(config, Split::Train), stream_seed(config, Split::Val),
-               stream_seed(config, Split::Test)} {
+        streams_(config) {
     if (min_length_ > length_) {
       throw config::ConfigError("task.min_length = " + std::to_string(min_length_) +
                                 " exceeds task.length = " + std::to_string(length_));
@@ -104,15 +101,14 @@ class ListOpsTask : public Task {
   std::int64_t num_classes() const override { return 10; }
   std::vector<std::string> supported_archs() const override { return {"encoder"}; }
   std::int64_t split_size(Split split) const override {
-    return split == Split::Val ? val_size_ : split == Split::Test ? test_size_ : -1;
+    return streams_.size(split);
   }
 
   Batch examples(Split split, std::int64_t first, std::int64_t count) const override {
     std::vector<std::vector<std::int64_t>> rows;
     std::vector<std::int64_t> labels;
     for (std::int64_t index = first; index < first + count; ++index) {
-      auto tokens = draw_example(seeds_[static_cast<int>(split)], split, index,
-                                 [this](std::mt19937_64& rng) { return draw(rng); });
+      auto tokens = streams_.draw(split, index, [this](std::mt19937_64& rng) { return draw(rng); });
       labels.push_back(evaluate_listops(tokens).first);
       tokens.resize(static_cast<std::size_t>(length_), kPad);
       rows.push_back(std::move(tokens));
@@ -165,8 +161,8 @@ class ListOpsTask : public Task {
     tokens.push_back(kEnd);
   }
 
-  std::int64_t length_, min_length_, max_depth_, max_args_, val_size_, test_size_;
-  std::array<std::uint64_t, 3> seeds_;
+  std::int64_t length_, min_length_, max_depth_, max_args_;
+  ExampleStreams streams_;
 };
 
 }  // namespace
@@ -175,7 +171,8 @@ ATTNLAB_REGISTER(
     task_registry(),
     {"listops",
      "evaluate nested MAX/MIN/MED/SUM_MOD lists (Long Range Arena ListOps), 10 classes",
-     {{"max_depth", std::int64_t{6}, "listops: deepest operator nesting (LRA: 10)", 1.0},
+     {{"max_depth", std::int64_t{6},
+       "listops: tree depth limit; operators nest at most max_depth - 1 deep (LRA: 10)", 1.0},
       {"max_args", std::int64_t{5}, "listops: most arguments of one operator (LRA: 10)", 2.0},
       {"min_length", std::int64_t{16},
        "listops: fewest tokens of an expression (LRA: 500; task.length is the most)", 1.0}},

@@ -23,10 +23,7 @@ class MqarTask : public Task {
         min_pairs_(config.get_int("task.kv_pairs_min")),
         power_(config.get_float("task.power_a")),
         random_fillers_(config.get_bool("task.random_fillers")),
-        val_size_(config.get_int("task.val_examples")),
-        test_size_(config.get_int("task.test_examples")),
-        seeds_{stream_seed(config, Split::Train), stream_seed(config, Split::Val),
-               stream_seed(config, Split::Test)} {
+        streams_(config) {
     if (min_pairs_ <= 0 || min_pairs_ > max_pairs_) min_pairs_ = max_pairs_;
     const auto key_count = vocab_ / 2 - 1;
     if (key_count < max_pairs_ || vocab_ - vocab_ / 2 < max_pairs_) {
@@ -46,7 +43,7 @@ class MqarTask : public Task {
   std::int64_t sequence_length() const override { return length_; }
   std::vector<std::string> supported_archs() const override { return {"decoder"}; }
   std::int64_t split_size(Split split) const override {
-    return split == Split::Val ? val_size_ : split == Split::Test ? test_size_ : -1;
+    return streams_.size(split);
   }
   // Accuracy per number of key-value pairs in the example (its scored targets).
   void add_metrics(const Batch& batch, const torch::Tensor& logits,
@@ -66,8 +63,8 @@ class MqarTask : public Task {
     for (std::int64_t index = first; index < first + count; ++index) {
       // The whole sequence (inputs then targets) is the content, so splits are disjoint as
       // sequences.
-      auto content = draw_example(seeds_[static_cast<int>(split)], split, index,
-                                  [this](std::mt19937_64& rng) { return draw(rng); });
+      auto content = streams_.draw(split, index,
+                                   [this](std::mt19937_64& rng) { return draw(rng); });
       const auto half = content.size() / 2;
       TokenExample example;
       example.inputs.assign(content.begin(), content.begin() + static_cast<std::ptrdiff_t>(half));
@@ -143,8 +140,7 @@ class MqarTask : public Task {
   std::int64_t vocab_, length_, max_pairs_, min_pairs_;
   double power_;
   bool random_fillers_;
-  std::int64_t val_size_, test_size_;
-  std::array<std::uint64_t, 3> seeds_;
+  ExampleStreams streams_;
 };
 
 }  // namespace

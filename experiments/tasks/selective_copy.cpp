@@ -20,10 +20,7 @@ class SelectiveCopyTask : public Task {
       : vocab_(config.get_int("task.vocab")),
         length_(config.get_int("task.length")),
         marked_(config.get_int("task.marked")),
-        val_size_(config.get_int("task.val_examples")),
-        test_size_(config.get_int("task.test_examples")),
-        seeds_{stream_seed(config, Split::Train), stream_seed(config, Split::Val),
-               stream_seed(config, Split::Test)} {
+        streams_(config) {
     if (marked_ > length_) {
       throw config::ConfigError("task.marked = " + std::to_string(marked_) +
                                 " exceeds task.length = " + std::to_string(length_));
@@ -38,14 +35,13 @@ class SelectiveCopyTask : public Task {
   std::int64_t sequence_length() const override { return length_ + marked_; }
   std::vector<std::string> supported_archs() const override { return {"decoder"}; }
   std::int64_t split_size(Split split) const override {
-    return split == Split::Val ? val_size_ : split == Split::Test ? test_size_ : -1;
+    return streams_.size(split);
   }
 
   Batch examples(Split split, std::int64_t first, std::int64_t count) const override {
     std::vector<TokenExample> batch;
     for (std::int64_t index = first; index < first + count; ++index) {
-      auto prompt = draw_example(seeds_[static_cast<int>(split)], split, index,
-                                 [this](std::mt19937_64& rng) { return draw(rng); });
+      auto prompt = streams_.draw(split, index, [this](std::mt19937_64& rng) { return draw(rng); });
       std::vector<std::int64_t> sequence = prompt;
       sequence.push_back(kSeparator);
       for (auto token : prompt) {
@@ -67,8 +63,8 @@ class SelectiveCopyTask : public Task {
     return prompt;
   }
 
-  std::int64_t vocab_, length_, marked_, val_size_, test_size_;
-  std::array<std::uint64_t, 3> seeds_;
+  std::int64_t vocab_, length_, marked_;
+  ExampleStreams streams_;
 };
 
 }  // namespace

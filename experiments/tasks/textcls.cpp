@@ -25,6 +25,7 @@ constexpr std::int64_t kVocab = 257;  // padding + 256 byte values
 struct Document {
   std::vector<std::int64_t> tokens;  // [task.length], padded
   std::int64_t label = 0;
+  std::uint64_t hash = 0;  // of tokens and label: the document's place in its split
 };
 
 class TextClassificationTask : public Task {
@@ -44,17 +45,28 @@ class TextClassificationTask : public Task {
     if (!fs::is_directory(folder, error)) {
       throw config::ConfigError("task.folder: '" + folder.string() + "' is not a folder");
     }
-    for (const auto& entry : fs::directory_iterator(folder)) {
-      if (entry.is_directory()) labels_.push_back(entry.path().filename().string());
+    try {
+      for (const auto& entry : fs::directory_iterator(folder)) {
+        if (entry.is_directory()) labels_.push_back(entry.path().filename().string());
+      }
+      std::sort(labels_.begin(), labels_.end());
+      if (labels_.size() < 2) {
+        throw config::ConfigError("task.folder: '" + folder.string() + "' has " +
+                                  std::to_string(labels_.size()) +
+                                  " label sub-folders; classification needs at least 2");
+      }
+      for (std::size_t label = 0; label < labels_.size(); ++label) {
+        load_label(folder / labels_[label], static_cast<std::int64_t>(label));
+      }
+    } catch (const fs::filesystem_error& failure) {
+      throw config::ConfigError("task.folder: " + std::string(failure.what()));
     }
-    std::sort(labels_.begin(), labels_.end());
-    if (labels_.size() < 2) {
-      throw config::ConfigError("task.folder: '" + folder.string() + "' has " +
-                                std::to_string(labels_.size()) +
-                                " label sub-folders; classification needs at least 2");
-    }
-    for (std::size_t label = 0; label < labels_.size(); ++label) {
-      load_label(folder / labels_[label], static_cast<std::int64_t>(label));
+    // Documents were loaded label by label; ordering each split by content hash mixes the labels,
+    // so the first val_examples of a split are not all of the first labels.
+    for (auto& documents : documents_) {
+      std::stable_sort(documents.begin(), documents.end(), [](const auto& a, const auto& b) {
+        return a.hash < b.hash;
+      });
     }
     for (const auto split : {Split::Train, Split::Val, Split::Test}) {
       if (split_documents(split).empty()) {
@@ -114,7 +126,7 @@ class TextClassificationTask : public Task {
     for (const auto& entry : fs::recursive_directory_iterator(folder)) {
       if (entry.is_regular_file()) files.push_back(entry.path());
     }
-    std::sort(files.begin(), files.end());  // a fixed order within each split
+    std::sort(files.begin(), files.end());  // a fixed reading order
     for (const auto& file : files) {
       std::ifstream stream(file, std::ios::binary);
       if (!stream) throw config::ConfigError("task.folder: cannot read '" + file.string() + "'");
@@ -129,6 +141,7 @@ class TextClassificationTask : public Task {
       // The label is part of the content: the same text under two labels stays two documents.
       auto content = document.tokens;
       content.push_back(-1 - label);
+      document.hash = hash_tokens(content);
       documents_[static_cast<int>(split_of(content))].push_back(std::move(document));
     }
   }

@@ -26,10 +26,7 @@ class TransductionTask : public Task {
         seq2seq_(config.get_string("model.arch") == "encoder_decoder"),
         vocab_(config.get_int("task.vocab")),
         length_(config.get_int("task.length")),
-        val_size_(config.get_int("task.val_examples")),
-        test_size_(config.get_int("task.test_examples")),
-        seeds_{stream_seed(config, Split::Train), stream_seed(config, Split::Val),
-               stream_seed(config, Split::Test)} {
+        streams_(config) {
     if (vocab_ <= kFirstContentToken) {
       throw config::ConfigError("task.vocab = " + std::to_string(vocab_) + ": " + name_ +
                                 " needs at least 3 tokens (padding, separator, content)");
@@ -43,7 +40,7 @@ class TransductionTask : public Task {
     return {"decoder", "encoder_decoder"};
   }
   std::int64_t split_size(Split split) const override {
-    return split == Split::Val ? val_size_ : split == Split::Test ? test_size_ : -1;
+    return streams_.size(split);
   }
 
   Batch examples(Split split, std::int64_t first, std::int64_t count) const override {
@@ -51,15 +48,12 @@ class TransductionTask : public Task {
     std::vector<std::vector<std::int64_t>> sources;
     batch.reserve(static_cast<std::size_t>(count));
     for (std::int64_t index = first; index < first + count; ++index) {
-      auto content = draw_example(seeds_[static_cast<int>(split)], split, index,
-                                  [this](std::mt19937_64& rng) {
-                                    std::uniform_int_distribution<std::int64_t> token(
-                                        kFirstContentToken, vocab_ - 1);
-                                    std::vector<std::int64_t> tokens(
-                                        static_cast<std::size_t>(length_));
-                                    for (auto& value : tokens) value = token(rng);
-                                    return tokens;
-                                  });
+      auto content = streams_.draw(split, index, [this](std::mt19937_64& rng) {
+        std::uniform_int_distribution<std::int64_t> token(kFirstContentToken, vocab_ - 1);
+        std::vector<std::int64_t> tokens(static_cast<std::size_t>(length_));
+        for (auto& value : tokens) value = token(rng);
+        return tokens;
+      });
       const auto output = transform_(content);
       std::vector<std::int64_t> sequence;
       if (seq2seq_) {
@@ -83,8 +77,8 @@ class TransductionTask : public Task {
   std::string name_;
   Transform transform_;
   bool seq2seq_;
-  std::int64_t vocab_, length_, val_size_, test_size_;
-  std::array<std::uint64_t, 3> seeds_;
+  std::int64_t vocab_, length_;
+  ExampleStreams streams_;
 };
 
 std::vector<std::int64_t> identity(std::vector<std::int64_t> tokens) { return tokens; }

@@ -271,6 +271,22 @@ TEST_CASE("analyze rejects bad files and snapshots with exit 2, naming the file"
     H5Fclose(file);
   }
   expect_bad_input({"analyze", foreign.string()}, "not an attnlab attention dump");
+
+  // Layer attributes that disagree with the maps' shape (a corrupt or hand-edited file).
+  for (const std::int64_t key_length : {std::int64_t{3}, std::int64_t{-5}}) {
+    const auto edited = directory.path() / ("key-length" + std::to_string(key_length) + ".h5");
+    std::filesystem::copy_file(dump_path, edited);
+    const hid_t file = H5Fopen(edited.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    const hid_t group = H5Gopen2(file, dump::layer_group(0).c_str(), H5P_DEFAULT);
+    const hid_t attribute = H5Aopen(group, dump::kLayerAttributeKeyLength, H5P_DEFAULT);
+    REQUIRE(attribute >= 0);
+    REQUIRE(H5Awrite(attribute, H5T_NATIVE_INT64, &key_length) >= 0);
+    H5Aclose(attribute);
+    H5Gclose(group);
+    H5Fclose(file);
+    expect_bad_input({"analyze", edited.string()}, edited.string());
+  }
 }
 
 TEST_CASE("analyze --help lists its options", "[analysis][heads][cli]") {

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 
 #include "experiments/record/head_statistics.h"
 
@@ -162,4 +163,15 @@ TEST_CASE("output norms are norms of the head's weighted sum, through W_O", "[re
   // Head 1: (1 - 1 + 1) / 3 * 2 = 2/3; the values cancel, although each has norm 2.
   CHECK(value_at(norms.per_head, 1) == Approx(2.0 / 3.0));
   CHECK(value_at(norms.per_query, 3) == Approx(2.0 / 3.0));
+}
+
+TEST_CASE("a diverged map with NaN rows gives NaN statistics, not a crash", "[record]") {
+  const std::int64_t length = 40;  // rows longer than std::sort's insertion-sort cut-off
+  auto probs = torch::full({1, 2, length, length}, 1.0 / length);  // [B,H,T,T]
+  probs.select(1, 0).fill_(std::numeric_limits<float>::quiet_NaN());  // head 0 diverged
+  const auto keys = record::allowed_key_counts({}, 2, length, length);
+  const auto stats = record::map_statistics(probs, keys);
+  CHECK(std::isnan(value_at(stats.k90, 0)));
+  CHECK(std::isnan(value_at(stats.distance, 0)));
+  CHECK(value_at(stats.k90, 1) == Approx(36.0));  // head 1 unaffected: 36 of 1/40 reach 0.9
 }

@@ -116,3 +116,15 @@ TEST_CASE("textcls names the folder problem", "[tasks]") {
                                                     {"model.arch=decoder"})),
                     Catch::Contains("model.arch"));
 }
+
+TEST_CASE("a textcls validation set smaller than its split still mixes the labels", "[tasks]") {
+  testing::TempDir work;
+  const auto task = tasks::make_task(
+      textcls_config(write_corpus(work.path()), {"task.val_examples=8", "task.test_examples=8"}));
+  for (const auto split : {tasks::Split::Val, tasks::Split::Test}) {
+    REQUIRE(task->split_size(split) == 8);
+    const auto labels = task->examples(split, 0, 8).targets;
+    CHECK(labels.eq(0).any().item<bool>());  // documents were loaded label by label
+    CHECK(labels.eq(1).any().item<bool>());
+  }
+}
