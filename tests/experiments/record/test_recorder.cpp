@@ -24,31 +24,21 @@
 #include "experiments/train/metrics_log.h"
 #include "experiments/train/objective.h"
 #include "tests/support/run_command.h"
+#include "tests/support/short_run.h"
 #include "tests/support/temp_dir.h"
 
 using namespace attnlab;
 
 namespace {
 
+// The recorder's tests record every 5 steps and keep every checkpoint.
 config::Config short_run(const std::filesystem::path& results,
                          std::vector<std::string> extra = {}) {
-  std::vector<std::string> overrides = {
-      "experiment.results_dir=" + results.string(), "train.steps=40", "train.log_every=5",
-      "train.eval_every=10", "train.checkpoint_every=10", "train.warmup=5",
-      "task.val_examples=64", "runtime.progress=none", "runtime.threads=1", "record.every=5",
-      "train.keep_checkpoints=10"};
-  overrides.insert(overrides.end(), extra.begin(), extra.end());
-  return run::load_config(run::default_config_file(), overrides);
+  extra.insert(extra.begin(), {"record.every=5", "train.keep_checkpoints=10"});
+  return testing::short_run(results, extra);
 }
 
-std::vector<std::string> curve(const std::filesystem::path& run_dir) {
-  std::vector<std::string> rows;
-  for (const auto& row : train::MetricsLog::read_jsonl(run_dir / "metrics.jsonl")) {
-    rows.push_back(fmt::format("{} {} {} {} {} {}", row.step, row.split, row.loss, row.accuracy,
-                               row.sequence_accuracy, row.lr));
-  }
-  return rows;
-}
+using testing::curve;
 
 nlohmann::json train_recording(const config::Config& config, const run::RunDir& run,
                                bool resume = false) {
