@@ -106,6 +106,11 @@ DumpReader::DumpReader(const std::filesystem::path& path) : path_(path) {
     layers_.push_back(info);
     if (has_maps_) {
       maps_.push_back(open_dataset(group.get(), kLayerMaps, where));
+      Handle stored_type(check(H5Dget_type(maps_.back().get()), where), H5Tclose);
+      map_element_bytes_ = H5Tget_size(stored_type.get());
+      // Our float16 layout (also h5py's and numpy's): decoded here, not by HDF5's slow path.
+      if (!half_type_.valid()) half_type_ = make_float16_type();
+      maps_are_half_ = H5Tequal(stored_type.get(), half_type_.get()) > 0;
       // The maps must have the shape the attributes promise, or reads would take part of a map
       // (or run past it) without any error.
       const auto dims = dataset_dims(maps_.back().get(), where + "/" + kLayerMaps);
@@ -176,9 +181,18 @@ std::vector<float> DumpReader::map(std::int64_t layer, std::int64_t snapshot, st
       where);
   Handle memory_space(check(H5Screate_simple(5, count, nullptr), where), H5Sclose);
   std::vector<float> values(static_cast<std::size_t>(info.query_length * info.key_length));
-  check_status(H5Dread(dataset, H5T_NATIVE_FLOAT, memory_space.get(), file_space.get(),
-                       H5P_DEFAULT, values.data()),
-               where);
+  if (maps_are_half_) {
+    std::vector<std::uint16_t> halves(values.size());
+    check_status(H5Dread(dataset, half_type_.get(), memory_space.get(), file_space.get(), H5P_DEFAULT,
+                         halves.data()),
+                 where);
+    float16_to_float(halves.data(), values.data(), values.size());
+  } else {
+    check_status(H5Dread(dataset, H5T_NATIVE_FLOAT, memory_space.get(), file_space.get(),
+                         H5P_DEFAULT, values.data()),
+                 where);
+  }
+  map_bytes_read_ += values.size() * map_element_bytes_;
   return values;
 }
 

@@ -62,6 +62,8 @@ class DumpReader {
   // One attention map: row-major [Tq, Tk] floats (converted from float16 when stored so).
   std::vector<float> map(std::int64_t layer, std::int64_t snapshot, std::int64_t sample,
                          std::int64_t head) const;
+  // Bytes of stored map elements read so far (before decompression; for throughput figures).
+  std::uint64_t map_bytes_read() const { return map_bytes_read_; }
   // A statistic (name from kStatistics) of every complete snapshot: [N,H], [N,H,Tq] or [N,B,H,Tk].
   Array<float> statistic(std::int64_t layer, const std::string& name) const;
   Array<std::int32_t> allowed_keys(std::int64_t layer) const;       // [H,Tq]
@@ -82,6 +84,10 @@ class DumpReader {
   std::vector<LayerInfo> layers_;
   std::vector<Handle> maps_;  // per layer, kept open for chunk-by-chunk reads
   std::vector<std::int64_t> steps_;
+  std::size_t map_element_bytes_ = 0;
+  bool maps_are_half_ = false;
+  Handle half_type_;  // the float16 memory type maps are read in when stored so
+  mutable std::uint64_t map_bytes_read_ = 0;
 };
 
 }  // namespace attnlab::dump

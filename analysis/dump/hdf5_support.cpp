@@ -1,5 +1,8 @@
 #include "analysis/dump/hdf5_support.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <sstream>
 
 namespace attnlab::dump {
@@ -78,6 +81,41 @@ void check_status(herr_t status, const std::string& context) {
   if (status < 0) throw DumpError(context + ": " + last_error());
 }
 
+namespace {
+
+float decode_half(std::uint16_t half) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(half & 0x8000u) << 16;
+  const std::uint32_t exponent = (half >> 10) & 0x1fu;
+  const std::uint32_t mantissa = half & 0x3ffu;
+  std::uint32_t bits = 0;
+  if (exponent == 0) {
+    // Zero or subnormal: mantissa * 2^-24, exact in float.
+    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign != 0 ? -magnitude : magnitude;
+  }
+  if (exponent == 31) {
+    bits = sign | 0x7f800000u | (mantissa << 13);  // infinity or NaN
+  } else {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);  // rebias 15 -> 127
+  }
+  float value = 0;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+}  // namespace
+
+void float16_to_float(const std::uint16_t* halves, float* values, std::size_t count) {
+  static const std::vector<float> table = [] {
+    std::vector<float> decoded(1u << 16);
+    for (std::uint32_t half = 0; half < decoded.size(); ++half) {
+      decoded[half] = decode_half(static_cast<std::uint16_t>(half));
+    }
+    return decoded;
+  }();
+  for (std::size_t index = 0; index < count; ++index) values[index] = table[halves[index]];
+}
+
 Handle make_float16_type() {
   Handle type(check(H5Tcopy(H5T_IEEE_F32LE), "float16 type"), H5Tclose);
   // Sign bit 15, exponent bits 10-14 (bias 15), mantissa bits 0-9: IEEE 754 binary16.
@@ -150,6 +188,50 @@ void write_attribute(hid_t object, const char* name, std::int64_t value,
 }
 
 bool has_attribute(hid_t object, const char* name) { return H5Aexists(object, name) > 0; }
+
+void write_dataset(hid_t location, const std::string& name, hid_t file_type, hid_t memory_type,
+                   const std::vector<hsize_t>& shape, const void* values, const std::string& dims,
+                   const std::string& doc, int compression, const std::string& context) {
+  const std::string where = context + ": dataset " + name;
+  Handle space(
+      check(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), where),
+      H5Sclose);
+  Handle create(check(H5Pcreate(H5P_DATASET_CREATE), where), H5Pclose);
+  hsize_t elements = 1;
+  for (const auto extent : shape) elements *= extent;
+  if (compression > 0 && elements > 0 && !shape.empty()) {
+    // Rows of the first axis per chunk so that a chunk stays near 1 MiB (HDF5's default cache).
+    const hsize_t row = elements / shape[0];
+    const hsize_t element_size = H5Tget_size(file_type);
+    std::vector<hsize_t> chunk = shape;
+    chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(shape[0], (1u << 20) / (row * element_size + 1)));
+    check_status(H5Pset_chunk(create.get(), static_cast<int>(chunk.size()), chunk.data()), where);
+    check_status(H5Pset_shuffle(create.get()), where);
+    check_status(H5Pset_deflate(create.get(), static_cast<unsigned>(compression)), where);
+  }
+  Handle dataset(check(H5Dcreate2(location, name.c_str(), file_type, space.get(), H5P_DEFAULT,
+                                  create.get(), H5P_DEFAULT),
+                       where),
+                 H5Dclose);
+  if (elements > 0) {
+    check_status(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values),
+                 where);
+  }
+  write_attribute(dataset.get(), "dims", dims, where);
+  if (!doc.empty()) write_attribute(dataset.get(), "doc", doc, where);
+}
+
+void write_strings(hid_t location, const std::string& name, const std::vector<std::string>& values,
+                   const std::string& doc, const std::string& context) {
+  const std::string where = context + ": dataset " + name;
+  Handle type(check(H5Tcopy(H5T_C_S1), where), H5Tclose);
+  check_status(H5Tset_size(type.get(), H5T_VARIABLE), where);
+  check_status(H5Tset_cset(type.get(), H5T_CSET_UTF8), where);
+  std::vector<const char*> pointers;
+  for (const auto& value : values) pointers.push_back(value.c_str());
+  write_dataset(location, name, type.get(), type.get(), {values.size()}, pointers.data(), "name",
+                doc, /*compression=*/0, context);
+}
 
 std::string read_string_attribute(hid_t object, const char* name, const std::string& context) {
   const std::string where = context + ": attribute " + name;

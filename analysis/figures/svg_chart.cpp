@@ -6,29 +6,10 @@
 
 #include <fmt/format.h>
 
+#include "analysis/figures/svg_document.h"
+
 namespace attnlab::analysis {
 namespace {
-
-// A colour-blind-safe palette (Okabe-Ito).
-const char* colour(std::size_t index) {
-  static const char* kPalette[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00",
-                                   "#CC79A7", "#56B4E9", "#F0E442", "#000000"};
-  return kPalette[index % 8];
-}
-
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 struct Frame {
   double left = 70, top = 40, width = 520, height = 300;
@@ -48,7 +29,7 @@ std::string axes(const Frame& frame, const std::string& title, const std::string
                  const std::string& y_label, bool x_ticks) {
   std::string svg = fmt::format(
       "<text x=\"{}\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">{}</text>\n",
-      frame.left + frame.width / 2, escape(title));
+      frame.left + frame.width / 2, svg_escape(title));
   svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
                      "stroke=\"#444\"/>\n",
                      frame.left, frame.top, frame.width, frame.height);
@@ -66,18 +47,11 @@ std::string axes(const Frame& frame, const std::string& title, const std::string
     }
   }
   svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">{}</text>\n",
-                     frame.left + frame.width / 2, frame.top + frame.height + 36, escape(x_label));
+                     frame.left + frame.width / 2, frame.top + frame.height + 36, svg_escape(x_label));
   svg += fmt::format("<text x=\"16\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\" "
                      "transform=\"rotate(-90 16 {})\">{}</text>\n",
-                     frame.top + frame.height / 2, frame.top + frame.height / 2, escape(y_label));
+                     frame.top + frame.height / 2, frame.top + frame.height / 2, svg_escape(y_label));
   return svg;
-}
-
-std::string document(double width, double height, const std::string& body) {
-  return fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
-                     "viewBox=\"0 0 {} {}\" font-family=\"sans-serif\">\n"
-                     "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{}</svg>\n",
-                     width, height, width, height, body);
 }
 
 }  // namespace
@@ -89,6 +63,7 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
   frame.x_max = frame.y_max = -std::numeric_limits<double>::infinity();
   for (const auto& line : series) {
     for (std::size_t i = 0; i < line.x.size(); ++i) {
+      if (!std::isfinite(line.y[i])) continue;
       frame.x_min = std::min(frame.x_min, line.x[i]);
       frame.x_max = std::max(frame.x_max, line.x[i]);
       const double low = line.lower.empty() ? line.y[i] : line.lower[i];
@@ -112,22 +87,29 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
         points += fmt::format("{:.1f},{:.1f} ", frame.px(line.x[i]), frame.py(line.lower[i]));
       }
       body += fmt::format("<polygon points=\"{}\" fill=\"{}\" fill-opacity=\"0.2\"/>\n", points,
-                          colour(index));
+                          svg_colour(index));
     }
     std::string path;
+    bool drawing = false;
     for (std::size_t i = 0; i < line.x.size(); ++i) {
-      path += fmt::format("{}{:.1f},{:.1f} ", i == 0 ? "M" : "L", frame.px(line.x[i]),
+      if (!std::isfinite(line.y[i])) {
+        drawing = false;
+        continue;
+      }
+      path += fmt::format("{}{:.1f},{:.1f} ", drawing ? "L" : "M", frame.px(line.x[i]),
                           frame.py(line.y[i]));
+      drawing = true;
     }
-    body += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", path,
-                        colour(index));
+    body += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>\n",
+                        path, svg_colour(index),
+                        line.dashed ? " stroke-dasharray=\"6 4\"" : "");
     const double legend_y = frame.top + 14 + 16.0 * static_cast<double>(index);
     body += fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"12\" height=\"3\" fill=\"{}\"/>"
                         "<text x=\"{}\" y=\"{:.1f}\" font-size=\"11\">{}</text>\n",
-                        frame.left + frame.width + 12, legend_y - 4, colour(index),
-                        frame.left + frame.width + 28, legend_y, escape(line.name));
+                        frame.left + frame.width + 12, legend_y - 4, svg_colour(index),
+                        frame.left + frame.width + 28, legend_y, svg_escape(line.name));
   }
-  return document(frame.left + frame.width + 200, frame.top + frame.height + 50, body);
+  return svg_document(frame.left + frame.width + 200, frame.top + frame.height + 50, body);
 }
 
 std::string bar_chart_svg(const std::string& title, const std::string& y_label,
@@ -148,7 +130,7 @@ std::string bar_chart_svg(const std::string& title, const std::string& y_label,
     const double top = frame.py(std::max(0.0, bar.value)), base = frame.py(std::min(0.0, bar.value));
     body += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
                         "fill=\"{}\"><title>{}: {:.4g} ± {:.3g}</title></rect>\n",
-                        x, top, slot * 0.7, base - top, colour(index), escape(bar.label),
+                        x, top, slot * 0.7, base - top, svg_colour(index), svg_escape(bar.label),
                         bar.value, bar.error);
     if (bar.error > 0) {
       const double centre = x + slot * 0.35;
@@ -162,9 +144,9 @@ std::string bar_chart_svg(const std::string& title, const std::string& y_label,
     body += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" "
                         "transform=\"rotate(-35 {:.1f} {})\">{}</text>\n",
                         x + slot * 0.35, frame.top + frame.height + 14, x + slot * 0.35,
-                        frame.top + frame.height + 14, escape(bar.label));
+                        frame.top + frame.height + 14, svg_escape(bar.label));
   }
-  return document(frame.left + frame.width + 30, frame.top + frame.height + 110, body);
+  return svg_document(frame.left + frame.width + 30, frame.top + frame.height + 110, body);
 }
 
 }  // namespace attnlab::analysis

@@ -68,7 +68,8 @@ std::vector<std::int64_t> select_snapshots(const std::string& spec, std::int64_t
 }
 
 HeadAnalysis analyse_heads(const dump::DumpReader& reader,
-                           const std::vector<std::int64_t>& snapshots) {
+                           const std::vector<std::int64_t>& snapshots,
+                           const ProgressCallback& progress) {
   HeadAnalysis analysis;
   analysis.snapshots = snapshots;
   const auto& layers = reader.layers();
@@ -113,6 +114,9 @@ HeadAnalysis analyse_heads(const dump::DumpReader& reader,
     }
   }
 
+  std::int64_t heads_per_snapshot = 0, done = 0;
+  for (const auto& info : layers) heads_per_snapshot += info.heads;
+  const auto total = heads_per_snapshot * static_cast<std::int64_t>(snapshots.size());
   for (const auto snapshot : snapshots) {
     const auto step = reader.steps()[static_cast<std::size_t>(snapshot)];
     for (std::size_t layer = 0; layer < layers.size(); ++layer) {
@@ -166,6 +170,7 @@ HeadAnalysis analyse_heads(const dump::DumpReader& reader,
         }
         result.classification = classify(result.scores);
         analysis.heads.push_back(std::move(result));
+        if (progress) progress(++done, total);
       }
     }
   }

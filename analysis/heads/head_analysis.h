@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,13 @@ struct HeadAnalysis {
 // Throws std::invalid_argument naming the choices when the spec is not one of them.
 std::vector<std::int64_t> select_snapshots(const std::string& spec, std::int64_t snapshots);
 
-// Throws dump::DumpError (naming the file and dataset) when a read fails.
+// Told how much of a long pass is done (for a progress bar): done of total units.
+using ProgressCallback = std::function<void(std::int64_t done, std::int64_t total)>;
+
+// Throws dump::DumpError (naming the file and dataset) when a read fails. progress: once per head
+// and snapshot.
 HeadAnalysis analyse_heads(const dump::DumpReader& reader,
-                           const std::vector<std::int64_t>& snapshots);
+                           const std::vector<std::int64_t>& snapshots,
+                           const ProgressCallback& progress = {});
 
 }  // namespace attnlab::heads

@@ -5,9 +5,8 @@
 #include "analysis/heads/head_thresholds.h"
 
 namespace attnlab::heads {
-namespace {
 
-double threshold(Label label) {
+double label_threshold(Label label) {
   switch (label) {
     case Label::Induction:
       return kInductionThreshold;
@@ -28,8 +27,6 @@ double threshold(Label label) {
   }
   return HeadScores::kUnknown;
 }
-
-}  // namespace
 
 const char* label_name(Label label) {
   switch (label) {
@@ -106,7 +103,7 @@ bool passes(const HeadScores& scores, Label label) {
   if (label == Label::Mixed) return false;
   const double score = label_score(scores, label);
   // NaN compares false: an unknown score never passes.
-  return score >= threshold(label);
+  return score >= label_threshold(label);
 }
 
 Classification classify(const HeadScores& scores) {
@@ -114,7 +111,7 @@ Classification classify(const HeadScores& scores) {
   double closest = HeadScores::kUnknown;
   for (const auto label : labels()) {
     if (passes(scores, label)) return {label, label_score(scores, label)};
-    const double ratio = label_score(scores, label) / threshold(label);
+    const double ratio = label_score(scores, label) / label_threshold(label);
     if (!std::isnan(ratio) && (std::isnan(closest) || ratio > closest)) closest = ratio;
   }
   result.score = closest;

@@ -40,6 +40,9 @@ struct Classification {
   double score = HeadScores::kUnknown;
 };
 
+// The threshold its score must reach (NaN for Mixed).
+double label_threshold(Label label);
+
 // The score a label is decided on, and whether it passes its threshold (never for Mixed).
 double label_score(const HeadScores& scores, Label label);
 bool passes(const HeadScores& scores, Label label);

@@ -7,6 +7,8 @@
 #include <map>
 #include <utility>
 
+#include "analysis/heads/head_thresholds.h"
+
 namespace attnlab::heads {
 namespace {
 
@@ -38,6 +40,49 @@ std::string classes_csv(const HeadAnalysis& analysis) {
   for (const auto& head : analysis.heads) {
     text += row_prefix(head) + label_name(head.classification.label) + "," +
             number(head.classification.score) + "\n";
+  }
+  return text;
+}
+
+std::string similarity_csv(const HeadSimilarity& similarity) {
+  std::string text = "snapshot,step,layer_a,head_a,layer_b,head_b,distance,group_a,group_b\n";
+  for (std::int64_t a = 0; a < similarity.size(); ++a) {
+    const auto& first = similarity.heads[static_cast<std::size_t>(a)];
+    for (std::int64_t b = 0; b < similarity.size(); ++b) {
+      const auto& second = similarity.heads[static_cast<std::size_t>(b)];
+      text += fmt::format("{},{},{},{},{},{},{},{},{}\n", similarity.snapshot, similarity.step,
+                          first.layer, first.head, second.layer, second.head,
+                          number(similarity.at(a, b)), similarity.group[static_cast<std::size_t>(a)],
+                          similarity.group[static_cast<std::size_t>(b)]);
+    }
+  }
+  return text;
+}
+
+std::string similarity_text(const HeadSimilarity& similarity) {
+  std::map<std::int64_t, std::vector<std::int64_t>> groups;
+  for (std::int64_t head = 0; head < similarity.size(); ++head) {
+    const auto group = similarity.group[static_cast<std::size_t>(head)];
+    if (group >= 0) groups[group].push_back(head);
+  }
+  std::string text = fmt::format(
+      "redundant heads at step {} (mean Jensen-Shannon divergence per query <= {:g} nats): ",
+      similarity.step, kRedundantDistance);
+  if (groups.empty()) return text + "none\n";
+  text += fmt::format("{} group(s)\n", groups.size());
+  for (const auto& [group, members] : groups) {
+    std::string names;
+    double sum = 0;
+    std::int64_t pairs = 0;
+    for (const auto a : members) {
+      const auto& id = similarity.heads[static_cast<std::size_t>(a)];
+      names += fmt::format(" L{}H{}", id.layer, id.head);
+      for (const auto b : members) {
+        if (b > a) sum += similarity.at(a, b), ++pairs;
+      }
+    }
+    text += fmt::format("  group {}:{} (mean distance {:.3f})\n", group, names,
+                        sum / static_cast<double>(pairs));
   }
   return text;
 }

@@ -32,7 +32,8 @@ HeadAccumulator::HeadAccumulator(std::int64_t query_length, std::int64_t key_len
       key_length_(key_length),
       causal_(causal),
       offsets_(static_cast<std::size_t>(2 * kMaxOffset + 1)),
-      alpha_(static_cast<std::size_t>(key_length)) {}
+      alpha_(static_cast<std::size_t>(key_length)),
+      row_offsets_(static_cast<std::size_t>(2 * kMaxOffset + 1)) {}
 
 void HeadAccumulator::add(const float* map, const std::int32_t* allowed_keys,
                           const std::int64_t* tokens) {
@@ -84,10 +85,14 @@ void HeadAccumulator::add(const float* map, const std::int32_t* allowed_keys,
     ++argmax_offsets_[position - argmax];
     for (std::int64_t delta = -kMaxOffset; delta <= kMaxOffset; ++delta) {
       const std::int64_t key = position - delta;
+      const auto index = static_cast<std::size_t>(delta + kMaxOffset);
+      row_offsets_[index] = 0;
       if (key >= 0 && key < key_length_) {
-        offsets_[static_cast<std::size_t>(delta + kMaxOffset)].add(row[key]);
+        offsets_[index].add(row[key]);
+        row_offsets_[index] = row[key];
       }
     }
+    if (with_tokens) context_.add(tokens[i], entropy, max_weight, row_offsets_);
     if (has_duplicate) duplicate_matching_.add(duplicate_mass);
     if (has_induction) prefix_matching_.add(induction_mass);
   }
@@ -139,6 +144,7 @@ MapMetrics HeadAccumulator::finish() const {
   metrics.prefix_matching = prefix_matching_.value();
   metrics.duplicate_matching = duplicate_matching_.value();
   metrics.sink_score = sink_.value();
+  metrics.context = context_.finish();
   metrics.sink_alpha_0 = alpha_.empty() ? kNaN : alpha_.front().value();
   metrics.sink_alpha_max = kNaN;
   metrics.sink_alpha_key = kNaN;
@@ -186,6 +192,13 @@ std::vector<std::pair<std::string, double>> MapMetrics::named() const {
       {"sink_alpha_0", sink_alpha_0},
       {"sink_alpha_max", sink_alpha_max},
       {"sink_alpha_key", sink_alpha_key},
+      {"context_entropy_spread", context.entropy_spread},
+      {"context_entropy_overall", context.entropy_overall},
+      {"context_max_weight_spread", context.max_weight_spread},
+      {"context_max_weight_overall", context.max_weight_overall},
+      {"context_offset_spread", context.offset_spread},
+      {"context_offset_overall", context.offset_overall},
+      {"context_repeated_types", static_cast<double>(context.repeated_types)},
   };
   values.insert(values.end(), rest.begin(), rest.end());
   return values;

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "analysis/heads/context_variation.h"
+
 namespace attnlab::heads {
 
 // One head's scores, means over the valid queries of every map added (and, for the
@@ -41,6 +43,9 @@ struct MapMetrics {
   double sink_alpha_0 = 0;    // Gu et al. α_0
   double sink_alpha_max = 0;  // max_k α_k over keys seen by >= kSinkMinimumQueryFraction of queries
   double sink_alpha_key = 0;  // its k
+  // Spread of entropy, max weight and offset profile between occurrences of the same token
+  // (context_variation.h); NaN without tokens.
+  ContextVariation context;
 
   // (name, value) in the order heads.csv lists them.
   std::vector<std::pair<std::string, double>> named() const;
@@ -79,6 +84,8 @@ class HeadAccumulator {
   Mean previous_, previous_excl_, next_, next_excl_, self_, duplicate_, duplicate_excl_, induction_,
       induction_excl_;                         // per-sample scores
   Mean prefix_matching_, duplicate_matching_;  // per eligible query
+  ContextAccumulator context_;
+  std::vector<double> row_offsets_;  // scratch: one row's P_i(δ)
 };
 
 }  // namespace attnlab::heads

@@ -1,12 +1,21 @@
-// attnlab analyze DUMP.h5: per-head specialisation of a run from its attention dump; writes
-// heads.csv and classes.csv (atomically) and prints a grid of head labels and when each formed.
+// attnlab analyze DUMP.h5: per-head specialisation of a run from its attention dump. Writes
+// heads.csv, classes.csv, similarity.csv, analysis.h5 and figures/*.svg (each atomically) and
+// prints a grid of head labels, when each formed, the groups of redundant heads and the
+// throughput.
 #include <fmt/core.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
+#include <optional>
 #include <stdexcept>
 
 #include "analysis/dump/dump_reader.h"
+#include "analysis/heads/analysis_file.h"
 #include "analysis/heads/head_analysis.h"
+#include "analysis/heads/head_figures.h"
 #include "analysis/heads/head_report.h"
+#include "analysis/heads/head_similarity.h"
 #include "experiments/cli/commands.h"
 #include "experiments/config/config.h"
 #include "experiments/run/atomic_file.h"
@@ -18,11 +27,27 @@ struct AnalyzeArguments {
   std::filesystem::path dump;
   std::filesystem::path out;
   std::string snapshot = "all";
+  bool figures = true;
 };
+
+// A one-line counter on a terminal ("heads 12/104"), nothing in logs.
+heads::ProgressCallback terminal_progress(const char* what) {
+  if (isatty(STDERR_FILENO) == 0) return {};
+  return [what](std::int64_t done, std::int64_t total) {
+    std::fprintf(stderr, "\r%s %lld/%lld", what, static_cast<long long>(done),
+                 static_cast<long long>(total));
+    if (done == total) std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+  };
+}
 
 void run_analyze(const AnalyzeArguments& arguments) {
   heads::HeadAnalysis analysis;
+  std::optional<heads::HeadSimilarity> similarity;
+  std::vector<heads::Figure> figures;
   std::vector<dump::LayerInfo> layers;
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t bytes = 0;
   // A bad file or --snapshot is bad input (exit 2, via ConfigError); the messages name the file
   // and, for a failed read, the dataset.
   try {
@@ -41,23 +66,59 @@ void run_analyze(const AnalyzeArguments& arguments) {
     if (!reader.has_maps()) {
       fmt::print("recorded without maps: scores from the file's statistics only\n");
     }
-    analysis = heads::analyse_heads(reader, snapshots);
+    analysis = heads::analyse_heads(reader, snapshots, terminal_progress("heads"));
+    if (reader.has_maps()) {
+      similarity = heads::head_similarity(reader, snapshots.back(),
+                                          terminal_progress("similarity, samples"));
+    }
+    if (arguments.figures) {
+      figures = heads::head_figures(analysis, similarity ? &*similarity : nullptr, reader);
+    }
+    bytes = reader.map_bytes_read();
   } catch (const dump::DumpError& error) {
     throw config::ConfigError(error.what());
   } catch (const std::out_of_range& error) {
     throw config::ConfigError(error.what());
   }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print("{}", heads::summary_text(analysis, layers));
+  if (similarity) fmt::print("{}", heads::similarity_text(*similarity));
+  if (bytes > 0) {
+    fmt::print("read {:.1f} MB of stored maps in {:.2f} s ({:.1f} MB/s, similarity included)\n",
+               static_cast<double>(bytes) / 1e6, seconds,
+               static_cast<double>(bytes) / 1e6 / seconds);
+  }
 
   const auto out =
       arguments.out.empty() ? arguments.dump.parent_path() / "analysis" : arguments.out;
+  const auto figure_dir = out / "figures";
   std::error_code error;
-  std::filesystem::create_directories(out, error);
+  std::filesystem::create_directories(figures.empty() ? out : figure_dir, error);
   if (error) throw run::IoError("cannot create " + out.string() + ": " + error.message());
-  run::write_file_atomic(out / heads::kHeadsFile, heads::heads_csv(analysis));
-  run::write_file_atomic(out / heads::kClassesFile, heads::classes_csv(analysis));
-  fmt::print("written {}\nwritten {}\n", (out / heads::kHeadsFile).string(),
-             (out / heads::kClassesFile).string());
+  std::vector<std::filesystem::path> written = {out / heads::kHeadsFile, out / heads::kClassesFile};
+  run::write_file_atomic(written[0], heads::heads_csv(analysis));
+  run::write_file_atomic(written[1], heads::classes_csv(analysis));
+  if (similarity) {
+    written.push_back(out / heads::kSimilarityFile);
+    run::write_file_atomic(written.back(), heads::similarity_csv(*similarity));
+  }
+  // HDF5 writes the file itself: into a temporary next to it, then fsync and rename.
+  written.push_back(out / heads::kAnalysisFile);
+  const auto temporary = run::temporary_path_for(written.back());
+  try {
+    heads::write_analysis_file(temporary, analysis, similarity ? &*similarity : nullptr, layers,
+                               arguments.dump);
+  } catch (const dump::DumpError& failure) {
+    std::filesystem::remove(temporary, error);
+    throw run::IoError(failure.what());
+  }
+  run::commit_file(temporary, written.back());
+  for (const auto& figure : figures) run::write_file_atomic(figure_dir / figure.file, figure.svg);
+  for (const auto& path : written) fmt::print("written {}\n", path.string());
+  if (!figures.empty()) {
+    fmt::print("written {} figures in {}\n", figures.size(), figure_dir.string());
+  }
 }
 
 }  // namespace
@@ -68,9 +129,11 @@ void add_analyze_command(CLI::App& app) {
       "analyze", "per-head specialisation from an attention dump: scores, labels, formation steps");
   command->add_option("dump", arguments->dump, "attention dump (a run's attention.h5)")->required();
   command->add_option("--out", arguments->out,
-                      "output folder for heads.csv and classes.csv (default: <run>/analysis)");
+                      "output folder for heads.csv, classes.csv, similarity.csv, analysis.h5 and "
+                      "figures/ (default: <run>/analysis)");
   command->add_option("--snapshot", arguments->snapshot,
                       "all (default), last, or a snapshot index (negative: from the end)");
+  command->add_flag("!--no-figures", arguments->figures, "skip the SVG figures");
   command->callback([arguments] { run_analyze(*arguments); });
 }
 

@@ -19,6 +19,7 @@ void add_config_arguments(CLI::App& command, ConfigArguments& arguments);
 
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_ablate_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_analyze_command(CLI::App& app);
 void add_config_command(CLI::App& app);
@@ -37,5 +38,6 @@ inline CLI::App& bench_command(CLI::App& app) {
 }
 void add_bench_attention_command(CLI::App& app);
 void add_bench_record_command(CLI::App& app);
+void add_bench_analyze_command(CLI::App& app);
 
 }  // namespace attnlab::cli

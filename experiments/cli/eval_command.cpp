@@ -5,6 +5,7 @@
 #include <torch/utils.h>
 
 #include "experiments/cli/commands.h"
+#include "experiments/cli/run_arguments.h"
 #include "experiments/model/model_config.h"
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/run_dir.h"
@@ -22,23 +23,8 @@ struct EvalArguments {
   std::vector<std::string> overrides;
 };
 
-nlohmann::json metrics_json(const train::EvalMetrics& metrics) {
-  return {{"loss", metrics.loss},
-          {"accuracy", metrics.accuracy},
-          {"sequence_accuracy", metrics.sequence_accuracy},
-          {"examples", metrics.examples},
-          {"metrics", metrics.extra}};
-}
-
 void run_eval(const EvalArguments& arguments) {
-  for (const auto& text : arguments.overrides) {
-    const auto key = config::parse_override(text).key;
-    if (key.rfind("eval.", 0) != 0 && key.rfind("runtime.", 0) != 0) {
-      throw config::ConfigError("override '" + text +
-                                "': eval takes only eval.* and runtime.* overrides (the model "
-                                "and task are the run's)");
-    }
-  }
+  check_run_overrides(arguments.overrides, "eval");
   const auto split = tasks::parse_split(arguments.split);
   if (split == tasks::Split::Train) throw config::ConfigError("--split must be val or test");
   const auto run = run::RunDir::open(arguments.run);
@@ -101,10 +87,8 @@ void add_eval_command(CLI::App& app) {
   auto arguments = std::make_shared<EvalArguments>();
   auto* command = app.add_subcommand(
       "eval", "evaluate a run's checkpoint on a split and at other lengths (eval.lengths)");
-  command->add_option("--run", arguments->run, "the run directory")->required();
+  add_run_options(*command, arguments->run, arguments->checkpoint);
   command->add_option("--split", arguments->split, "val or test (default: test)");
-  command->add_option("--checkpoint", arguments->checkpoint,
-                      "best (default; lowest validation loss), latest, or a file");
   command->add_option("overrides", arguments->overrides,
                       "eval.* and runtime.* overrides, e.g. eval.lengths=[32,64]");
   command->callback([arguments] { run_eval(*arguments); });

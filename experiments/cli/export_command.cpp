@@ -9,6 +9,7 @@
 #include <torch/utils.h>
 
 #include "experiments/cli/commands.h"
+#include "experiments/cli/run_arguments.h"
 #include "experiments/export/probe.h"
 #include "experiments/export/safetensors_writer.h"
 #include "experiments/export/tensor_names.h"
@@ -119,10 +120,8 @@ void add_export_command(CLI::App& app) {
   auto* command = app.add_subcommand(
       "export", "write a run's weights for PyTorch (safetensors; names: README, \"Use a run from "
                 "PyTorch\")");
-  command->add_option("--run", arguments->run, "the run directory")->required();
+  add_run_options(*command, arguments->run, arguments->checkpoint);
   command->add_option("--format", arguments->format, "output format: safetensors")->required();
-  command->add_option("--checkpoint", arguments->checkpoint,
-                      "best (default; lowest validation loss), latest, or a file");
   command->add_option("--out", arguments->out,
                       "output file (default: <run>/export/model.safetensors); config.toml is "
                       "written next to it");

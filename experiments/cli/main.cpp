@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(ATTNLAB_VERSION));
   attnlab::cli::add_train_command(app);
   attnlab::cli::add_eval_command(app);
+  attnlab::cli::add_ablate_command(app);
   attnlab::cli::add_export_command(app);
   attnlab::cli::add_compare_command(app);
   attnlab::cli::add_analyze_command(app);
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   attnlab::cli::add_info_command(app);
   attnlab::cli::add_bench_attention_command(app);
   attnlab::cli::add_bench_record_command(app);
+  attnlab::cli::add_bench_analyze_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

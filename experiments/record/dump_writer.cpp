@@ -126,16 +126,8 @@ Handle create_growing(hid_t location, const std::string& name, hid_t file_type,
 void write_fixed(hid_t location, const std::string& name, hid_t file_type, hid_t memory_type,
                  const std::vector<hsize_t>& shape, const void* values, const char* dims,
                  const std::string& context) {
-  const std::string where = context + ": dataset " + name;
-  Handle space(
-      check(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), where),
-      H5Sclose);
-  Handle dataset(check(H5Dcreate2(location, name.c_str(), file_type, space.get(), H5P_DEFAULT,
-                                  H5P_DEFAULT, H5P_DEFAULT),
-                       where),
-                 H5Dclose);
-  check_status(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), where);
-  dump::write_attribute(dataset.get(), dump::kDatasetAttributeDims, std::string(dims), where);
+  dump::write_dataset(location, name, file_type, memory_type, shape, values, dims, /*doc=*/"",
+                      /*compression=*/0, context);
 }
 
 std::vector<hsize_t> to_hsize(const std::vector<std::int64_t>& shape) {

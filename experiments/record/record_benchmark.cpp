@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <random>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/types.h>
@@ -49,18 +50,23 @@ torch::Tensor synthetic_maps(const WriterBenchmarkOptions& options, at::Generato
 
 }  // namespace
 
-WriterBenchmark benchmark_writer(const std::filesystem::path& directory,
-                                 const WriterBenchmarkOptions& options) {
-  std::filesystem::create_directories(directory);
-  const auto path = directory / ("writer-benchmark-" + std::to_string(options.compression) + ".h5");
-  std::filesystem::remove(path);
-
+WriterBenchmark write_synthetic_dump(const std::filesystem::path& path,
+                                     const WriterBenchmarkOptions& options) {
   DumpLayout layout;
   layout.samples = options.samples;
   layout.map_dtype = options.map_dtype;
   layout.compression = options.compression;
+  // Probe tokens: a random segment of half the length, repeated (what token scores look for).
   layout.probe_tokens.shape = {options.samples, options.length};
-  layout.probe_tokens.values.assign(static_cast<std::size_t>(options.samples * options.length), 0);
+  std::mt19937_64 tokens(4321);
+  const auto period = std::max<std::int64_t>(1, options.length / 2);
+  for (std::int64_t sample = 0; sample < options.samples; ++sample) {
+    std::vector<std::int64_t> segment(static_cast<std::size_t>(period));
+    for (auto& token : segment) token = static_cast<std::int64_t>(tokens() % 1000);
+    for (std::int64_t position = 0; position < options.length; ++position) {
+      layout.probe_tokens.values.push_back(segment[static_cast<std::size_t>(position % period)]);
+    }
+  }
   for (std::int64_t index = 0; index < options.layers; ++index) {
     LayerLayout layer;
     layer.index = index;
@@ -106,6 +112,15 @@ WriterBenchmark benchmark_writer(const std::filesystem::path& directory,
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   result.map_bytes = writer->map_bytes_written();
   result.file_bytes = writer->file_bytes();
+  return result;
+}
+
+WriterBenchmark benchmark_writer(const std::filesystem::path& directory,
+                                 const WriterBenchmarkOptions& options) {
+  std::filesystem::create_directories(directory);
+  const auto path = directory / ("writer-benchmark-" + std::to_string(options.compression) + ".h5");
+  std::filesystem::remove(path);
+  auto result = write_synthetic_dump(path, options);
   std::filesystem::remove(path);
   return result;
 }

@@ -37,6 +37,11 @@ struct WriterBenchmark {
 WriterBenchmark benchmark_writer(const std::filesystem::path& directory,
                                  const WriterBenchmarkOptions& options);
 
+// The same dump, kept at `path` (which must not exist): for analysis benchmarks and tests. Probe
+// tokens are a random segment of T/2 tokens repeated; statistics are constant.
+WriterBenchmark write_synthetic_dump(const std::filesystem::path& path,
+                                     const WriterBenchmarkOptions& options);
+
 struct OverheadBenchmark {
   std::vector<double> without_recording;  // wall seconds of each run, recording off
   std::vector<double> with_recording;     // ... recording on

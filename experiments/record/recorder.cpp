@@ -1,3 +1,4 @@
+#include "experiments/model/eval_mode.h"
 #include "experiments/record/recorder.h"
 
 #include <chrono>
@@ -7,12 +8,12 @@
 #include <utility>
 
 #include <ATen/Parallel.h>
-#include <torch/csrc/autograd/autograd.h>
 #include <torch/utils.h>
 
 #include "analysis/dump/dump_schema.h"
 #include "experiments/record/head_statistics.h"
 #include "experiments/run/system_info.h"
+#include "experiments/train/head_importance.h"
 #include "experiments/train/objective.h"
 
 namespace attnlab::record {
@@ -87,24 +88,6 @@ std::vector<float> floats(const torch::Tensor& tensor) {
   return {values.data_ptr<float>(), values.data_ptr<float>() + values.numel()};
 }
 
-// Puts the model in eval mode (no dropout, so no RNG draws) and restores the mode it had.
-class EvalMode {
- public:
-  explicit EvalMode(model::Transformer& model)
-      : model_(model), was_training_(model->is_training()) {
-    model_->eval();
-  }
-  ~EvalMode() {
-    if (was_training_) model_->train();
-  }
-  EvalMode(const EvalMode&) = delete;
-  EvalMode& operator=(const EvalMode&) = delete;
-
- private:
-  model::Transformer& model_;
-  bool was_training_;
-};
-
 // Runs the recorder's work on one intra-op thread and restores the count: its tensors are small,
 // and waking a team of threads for each of its many small operations costs more than it saves
 // (much more on a busy machine).
@@ -118,43 +101,6 @@ class SingleThread {
  private:
   int threads_;
 };
-
-// Head gates xi = 1 of shape [B,H] on every attention layer while it lives (Michel et al. 2019):
-// one gate per example and head, so that one backward pass yields per-example gradients.
-class HeadGates {
- public:
-  HeadGates(const std::vector<model::MultiHeadAttention>& layers, std::int64_t samples,
-            const torch::Device& device)
-      : layers_(layers) {
-    for (auto& layer : layers_) {
-      gates_.push_back(torch::ones({samples, layer->heads()},
-                                   torch::TensorOptions(device).requires_grad(true)));  // [B,H]
-      layer->set_head_gate(gates_.back());
-    }
-  }
-  ~HeadGates() {
-    for (auto& layer : layers_) layer->set_head_gate(torch::Tensor());
-  }
-  HeadGates(const HeadGates&) = delete;
-  HeadGates& operator=(const HeadGates&) = delete;
-  const std::vector<torch::Tensor>& gates() const { return gates_; }
-
- private:
-  std::vector<model::MultiHeadAttention> layers_;
-  std::vector<torch::Tensor> gates_;
-};
-
-// Weights that turn the gradient of the probe's loss (the mean over all its scored targets) into
-// the gradients of each example's own loss: (scored targets in the probe) / (scored targets in
-// b), and 0 for an example without scored targets, which has no loss. [B] float64.
-torch::Tensor example_weights(const torch::Tensor& targets) {
-  const auto samples = targets.size(0);
-  const auto scored = targets.dim() == 1
-                          ? torch::ones({samples}, torch::kDouble)
-                          : targets.ne(tasks::kIgnore).sum(1).to(torch::kCPU, torch::kDouble);
-  return torch::where(scored.gt(0), scored.sum() / scored.clamp_min(1.0),
-                      torch::zeros_like(scored));  // [B]
-}
 
 }  // namespace
 
@@ -186,20 +132,21 @@ Recorder::~Recorder() = default;
 
 // One pass of the probe in eval mode gives the maps (through the tap), the probe's loss and,
 // with record.importance, the head importances I_h = mean over examples of |dL(x)/d xi_h|
-// (Michel et al. 2019): gates xi = 1 of shape [B,H] give per-example gradients in one backward
-// pass, and gating by 1 changes no value. Gradients go to the gates only (autograd::grad), so
-// the parameters' .grad, which the optimiser owns, stay as they are.
+// (Michel et al. 2019; experiments/train/head_importance.h): gates xi = 1 of shape [B,H] give
+// per-example gradients in one backward pass, and gating by 1 changes no value. Gradients go to
+// the gates only (autograd::grad), so the parameters' .grad, which the optimiser owns, stay as
+// they are.
 Recorder::Capture Recorder::capture(model::Transformer& model) {
-  EvalMode eval(model);
+  model::EvalMode eval(model);
   auto layers = model->attention_layers();
   const auto samples = probe_.batch.inputs.size(0);
   const auto targets = probe_.batch.targets.to(device_);  // [B,T] or [B]
-  const auto weights = example_weights(probe_.batch.targets);  // [B]
+  const auto weights = train::example_weights(probe_.batch.targets);  // [B]
   const auto examples = weights.gt(0).sum().item<std::int64_t>();
   const bool importance = settings_.importance && examples > 0;
   // Without importance no graph is needed.
   torch::AutoGradMode grad_mode(/*enabled=*/importance);
-  std::optional<HeadGates> gates;
+  std::optional<train::HeadGates> gates;
   if (importance) gates.emplace(layers, samples, device_);
   Capture captured;
   const auto source =
@@ -216,20 +163,12 @@ Recorder::Capture Recorder::capture(model::Transformer& model) {
                 captured.tap.captures[index].layer, ", expected ", layers[index]->site().layer);
   }
   if (settings_.importance) {
-    std::vector<torch::Tensor> gradients;
-    if (importance) {
-      gradients = torch::autograd::grad({loss}, gates->gates(), /*grad_outputs=*/{},
-                                        /*retain_graph=*/false, /*create_graph=*/false,
-                                        /*allow_unused=*/true);
-    }
+    std::vector<torch::Tensor> sums;  // per layer [H]: sum over examples of |dL(x)/d xi_h|
+    if (importance) sums = train::gate_gradient_sums(loss, *gates, weights);
     for (std::size_t layer = 0; layer < layers.size(); ++layer) {
-      if (!importance || !gradients[layer].defined()) {
-        captured.importance.push_back(torch::zeros({layers[layer]->heads()}, torch::kDouble));
-        continue;
-      }
-      const auto per_example = gradients[layer].to(torch::kCPU, torch::kDouble).abs() *
-                               weights.unsqueeze(1);  // [B,H]
-      captured.importance.push_back(per_example.sum(0) / static_cast<double>(examples));  // [H]
+      captured.importance.push_back(
+          importance ? sums[layer] / static_cast<double>(examples)
+                     : torch::zeros({layers[layer]->heads()}, torch::kDouble));  // [H]
     }
   }
   return captured;
@@ -340,9 +279,8 @@ void Recorder::record(model::Transformer& model, std::int64_t step, Capture&& ca
     stats[dump::kValueNorms] = floats(norms.value_norms);
     if (settings_.importance) {
       const auto& raw = captured.importance[index];  // [H]
-      const auto norm = raw.norm().item<double>();
       stats[dump::kImportance] = floats(raw);
-      stats[dump::kImportanceNormalised] = floats(norm > 0.0 ? raw / norm : torch::zeros_like(raw));
+      stats[dump::kImportanceNormalised] = floats(train::normalise_importance(raw));
     }
     snapshot.layers.push_back(std::move(layer));
   }

@@ -4,16 +4,18 @@
 
 #include <torch/utils.h>
 
+#include "experiments/model/eval_mode.h"
 #include "experiments/train/objective.h"
 
 namespace attnlab::train {
 
 EvalMetrics evaluate(model::Transformer& model, const tasks::Task& task, tasks::Split split,
-                     std::int64_t batch_size, const torch::Device& device) {
+                     std::int64_t batch_size, const torch::Device& device,
+                     std::int64_t max_examples) {
   torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
-  const std::int64_t total = task.split_size(split);
+  const model::EvalMode eval_mode(model);  // restored also when a batch throws
+  const std::int64_t size = task.split_size(split);
+  const std::int64_t total = max_examples > 0 ? std::min(max_examples, size) : size;
   auto loss_sum = torch::zeros({}, torch::kDouble);
   auto correct = torch::zeros({}, torch::kLong), scored = torch::zeros({}, torch::kLong);
   auto sequences_correct = torch::zeros({}, torch::kLong), sequences = torch::zeros({}, torch::kLong);
@@ -31,7 +33,6 @@ EvalMetrics evaluate(model::Transformer& model, const tasks::Task& task, tasks::
     sequences_correct += result.sequences_correct.cpu();
     sequences += result.sequences.cpu();
   }
-  if (was_training) model->train();
   EvalMetrics metrics;
   const double scored_count = std::max<double>(1.0, static_cast<double>(scored.item<std::int64_t>()));
   const double sequence_count = std::max<double>(1.0, static_cast<double>(sequences.item<std::int64_t>()));

@@ -21,8 +21,10 @@ struct EvalMetrics {
 };
 
 // Runs every example of `split` (val/test) in batches, without gradients, in eval mode (the
-// model's training mode is restored afterwards).
+// model's training mode is restored afterwards); with `max_examples` > 0 only the split's first
+// `max_examples` examples.
 EvalMetrics evaluate(model::Transformer& model, const tasks::Task& task, tasks::Split split,
-                     std::int64_t batch_size, const torch::Device& device);
+                     std::int64_t batch_size, const torch::Device& device,
+                     std::int64_t max_examples = 0);
 
 }  // namespace attnlab::train

@@ -8,6 +8,7 @@
 #include <c10/util/Half.h>
 #include <hdf5.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <iterator>
@@ -209,6 +210,57 @@ TEST_CASE("analyze labels the heads of a real dump and finds when they formed",
   CHECK_THAT(result.output, Catch::Contains("layer 01 head 0: previous   from step 10"));
   CHECK_THAT(result.output, Catch::Contains("layer 03 head 0: induction  from step 20"));
   CHECK_THAT(result.output, Catch::Contains("written " + (out / "classes.csv").string()));
+
+  // Similarity at the last snapshot: the three uniform cross-attention heads are identical (one
+  // redundant group, distance 0); encoder (6x6) and decoder (8x8) maps are not comparable.
+  const auto similarity = read_text(out / "similarity.csv");
+  CHECK(similarity.rfind("snapshot,step,layer_a,head_a,layer_b,head_b,distance,group_a,group_b\n",
+                         0) == 0);
+  CHECK(std::count(similarity.begin(), similarity.end(), '\n') == 1 + 10 * 10);
+  CHECK_THAT(similarity, Catch::Contains("\n2,20,2,1,4,1,0,0,0\n"));
+  CHECK_THAT(similarity, Catch::Contains("\n2,20,0,0,1,0,nan,-1,-1\n"));
+  CHECK_THAT(result.output, Catch::Contains("group 0: L2H1 L4H0 L4H1 (mean distance 0.000)"));
+  CHECK_THAT(result.output, Catch::Contains("MB/s"));
+
+  // analysis.h5: the same results as arrays, readable with the schema in its header.
+  {
+    const hid_t file = H5Fopen((out / "analysis.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    const auto dims = [file](const char* name) {
+      const hid_t dataset = H5Dopen2(file, name, H5P_DEFAULT);
+      const hid_t space = H5Dget_space(dataset);
+      std::vector<hsize_t> shape(static_cast<std::size_t>(H5Sget_simple_extent_ndims(space)));
+      H5Sget_simple_extent_dims(space, shape.data(), nullptr);
+      H5Sclose(space);
+      H5Dclose(dataset);
+      return shape;
+    };
+    CHECK(dims("labels") == std::vector<hsize_t>{3, 5, 2});
+    CHECK(dims("similarity/distance") == std::vector<hsize_t>{10, 10});
+    CHECK(dims("similarity/linkage") == std::vector<hsize_t>{9, 4});
+    std::vector<std::int8_t> labels(30);
+    const hid_t dataset = H5Dopen2(file, "labels", H5P_DEFAULT);
+    REQUIRE(H5Dread(dataset, H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels.data()) >= 0);
+    H5Dclose(dataset);
+    CHECK(labels[2 * 10 + 3 * 2 + 0] == 0);  // snapshot 2, layer 3, head 0: induction (index 0)
+    std::vector<std::int64_t> groups(10);
+    const hid_t group = H5Dopen2(file, "similarity/group", H5P_DEFAULT);
+    REQUIRE(H5Dread(group, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, groups.data()) >= 0);
+    H5Dclose(group);
+    CHECK(groups == std::vector<std::int64_t>{-1, -1, -1, -1, -1, 0, -1, -1, 0, 0});
+    H5Fclose(file);
+  }
+
+  // Figures: score grids, the most typical head's map per label, evolution, similarity.
+  for (const char* name : {"grid_induction.svg", "map_induction.svg", "map_previous.svg",
+                           "map_sink.svg", "evolution_previous.svg", "similarity.svg"}) {
+    INFO(name);
+    const auto svg = read_text(out / "figures" / name);
+    CHECK(svg.rfind("<svg ", 0) == 0);
+    CHECK(svg.find("</svg>") != std::string::npos);
+  }
+  CHECK_THAT(read_text(out / "figures" / "map_induction.svg"), Catch::Contains("L3H0"));
+  CHECK_FALSE(std::filesystem::exists(out / "figures" / "map_next.svg.tmp"));
 
   // Default output folder: next to the dump; one snapshot only with --snapshot last.
   const auto last =

@@ -10,7 +10,9 @@
 #include <stdexcept>
 
 #include "analysis/heads/head_analysis.h"
+#include "analysis/heads/context_variation.h"
 #include "analysis/heads/head_classes.h"
+#include "analysis/heads/head_similarity.h"
 #include "analysis/heads/head_thresholds.h"
 #include "analysis/heads/map_metrics.h"
 
@@ -228,4 +230,103 @@ TEST_CASE("snapshot selection: all, last, an index, errors", "[analysis][heads]"
   CHECK_THROWS_AS(select_snapshots("1x", 3), std::invalid_argument);
   CHECK_THROWS_AS(select_snapshots("", 3), std::invalid_argument);
   CHECK_THROWS_AS(select_snapshots("all", 0), std::invalid_argument);
+}
+
+TEST_CASE("Jensen-Shannon: 0 for identical rows, ln 2 for disjoint ones, symmetric",
+          "[analysis][heads][similarity]") {
+  const std::vector<float> first = {0.7f, 0.2f, 0.1f, 0.0f}, second = {0.0f, 0.0f, 0.5f, 0.5f};
+  CHECK(js_divergence(first.data(), first.data(), 4) == Approx(0.0).margin(1e-12));
+  CHECK(js_divergence(first.data(), second.data(), 4) ==
+        Approx(js_divergence(second.data(), first.data(), 4)));
+  const std::vector<float> left = {1.0f, 0.0f}, right = {0.0f, 1.0f};
+  // Smoothing keeps disjoint one-hot rows a hair below ln 2.
+  CHECK(js_divergence(left.data(), right.data(), 2) == Approx(std::log(2.0)).epsilon(0.01));
+  CHECK(js_divergence(left.data(), right.data(), 2) < std::log(2.0));
+  // Clark et al.'s smoothing made explicit: p' = 0.001/T + 0.999 p.
+  const std::vector<float> p = {0.9f, 0.1f}, q = {0.7f, 0.3f};
+  const auto smooth = [](double value) { return kJsSmoothing / 2 + (1 - kJsSmoothing) * value; };
+  double expected = 0;
+  for (int j = 0; j < 2; ++j) {
+    const double a = smooth(p[j]), b = smooth(q[j]), m = (a + b) / 2;
+    expected += 0.5 * a * std::log(a / m) + 0.5 * b * std::log(b / m);
+  }
+  CHECK(js_divergence(p.data(), q.data(), 2) == Approx(expected).epsilon(1e-6));
+}
+
+TEST_CASE("average-linkage clustering merges the closest heads and cuts redundant groups",
+          "[analysis][heads][similarity]") {
+  // Heads 0 and 1 identical, 2 close to both, 3 far from everyone, 4 not comparable.
+  HeadSimilarity similarity;
+  const double nan = std::nan("");
+  for (std::int64_t head = 0; head < 5; ++head) similarity.heads.push_back({0, head});
+  similarity.distance = {0.0,  0.0,  0.06, 0.6,  nan,   //
+                         0.0,  0.0,  0.08, 0.5,  nan,   //
+                         0.06, 0.08, 0.0,  0.55, nan,   //
+                         0.6,  0.5,  0.55, 0.0,  nan,   //
+                         nan,  nan,  nan,  nan,  0.0};
+  cluster_heads(similarity, 0.1);
+  REQUIRE(similarity.merges.size() == 4);
+  CHECK(similarity.merges[0].first == 0);
+  CHECK(similarity.merges[0].second == 1);
+  CHECK(similarity.merges[0].distance == 0.0);
+  CHECK(similarity.merges[1].first == 2);  // head 2 joins {0,1} (cluster 5) at the mean 0.07
+  CHECK(similarity.merges[1].second == 5);
+  CHECK(similarity.merges[1].distance == Approx(0.07));
+  CHECK(similarity.merges[1].size == 3);
+  CHECK(similarity.merges[2].distance == Approx((0.6 + 0.5 + 0.55) / 3));  // then head 3
+  CHECK(similarity.merges[3].distance == Approx(std::log(2.0)));  // NaN counts as ln 2
+  CHECK(similarity.group == std::vector<std::int64_t>{0, 0, 0, -1, -1});
+  // Leaf order keeps each cluster contiguous.
+  CHECK(similarity.order == std::vector<std::int64_t>{4, 3, 2, 0, 1});
+
+  cluster_heads(similarity, 0.05);  // a tighter cut leaves only the identical pair
+  CHECK(similarity.group == std::vector<std::int64_t>{0, 0, -1, -1, -1});
+}
+
+TEST_CASE("contextual variation: 0 when the token fixes the behaviour, the pooled spread otherwise",
+          "[analysis][heads][context]") {
+  const std::vector<double> offsets_a = {0, 0, 0, 0, 1, 0, 0, 0, 0};  // self
+  const std::vector<double> offsets_b = {0, 0, 0, 0, 0, 1, 0, 0, 0};  // previous
+  ContextAccumulator fixed;
+  for (int repeat = 0; repeat < 3; ++repeat) {
+    fixed.add(/*token=*/5, 1.0, 0.5, offsets_a);
+    fixed.add(/*token=*/9, 2.0, 0.25, offsets_b);
+  }
+  const auto by_token = fixed.finish();
+  CHECK(by_token.repeated_types == 2);
+  CHECK(by_token.entropy_spread == Approx(0.0).margin(1e-12));
+  CHECK(by_token.max_weight_spread == Approx(0.0).margin(1e-12));
+  CHECK(by_token.offset_spread == Approx(0.0).margin(1e-12));
+  // Over all rows the behaviour does vary: entropies 1 and 2, three each -> std sqrt(6*0.25/5).
+  CHECK(by_token.entropy_overall == Approx(std::sqrt(1.5 / 5)));
+
+  // Token 5 alternates between the two behaviours: within-type spread of entropy
+  // sqrt(((1-1.5)^2 * 2) / 1) for two occurrences, offset vectors sqrt(2 * 0.5 / 1).
+  ContextAccumulator varying;
+  varying.add(5, 1.0, 0.5, offsets_a);
+  varying.add(5, 2.0, 0.5, offsets_b);
+  varying.add(7, 3.0, 0.5, offsets_a);  // seen once: not a repeated type
+  const auto context = varying.finish();
+  CHECK(context.repeated_types == 1);
+  CHECK(context.entropy_spread == Approx(std::sqrt(0.5)));
+  CHECK(context.max_weight_spread == Approx(0.0).margin(1e-12));
+  CHECK(context.offset_spread == Approx(1.0));
+}
+
+TEST_CASE("map metrics carry the contextual variation of the probe's repeated tokens",
+          "[analysis][heads][context]") {
+  // Each token's two occurrences attend the same way (one-hot on the first copy): no variation.
+  const auto tokens = repeated_tokens();
+  const auto map = make_map(/*causal=*/true, [](std::int64_t i, float* row) {
+    row[i % (kLength / 2)] = 1.0f;
+  });
+  const auto with_tokens = metrics_of(map, /*causal=*/true, &tokens);
+  CHECK(with_tokens.context.repeated_types == kLength / 2);
+  CHECK(with_tokens.context.entropy_spread == Approx(0.0).margin(1e-9));
+  CHECK(with_tokens.context.max_weight_spread == Approx(0.0).margin(1e-9));
+  // The offset profile does change: the first occurrence attends to itself (δ 0), the second
+  // 8 back, outside |δ| <= 4: vectors e_0 and 0, spread sqrt(2 * 0.5 / 1) per type.
+  CHECK(with_tokens.context.offset_spread == Approx(std::sqrt(0.5)));
+  const auto without_tokens = metrics_of(map, /*causal=*/true);
+  CHECK(std::isnan(without_tokens.context.entropy_spread));
 }

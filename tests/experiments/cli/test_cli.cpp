@@ -30,7 +30,7 @@ TEST_CASE("every command has --help", "[cli]") {
         {"config", "show", "--help"}, {"config", "doc", "--help"}, {"info", "--help"},
         {"variants", "--help"}, {"bench", "--help"}, {"bench", "attention", "--help"},
         {"bench", "record", "--help"}, {"eval", "--help"}, {"compare", "--help"},
-        {"export", "--help"}, {"analyze", "--help"}}) {
+        {"export", "--help"}, {"analyze", "--help"}, {"ablate", "--help"}}) {
     const auto result = run_attnlab(command, work.path());
     INFO(result.output);
     CHECK(result.exit_code == 0);

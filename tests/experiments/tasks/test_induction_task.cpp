@@ -4,6 +4,8 @@
 #include "experiments/run/schema.h"
 #include "experiments/tasks/task.h"
 
+#include <set>
+
 using namespace attnlab;
 
 TEST_CASE("induction repeats a segment and scores only the repeats", "[tasks]") {
@@ -20,6 +22,40 @@ TEST_CASE("induction repeats a segment and scores only the repeats", "[tasks]") 
     }
     for (int t = 0; t < 8; ++t) CHECK(targets[t].item<std::int64_t>() == tasks::kIgnore);
     for (int t = 8; t < 24; ++t) CHECK(targets[t].item<std::int64_t>() != tasks::kIgnore);
+  }
+}
+
+TEST_CASE("induction with task.min_length varies the repeat period per example", "[tasks]") {
+  const auto config =
+      run::load_config(run::default_config_file(),
+                       {"task=induction", "task.length=12", "task.min_length=6", "task.repeats=2"});
+  const auto task = tasks::make_task(config);
+  REQUIRE(task->sequence_length() == 24);
+  const auto batch = task->examples(tasks::Split::Train, 0, 64);
+  std::set<std::int64_t> periods;
+  for (std::int64_t b = 0; b < 64; ++b) {
+    const auto inputs = batch.inputs[b], targets = batch.targets[b];
+    // The period is where scoring starts; the whole row repeats with it.
+    std::int64_t period = 0;
+    while (targets[period].item<std::int64_t>() == tasks::kIgnore) ++period;
+    REQUIRE(period >= 6);
+    REQUIRE(period <= 12);
+    periods.insert(period);
+    for (std::int64_t t = period + 1; t < 24; ++t) {
+      CHECK(inputs[t].item<std::int64_t>() == inputs[t - period].item<std::int64_t>());
+    }
+    for (std::int64_t t = period; t < 24; ++t) CHECK(targets[t].item<std::int64_t>() != tasks::kIgnore);
+  }
+  CHECK(periods.size() >= 5);  // 7 possible lengths, 64 draws
+}
+
+TEST_CASE("induction rejects a min_length outside 2 .. task.length", "[tasks]") {
+  for (const char* value : {"task.min_length=1", "task.min_length=13"}) {
+    const auto load = [value] {
+      return tasks::make_task(run::load_config(run::default_config_file(),
+                                               {"task=induction", "task.length=12", value}));
+    };
+    CHECK_THROWS_AS(load(), config::ConfigError);
   }
 }
 
