@@ -9,6 +9,7 @@ packages=(
   libhdf5-dev hdf5-tools                  # attention dumps (h5dump to inspect them)
   libtomlplusplus-dev libfmt-dev libcli11-dev nlohmann-json3-dev catch2
   python3-torch python3-h5py python3-numpy  # reference scripts and notebook readers
+  slurmctld slurmd slurm-client munge     # sweeps on Slurm: scripts/slurm-local.sh, the slurm tests
 )
 
 missing=()

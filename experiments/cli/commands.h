@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "experiments/sweep/sweep_runner.h"
+
 namespace attnlab::cli {
 
 // Options shared by every command that reads a config: --config FILE and trailing overrides.
@@ -16,6 +18,8 @@ struct ConfigArguments {
   std::vector<std::string> overrides;
 };
 void add_config_arguments(CLI::App& command, ConfigArguments& arguments);
+// --launcher, --jobs, --retry-failed, --dry-run, --new, --wait (sweep, and train -m).
+void add_sweep_options(CLI::App& command, sweep::SweepRequest& request);
 
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
@@ -26,6 +30,7 @@ void add_config_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_variants_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_sweep_command(CLI::App& app);
 
 // `attnlab bench`: benchmarks as subcommands, each added from its own file through this group
 // (created on first use), e.g. `attnlab bench attention`.

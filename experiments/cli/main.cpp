@@ -1,5 +1,6 @@
 // attnlab: train, compare and analyse attention variants. Exit codes: 0 success, 1 runtime
-// failure (I/O, a crash inside a run), 2 bad input (config, overrides, files).
+// failure (I/O, a crash inside a run, failed sweep jobs), 2 bad input (config, overrides, files),
+// 130 a sweep stopped by Ctrl-C.
 #include <fmt/core.h>
 
 #include "experiments/cli/commands.h"
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   attnlab::cli::add_eval_command(app);
   attnlab::cli::add_ablate_command(app);
   attnlab::cli::add_export_command(app);
+  attnlab::cli::add_sweep_command(app);
   attnlab::cli::add_compare_command(app);
   attnlab::cli::add_analyze_command(app);
   attnlab::cli::add_config_command(app);
@@ -36,6 +38,9 @@ int main(int argc, char** argv) {
   } catch (const attnlab::train::CheckpointError& error) {
     fmt::print(stderr, "error: {}\n", error.what());
     return 2;
+  } catch (const attnlab::sweep::SweepInterrupted& error) {
+    fmt::print(stderr, "{}\n", error.what());
+    return 130;
   } catch (const attnlab::run::IoError& error) {
     fmt::print(stderr, "error: {}\n", error.what());
     return 1;

@@ -15,6 +15,8 @@ struct TrainArguments {
   ConfigArguments config;
   std::filesystem::path resume;
   std::filesystem::path run_dir;
+  bool multirun = false;
+  sweep::SweepRequest sweep;
 };
 
 // Resuming continues the run as configured; only how it runs (threads, progress, device) may
@@ -73,7 +75,16 @@ void add_train_command(CLI::App& app) {
   command->add_option("--run-dir", arguments->run_dir,
                       "write the run into exactly this directory (default: "
                       "<results_dir>/<experiment>/<timestamp>-<hash>)");
-  command->callback([arguments] { run_train(*arguments); });
+  command->add_flag("-m,--multirun", arguments->multirun,
+                    "sweep: the overrides are sweep parameters (as `attnlab sweep`)");
+  add_sweep_options(*command, arguments->sweep);
+  command->callback([arguments] {
+    if (!arguments->multirun) return run_train(*arguments);
+    auto request = arguments->sweep;
+    request.config_file = arguments->config.config_file;
+    request.arguments = arguments->config.overrides;
+    sweep::run_sweep(request);
+  });
 }
 
 }  // namespace attnlab::cli

@@ -19,9 +19,11 @@
 #include "analysis/dump/dump_reader.h"
 #include "experiments/record/dump_writer.h"
 #include "tests/support/run_command.h"
+#include "tests/support/files.h"
 #include "tests/support/temp_dir.h"
 
 using namespace attnlab;
+using testing::read_text;
 using testing::run_attnlab;
 
 namespace {
@@ -148,11 +150,6 @@ std::filesystem::path write_dump(const std::filesystem::path& directory, bool ma
   }
   writer->close();
   return path;
-}
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // classes.csv as (snapshot, layer, head) -> label.

@@ -12,17 +12,14 @@
 #include <sstream>
 
 #include "tests/support/run_command.h"
+#include "tests/support/files.h"
 #include "tests/support/temp_dir.h"
 
 using namespace attnlab;
+using testing::read_text;
 using testing::run_attnlab;
 
 namespace {
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // The labels of classes.csv at its last snapshot: (layer, head) -> label.
 std::map<std::pair<int, int>, std::string> last_labels(const std::filesystem::path& path) {

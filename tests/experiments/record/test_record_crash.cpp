@@ -19,9 +19,11 @@
 #include "analysis/dump/dump_reader.h"
 #include "experiments/train/checkpoint.h"
 #include "tests/support/run_command.h"
+#include "tests/support/files.h"
 #include "tests/support/temp_dir.h"
 
 using namespace attnlab;
+using testing::read_text;
 
 namespace {
 
@@ -138,11 +140,6 @@ std::vector<float> statistics(const std::filesystem::path& path) {
     }
   }
   return values;
-}
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace

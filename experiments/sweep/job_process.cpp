@@ -1,0 +1,114 @@
+#include "experiments/sweep/job_process.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <fstream>
+
+#include <toml++/toml.h>
+
+#include "experiments/config/config.h"
+#include "experiments/run/atomic_file.h"
+
+namespace attnlab::sweep {
+
+std::filesystem::path attnlab_binary() { return std::filesystem::read_symlink("/proc/self/exe"); }
+
+bool run_finished(const std::filesystem::path& run_dir) {
+  return std::filesystem::exists(run_dir / "summary.json");
+}
+
+std::filesystem::path job_log(const std::filesystem::path& sweep_dir, const ManifestEntry& entry) {
+  return sweep_dir / "logs" / (entry.run_dir + ".log");
+}
+
+std::vector<std::string> train_arguments(const std::filesystem::path& sweep_dir,
+                                         const std::filesystem::path& config_file,
+                                         const ManifestEntry& entry, int threads) {
+  const auto run_dir = sweep_dir / entry.run_dir;
+  const std::vector<std::string> runtime = {"runtime.threads=" + std::to_string(threads),
+                                            "runtime.progress=lines"};
+  std::error_code error;
+  const auto checkpoints = run_dir / "checkpoints";
+  const bool has_checkpoint = std::filesystem::is_directory(checkpoints, error) &&
+                              !std::filesystem::is_empty(checkpoints, error);
+  if (has_checkpoint) {
+    std::vector<std::string> arguments = {"train", "--resume", run_dir.string()};
+    arguments.insert(arguments.end(), runtime.begin(), runtime.end());
+    return arguments;
+  }
+  std::filesystem::remove_all(run_dir, error);
+  if (error) throw run::IoError("cannot clear " + run_dir.string() + ": " + error.message());
+  std::vector<std::string> arguments = {"train", "--config", config_file.string(), "--run-dir",
+                                        run_dir.string()};
+  // The launcher's runtime settings first: a job's own runtime.* override wins.
+  arguments.insert(arguments.end(), runtime.begin(), runtime.end());
+  arguments.insert(arguments.end(), entry.overrides.begin(), entry.overrides.end());
+  return arguments;
+}
+
+pid_t spawn(const std::filesystem::path& binary, const std::vector<std::string>& arguments,
+            const std::filesystem::path& log) {
+  std::error_code error;
+  std::filesystem::create_directories(log.parent_path(), error);
+  const int output = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (output < 0) throw run::IoError("cannot open " + log.string() + ": " + std::strerror(errno));
+  std::vector<std::string> argv_text = {binary.string()};
+  argv_text.insert(argv_text.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (auto& text : argv_text) argv.push_back(text.data());
+  argv.push_back(nullptr);
+  const pid_t child = ::fork();
+  if (child < 0) {
+    ::close(output);
+    throw run::IoError(std::string("cannot start a job: fork: ") + std::strerror(errno));
+  }
+  if (child == 0) {
+    const int input = ::open("/dev/null", O_RDONLY);
+    if (input >= 0) ::dup2(input, STDIN_FILENO);
+    ::dup2(output, STDOUT_FILENO);
+    ::dup2(output, STDERR_FILENO);
+    ::execv(argv[0], argv.data());
+    const std::string message = std::string("cannot run ") + argv[0] + ": " + std::strerror(errno) + "\n";
+    (void)!::write(STDERR_FILENO, message.data(), message.size());
+    ::_exit(127);
+  }
+  ::close(output);
+  return child;
+}
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+std::string log_tail(const std::filesystem::path& log, int lines) {
+  std::ifstream in(log);
+  std::deque<std::string> last;
+  std::string line;
+  while (std::getline(in, line)) {
+    last.push_back(line);
+    if (static_cast<int>(last.size()) > lines) last.pop_front();
+  }
+  std::string text;
+  for (const auto& kept : last) text += "    " + kept + "\n";
+  return text;
+}
+
+std::filesystem::path sweep_config_file(const std::filesystem::path& sweep_dir) {
+  const auto path = sweep_dir / kSweepFile;
+  try {
+    const auto table = toml::parse_file(path.string());
+    if (const auto config = table["config"].value<std::string>()) return *config;
+  } catch (const toml::parse_error& error) {
+    throw config::ConfigError(path.string() + ": " + std::string(error.description()));
+  }
+  throw config::ConfigError(path.string() + ": no config (is this a sweep folder?)");
+}
+
+}  // namespace attnlab::sweep

@@ -1,0 +1,287 @@
+#include "experiments/sweep/sweep_spec.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "experiments/config/config.h"
+#include "experiments/run/atomic_file.h"
+#include "experiments/run/run_dir.h"
+#include "experiments/run/schema.h"
+
+namespace attnlab::sweep {
+namespace {
+
+std::string where(const std::filesystem::path& file, const toml::source_region& region) {
+  return fmt::format("{}:{}", file.string(), region.begin.line);
+}
+
+std::uint64_t fnv1a(const std::string& text) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (const unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  return hash;
+}
+
+// A TOML value of a sweep file as override text: strings as they are, numbers and booleans
+// printed, anything else an error.
+std::string value_text(const std::filesystem::path& file, const std::string& key,
+                       const toml::node& node) {
+  if (const auto* text = node.as_string()) return text->get();
+  if (const auto* integer = node.as_integer()) return std::to_string(integer->get());
+  if (const auto* real = node.as_floating_point()) return fmt::format("{}", real->get());
+  if (const auto* boolean = node.as_boolean()) return boolean->get() ? "true" : "false";
+  throw config::ConfigError(where(file, node.source()) + ": " + key +
+                            ": expected a string like \"a,b\" or \"range(0,3)\", a number or a "
+                            "boolean");
+}
+
+// A parameter of a sweep file with where it was written: toml++ iterates tables by key, but the
+// order of parameters is the order of the jobs, so the file's order is restored from positions.
+struct PlacedParameter {
+  toml::source_position position;
+  std::string text;
+};
+
+void flatten_params(const std::filesystem::path& file, const std::string& prefix,
+                    const toml::table& table, std::vector<PlacedParameter>& out) {
+  for (const auto& [name, node] : table) {
+    const std::string key =
+        prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
+    if (const auto* nested = node.as_table()) {
+      flatten_params(file, key, *nested, out);
+    } else {
+      out.push_back({node.source().begin, key + "=" + value_text(file, "params." + key, node)});
+    }
+  }
+}
+
+std::int64_t positive_int(const std::string& key, const std::string& value,
+                          const std::string& origin) {
+  char* end = nullptr;
+  const long long parsed = std::strtoll(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || parsed < 0) {
+    throw config::ConfigError(origin + ": slurm." + key + " must be an integer >= 0, not '" +
+                              value + "'");
+  }
+  return parsed;
+}
+
+void set_slurm(SlurmSettings& slurm, const std::string& key, const std::string& value,
+               const std::string& origin) {
+  if (key == "partition") {
+    slurm.partition = value;
+  } else if (key == "time") {
+    slurm.time = value;
+  } else if (key == "mem") {
+    slurm.mem = value;
+  } else if (key == "cpus_per_task") {
+    slurm.cpus_per_task = std::max<std::int64_t>(1, positive_int(key, value, origin));
+  } else if (key == "array_parallelism") {
+    slurm.array_parallelism = positive_int(key, value, origin);
+  } else if (key == "extra") {
+    slurm.extra.push_back(value);
+  } else {
+    throw config::ConfigError(origin + ": unknown key slurm." + key +
+                              " (partition, time, cpus_per_task, mem, array_parallelism, extra)");
+  }
+}
+
+std::filesystem::path resolve_config(const std::filesystem::path& name,
+                                     const std::filesystem::path& relative_to) {
+  if (name.is_absolute()) return name;
+  for (const auto& candidate : {relative_to / name, std::filesystem::current_path() / name,
+                                run::default_config_dir() / name}) {
+    if (std::filesystem::exists(candidate)) return std::filesystem::weakly_canonical(candidate);
+  }
+  return std::filesystem::absolute(name);
+}
+
+}  // namespace
+
+SweepSpec load_sweep(const std::optional<std::filesystem::path>& sweep_file,
+                     const std::filesystem::path& config_file,
+                     const std::vector<std::string>& arguments) {
+  SweepSpec spec;
+  std::vector<std::string> parameter_texts;
+  std::filesystem::path base = config_file;
+  if (sweep_file) {
+    toml::table table;
+    try {
+      table = toml::parse_file(sweep_file->string());
+    } catch (const toml::parse_error& error) {
+      throw config::ConfigError(where(*sweep_file, error.source()) + ": " +
+                                std::string(error.description()));
+    }
+    for (const auto& [name, node] : table) {
+      const std::string key(name.str());
+      if (key == "config") {
+        const auto* text = node.as_string();
+        if (text == nullptr) {
+          throw config::ConfigError(where(*sweep_file, node.source()) +
+                                    ": config: expected a file name");
+        }
+        if (base.empty()) base = resolve_config(text->get(), sweep_file->parent_path());
+      } else if (key == "params" && node.is_table()) {
+        std::vector<PlacedParameter> placed;
+        flatten_params(*sweep_file, "", *node.as_table(), placed);
+        std::stable_sort(placed.begin(), placed.end(), [](const auto& a, const auto& b) {
+          return a.position.line != b.position.line ? a.position.line < b.position.line
+                                                    : a.position.column < b.position.column;
+        });
+        for (auto& parameter : placed) parameter_texts.push_back(std::move(parameter.text));
+      } else if (key == "slurm" && node.is_table()) {
+        for (const auto& [slurm_name, value] : *node.as_table()) {
+          const std::string slurm_key(slurm_name.str());
+          if (const auto* list = value.as_array(); list != nullptr && slurm_key == "extra") {
+            for (const auto& line : *list) {
+              set_slurm(spec.slurm, slurm_key, value_text(*sweep_file, "slurm.extra", line),
+                        where(*sweep_file, line.source()));
+            }
+          } else {
+            set_slurm(spec.slurm, slurm_key, value_text(*sweep_file, "slurm." + slurm_key, value),
+                      where(*sweep_file, value.source()));
+          }
+        }
+      } else {
+        throw config::ConfigError(where(*sweep_file, node.source()) + ": unknown key '" + key +
+                                  "' (a sweep file has config, [params] and [slurm])");
+      }
+    }
+  }
+  for (const auto& argument : arguments) {
+    if (argument.rfind("slurm.", 0) == 0) {
+      const auto equals = argument.find('=');
+      if (equals == std::string::npos) {
+        throw config::ConfigError("'" + argument + "': expected slurm.<key>=<value>");
+      }
+      set_slurm(spec.slurm, argument.substr(6, equals - 6), argument.substr(equals + 1),
+                "'" + argument + "'");
+      continue;
+    }
+    parameter_texts.push_back(argument);
+  }
+  spec.config_file = base.empty() ? run::default_config_file() : resolve_config(base, ".");
+  if (!std::filesystem::exists(spec.config_file)) {
+    throw config::ConfigError("config file " + spec.config_file.string() + " does not exist");
+  }
+
+  const auto config_dir = spec.config_file.parent_path();
+  const GroupOptions options = [&](const std::string& group) {
+    return config::group_options({config_dir, run::default_config_dir()}, group);
+  };
+  for (std::size_t index = 0; index < parameter_texts.size(); ++index) {
+    auto parameter = parse_parameter(parameter_texts[index], options);
+    // A later parameter for the same key replaces the earlier one (command line over file).
+    const auto same = std::find_if(spec.parameters.begin(), spec.parameters.end(),
+                                   [&](const SweepParameter& p) { return p.key == parameter.key; });
+    if (same != spec.parameters.end()) {
+      *same = std::move(parameter);
+    } else {
+      spec.parameters.push_back(std::move(parameter));
+    }
+  }
+  return spec;
+}
+
+std::vector<SweepJob> sweep_jobs(const SweepSpec& spec) {
+  const auto combinations = expand(spec.parameters);
+  std::vector<SweepJob> jobs;
+  const auto count = static_cast<std::int64_t>(combinations.size());
+  for (std::int64_t index = 0; index < count; ++index) {
+    SweepJob job;
+    job.index = index;
+    job.overrides = combinations[static_cast<std::size_t>(index)];
+    std::vector<std::string> swept;
+    for (std::size_t position = 0; position < spec.parameters.size(); ++position) {
+      if (spec.parameters[position].swept()) swept.push_back(job.overrides[position]);
+    }
+    job.name = job_name(index, count, swept);
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+std::string job_name(std::int64_t index, std::int64_t jobs,
+                     const std::vector<std::string>& swept_overrides) {
+  const auto width = std::max<std::size_t>(3, std::to_string(std::max<std::int64_t>(jobs - 1, 0)).size());
+  std::string name = fmt::format("{:0{}}", index, width);
+  std::string rest;
+  for (const auto& text : swept_overrides) rest += (rest.empty() ? "" : ",") + text;
+  for (auto& c : rest) {
+    const bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                      c == '=' || c == ',' || c == '+' || c == '-';
+    if (!keep) c = '_';
+  }
+  if (rest.size() > 80) rest = rest.substr(0, 71) + "-" + fmt::format("{:08x}", fnv1a(rest) & 0xffffffffu);
+  return rest.empty() ? name : name + "-" + rest;
+}
+
+std::string sweep_toml(const SweepSpec& spec, const std::string& base_config_text) {
+  toml::table table;
+  table.insert("config", spec.config_file.string());
+  table.insert("config_hash", fmt::format("{:016x}", fnv1a(base_config_text)));
+  toml::table params;
+  for (const auto& parameter : spec.parameters) {
+    toml::array values;
+    for (const auto& value : parameter.values) values.push_back(value);
+    params.insert(parameter.key, std::move(values));
+  }
+  table.insert("params", std::move(params));
+  toml::table slurm;
+  slurm.insert("partition", spec.slurm.partition);
+  slurm.insert("time", spec.slurm.time);
+  slurm.insert("cpus_per_task", spec.slurm.cpus_per_task);
+  slurm.insert("mem", spec.slurm.mem);
+  slurm.insert("array_parallelism", spec.slurm.array_parallelism);
+  toml::array extra;
+  for (const auto& line : spec.slurm.extra) extra.push_back(line);
+  slurm.insert("extra", std::move(extra));
+  table.insert("slurm", std::move(slurm));
+  std::ostringstream text;
+  text << "# attnlab sweep: base config and parameters (values expanded), in job order.\n"
+       << toml::toml_formatter(table) << "\n";
+  return text.str();
+}
+
+std::string sweep_hash(const SweepSpec& spec, const std::string& base_config_text) {
+  std::string identity = spec.config_file.string() + "\n" + base_config_text + "\n";
+  for (const auto& parameter : spec.parameters) {
+    identity += parameter.key;
+    for (const auto& value : parameter.values) identity += "\x1f" + value;
+    identity += "\n";
+  }
+  return fmt::format("{:08x}", fnv1a(identity) & 0xffffffffu);
+}
+
+std::filesystem::path sweep_directory(const std::filesystem::path& experiment_dir,
+                                      const std::string& hash, bool fresh) {
+  std::error_code error;
+  std::filesystem::create_directories(experiment_dir, error);
+  if (error) {
+    throw run::IoError("cannot create " + experiment_dir.string() + ": " + error.message());
+  }
+  if (!fresh) {
+    std::vector<std::filesystem::path> existing;
+    for (const auto& entry : std::filesystem::directory_iterator(experiment_dir)) {
+      const auto name = entry.path().filename().string();
+      if (entry.is_directory() && name.rfind("sweep-", 0) == 0 &&
+          name.size() > hash.size() && name.compare(name.size() - hash.size(), hash.size(), hash) == 0) {
+        existing.push_back(entry.path());
+      }
+    }
+    if (!existing.empty()) return *std::max_element(existing.begin(), existing.end());
+  }
+  const std::string base = "sweep-" + run::timestamp_now() + "-" + hash;
+  // create_directory is atomic: two sweeps started in the same second get different folders.
+  for (int suffix = 0;; ++suffix) {
+    const auto candidate =
+        experiment_dir / (suffix == 0 ? base : base + "-" + std::to_string(suffix) + "-" + hash);
+    if (std::filesystem::create_directory(candidate, error)) return candidate;
+    if (error) throw run::IoError("cannot create " + candidate.string() + ": " + error.message());
+  }
+}
+
+}  // namespace attnlab::sweep

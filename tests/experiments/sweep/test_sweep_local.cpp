@@ -1,0 +1,244 @@
+// `attnlab sweep` with the local launcher, through the binary: a 2 x 2 grid run two at a time,
+// skipped on a second run; a failing job that does not stop the others and is retried only with
+// --retry-failed; Ctrl-C stopping cleanly and the next run resuming from checkpoints; one
+// launcher per sweep; `train -m`; bad parameters (exit 2, nothing written); --dry-run.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/run_command.h"
+#include "tests/support/files.h"
+#include "tests/support/temp_dir.h"
+
+using namespace attnlab;
+using testing::read_text;
+using testing::run_attnlab;
+
+namespace {
+
+// The only sweep folder under <results>/default.
+std::filesystem::path sweep_dir(const std::filesystem::path& results) {
+  std::vector<std::filesystem::path> found;
+  for (const auto& entry : std::filesystem::directory_iterator(results / "default")) {
+    if (entry.path().filename().string().rfind("sweep-", 0) == 0) found.push_back(entry.path());
+  }
+  REQUIRE(found.size() == 1);
+  return found.front();
+}
+
+std::vector<nlohmann::json> manifest(const std::filesystem::path& sweep) {
+  std::vector<nlohmann::json> entries;
+  std::ifstream in(sweep / "manifest.jsonl");
+  std::string line;
+  while (std::getline(in, line)) entries.push_back(nlohmann::json::parse(line));
+  return entries;
+}
+
+// Short runs of the default experiment, written under `results`.
+std::vector<std::string> sweep_command(const std::filesystem::path& results,
+                                       std::vector<std::string> parameters) {
+  // The test's parameters last: a later parameter replaces an earlier one of the same key.
+  std::vector<std::string> command = {"sweep", "train.steps=20", "train.eval_every=10",
+                                      "record.every=0",
+                                      "experiment.results_dir=" + results.string()};
+  command.insert(command.end(), parameters.begin(), parameters.end());
+  return command;
+}
+
+// Starts `attnlab <arguments>` in the background in `directory`, output to `log`; in a process
+// group of its own when `own_group` (like a shell job, so a Ctrl-C can reach it and its jobs).
+pid_t start_attnlab(const std::vector<std::string>& arguments, const std::filesystem::path& directory,
+                    const std::filesystem::path& log, bool own_group) {
+  const pid_t child = fork();
+  if (child != 0) return child;
+  if (own_group) setpgid(0, 0);
+  std::vector<std::string> argv_text = {ATTNLAB_BINARY};
+  argv_text.insert(argv_text.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (auto& text : argv_text) argv.push_back(text.data());
+  argv.push_back(nullptr);
+  if (freopen(log.c_str(), "w", stdout) == nullptr || freopen(log.c_str(), "a", stderr) == nullptr ||
+      chdir(directory.c_str()) != 0) {
+    _exit(126);
+  }
+  execv(argv[0], argv.data());
+  _exit(127);
+}
+
+}  // namespace
+
+TEST_CASE("a local sweep runs every job, compares them, and skips them when run again",
+          "[sweep][cli]") {
+  testing::TempDir directory;
+  const auto results = directory.path() / "results";
+  const auto command = sweep_command(results, {"--jobs", "2", "variant=scaled,rope", "seed=range(0,2)"});
+  const auto first = run_attnlab(command, directory.path());
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  const auto sweep = sweep_dir(results);
+  CHECK(std::filesystem::exists(sweep / "sweep.toml"));
+  const auto entries = manifest(sweep);
+  REQUIRE(entries.size() == 4);
+  CHECK(entries[2]["run_dir"] == "002-variant=rope,seed=0");
+  for (const auto& entry : entries) {
+    CHECK(entry["status"] == "finished");
+    CHECK(entry["exit_code"] == 0);
+    CHECK(entry["attempts"] == 1);
+    CHECK_FALSE(entry["host"].get<std::string>().empty());
+    CHECK(std::filesystem::exists(sweep / entry["run_dir"].get<std::string>() / "summary.json"));
+  }
+  // Two at a time on this machine's cores: each run got half of them (at least one).
+  CHECK_THAT(read_text(sweep / "000-variant=scaled,seed=0" / "config.toml"),
+             Catch::Contains("threads = "));
+  CHECK(std::filesystem::exists(sweep / "compare" / "compare.md"));
+  CHECK_THAT(first.output, Catch::Contains("4 jobs: 4 finished"));
+
+  const auto summary = sweep / "001-variant=scaled,seed=1" / "summary.json";
+  const auto written = std::filesystem::last_write_time(summary);
+  const auto second = run_attnlab(command, directory.path());
+  INFO(second.output);
+  REQUIRE(second.exit_code == 0);
+  CHECK_THAT(second.output, Catch::Contains("4 jobs, 0 to run"));
+  CHECK(std::filesystem::last_write_time(summary) == written);
+  CHECK(sweep_dir(results) == sweep);  // the same folder, no second sweep
+
+  // --dry-run lists the jobs and writes nothing.
+  const auto dry = run_attnlab(sweep_command(directory.path() / "dry", {"--dry-run", "seed=0,1,2"}),
+                               directory.path());
+  CHECK(dry.exit_code == 0);
+  CHECK_THAT(dry.output, Catch::Contains("3 jobs over"));
+  CHECK_THAT(dry.output, Catch::EndsWith("seed=2\n"));
+  CHECK_FALSE(std::filesystem::exists(directory.path() / "dry"));
+}
+
+TEST_CASE("a failing job does not stop the others and is retried only when asked",
+          "[sweep][cli]") {
+  testing::TempDir directory;
+  const auto results = directory.path() / "results";
+  // No CUDA in this build: the cuda job fails when it starts training (after validation).
+  const auto command = sweep_command(results, {"runtime.device=cpu,cuda", "seed=0,1"});
+  const auto first = run_attnlab(command, directory.path());
+  INFO(first.output);
+  CHECK(first.exit_code == 1);
+  const auto sweep = sweep_dir(results);
+  auto entries = manifest(sweep);
+  REQUIRE(entries.size() == 4);
+  CHECK(entries[0]["status"] == "finished");
+  CHECK(entries[1]["status"] == "finished");
+  CHECK(entries[2]["status"] == "failed");
+  CHECK(entries[3]["status"] == "failed");
+  CHECK(entries[2]["exit_code"] == 1);
+  // The summary lists the failures with the end of their logs.
+  CHECK_THAT(first.output, Catch::Contains("failed: 002-runtime.device=cuda,seed=0 (exit 1)"));
+  CHECK_THAT(first.output, Catch::Contains("cuda"));
+  CHECK_THAT(first.output, Catch::Contains("--retry-failed"));
+
+  const auto again = run_attnlab(command, directory.path());
+  CHECK(again.exit_code == 1);
+  CHECK_THAT(again.output, Catch::Contains("4 jobs, 0 to run"));
+  CHECK(manifest(sweep)[2]["attempts"] == 1);
+
+  auto retry = command;
+  retry.push_back("--retry-failed");
+  const auto retried = run_attnlab(retry, directory.path());
+  CHECK(retried.exit_code == 1);
+  CHECK_THAT(retried.output, Catch::Contains("4 jobs, 2 to run"));
+  entries = manifest(sweep);
+  CHECK(entries[2]["attempts"] == 2);
+  CHECK(entries[0]["attempts"] == 1);
+}
+
+TEST_CASE("Ctrl-C stops a sweep cleanly and the next run resumes it from checkpoints",
+          "[sweep][cli]") {
+  testing::TempDir directory;
+  const auto results = directory.path() / "results";
+  const auto command = sweep_command(results, {"--jobs", "2", "seed=0,1", "train.steps=400",
+                                         "train.checkpoint_every=20"});
+  // The launcher in the background, in its own process group like a shell job.
+  const pid_t launcher =
+      start_attnlab(command, directory.path(), directory.path() / "launcher.log", /*own_group=*/true);
+  // Wait until both runs have a checkpoint, then Ctrl-C the whole job (launcher and children).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  bool ready = false;
+  while (!ready && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::error_code ignored;
+    ready = std::filesystem::exists(results / "default") &&
+            std::filesystem::exists(sweep_dir(results) / "000-seed=0" / "checkpoints" / "step-00000020.pt", ignored) &&
+            std::filesystem::exists(sweep_dir(results) / "001-seed=1" / "checkpoints" / "step-00000020.pt", ignored);
+  }
+  REQUIRE(ready);
+  kill(-launcher, SIGINT);
+  int status = 0;
+  waitpid(launcher, &status, 0);
+  INFO(read_text(directory.path() / "launcher.log"));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  const auto sweep = sweep_dir(results);
+  for (const auto& entry : manifest(sweep)) {
+    CHECK(entry["status"] == "interrupted");
+    CHECK_FALSE(entry["end"].get<std::string>().empty());
+  }
+
+  const auto resumed = run_attnlab(command, directory.path());
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK_THAT(resumed.output, Catch::Contains("2 jobs, 2 to run"));
+  for (const auto& entry : manifest(sweep)) {
+    CHECK(entry["status"] == "finished");
+    CHECK(entry["attempts"] == 2);
+  }
+  CHECK_THAT(read_text(sweep / "logs" / "000-seed=0.log"), Catch::Contains("resumed from"));
+}
+
+TEST_CASE("one launcher per sweep; train -m is a sweep; bad parameters exit 2", "[sweep][cli]") {
+  testing::TempDir directory;
+  const auto results = directory.path() / "results";
+  const auto command = sweep_command(results, {"seed=0", "train.steps=300"});
+  const pid_t launcher =
+      start_attnlab(command, directory.path(), "/dev/null", /*own_group=*/false);
+  // Once the first launcher holds the sweep, a second one is refused.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool running = false;
+  while (!running && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::error_code ignored;
+    running = std::filesystem::exists(results / "default") &&
+              std::filesystem::exists(sweep_dir(results) / "logs", ignored);
+  }
+  REQUIRE(running);
+  const auto second = run_attnlab(command, directory.path());
+  CHECK(second.exit_code == 2);
+  CHECK_THAT(second.output, Catch::Contains("is being run by another launcher"));
+  int status = 0;
+  waitpid(launcher, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+
+  const auto multirun =
+      run_attnlab({"train", "-m", "seed=3,4", "train.steps=10", "record.every=0",
+                   "experiment.results_dir=" + (directory.path() / "m").string()},
+                  directory.path());
+  INFO(multirun.output);
+  CHECK(multirun.exit_code == 0);
+  CHECK_THAT(multirun.output, Catch::Contains("2 jobs: 2 finished"));
+
+  for (const char* bad : {"seed=range(0,", "train.stepz=1,2", "variant=glob(nothing*)"}) {
+    const auto result = run_attnlab(sweep_command(directory.path() / "bad", {bad}), directory.path());
+    INFO(bad << "\n" << result.output);
+    CHECK(result.exit_code == 2);
+    CHECK_FALSE(std::filesystem::exists(directory.path() / "bad"));
+  }
+  const auto help = run_attnlab({"sweep", "--help"}, directory.path());
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.output, Catch::Contains("--launcher"));
+  CHECK_THAT(help.output, Catch::Contains("range(0,3)"));
+}
