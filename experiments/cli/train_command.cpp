@@ -78,7 +78,17 @@ void add_train_command(CLI::App& app) {
   command->add_flag("-m,--multirun", arguments->multirun,
                     "sweep: the overrides are sweep parameters (as `attnlab sweep`)");
   add_sweep_options(*command, arguments->sweep);
-  command->callback([arguments] {
+  command->callback([command, arguments] {
+    // Sweep options without -m, or run-directory options with it, would be silently ignored.
+    for (const char* name : {"--launcher", "--jobs", "--retry-failed", "--dry-run", "--new", "--wait"}) {
+      if (!arguments->multirun && command->count(name) > 0) {
+        throw config::ConfigError(std::string(name) + " is a sweep option: add -m (or use attnlab sweep)");
+      }
+    }
+    if (arguments->multirun && (!arguments->resume.empty() || !arguments->run_dir.empty())) {
+      throw config::ConfigError("-m runs a sweep, whose jobs have their own run folders: drop "
+                                "--resume and --run-dir (run the same sweep again to resume it)");
+    }
     if (!arguments->multirun) return run_train(*arguments);
     auto request = arguments->sweep;
     request.config_file = arguments->config.config_file;

@@ -22,6 +22,10 @@ bool run_finished(const std::filesystem::path& run_dir) {
   return std::filesystem::exists(run_dir / "summary.json");
 }
 
+FileLock job_lock(const std::filesystem::path& sweep_dir, std::int64_t job) {
+  return FileLock(sweep_dir / "locks" / (std::to_string(job) + ".lock"), /*wait=*/false);
+}
+
 std::filesystem::path job_log(const std::filesystem::path& sweep_dir, const ManifestEntry& entry) {
   return sweep_dir / "logs" / (entry.run_dir + ".log");
 }
@@ -29,13 +33,23 @@ std::filesystem::path job_log(const std::filesystem::path& sweep_dir, const Mani
 std::vector<std::string> train_arguments(const std::filesystem::path& sweep_dir,
                                          const std::filesystem::path& config_file,
                                          const ManifestEntry& entry, int threads) {
-  const auto run_dir = sweep_dir / entry.run_dir;
+  const std::filesystem::path name(entry.run_dir);
+  if (name.empty() || name.has_parent_path() || name == "." || name == "..") {
+    throw run::IoError("sweep manifest: run folder '" + entry.run_dir + "' is not a plain name");
+  }
+  const auto run_dir = sweep_dir / name;
+  if (run_finished(run_dir)) throw run::IoError(run_dir.string() + " has already finished");
   const std::vector<std::string> runtime = {"runtime.threads=" + std::to_string(threads),
                                             "runtime.progress=lines"};
+  // A checkpoint the trainer can resume from: a committed step-*.pt (temporaries do not count).
   std::error_code error;
-  const auto checkpoints = run_dir / "checkpoints";
-  const bool has_checkpoint = std::filesystem::is_directory(checkpoints, error) &&
-                              !std::filesystem::is_empty(checkpoints, error);
+  bool has_checkpoint = false;
+  if (std::filesystem::is_directory(run_dir / "checkpoints", error)) {
+    for (const auto& file : std::filesystem::directory_iterator(run_dir / "checkpoints", error)) {
+      const auto file_name = file.path().filename().string();
+      if (file_name.rfind("step-", 0) == 0 && file.path().extension() == ".pt") has_checkpoint = true;
+    }
+  }
   if (has_checkpoint) {
     std::vector<std::string> arguments = {"train", "--resume", run_dir.string()};
     arguments.insert(arguments.end(), runtime.begin(), runtime.end());

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/sweep/file_lock.h"
 #include "experiments/sweep/manifest.h"
 
 namespace attnlab::sweep {
@@ -21,11 +22,17 @@ std::filesystem::path attnlab_binary();
 
 bool run_finished(const std::filesystem::path& run_dir);  // summary.json is written
 
+// The job's lock (<sweep>/locks/<job>.lock), taken without waiting: whoever holds it runs the job;
+// held() is false when another process runs it now.
+FileLock job_lock(const std::filesystem::path& sweep_dir, std::int64_t job);
+
 std::filesystem::path job_log(const std::filesystem::path& sweep_dir, const ManifestEntry& entry);
 
 // The `attnlab train ...` arguments (without the binary) for an unfinished job: --resume when
 // the run has a checkpoint; otherwise a fresh start (a partial run without checkpoint is removed
-// first, so its log lines are not appended twice). threads: runtime.threads of the job.
+// first, so its log lines are not appended twice). threads: runtime.threads of the job. Call it
+// holding the job's lock. Throws run::IoError for a run folder that is not a plain name inside
+// the sweep, or a finished run (neither may be removed).
 std::vector<std::string> train_arguments(const std::filesystem::path& sweep_dir,
                                          const std::filesystem::path& config_file,
                                          const ManifestEntry& entry, int threads);

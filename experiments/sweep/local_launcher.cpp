@@ -1,7 +1,5 @@
 #include "experiments/sweep/local_launcher.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,25 +10,27 @@
 
 #include <fmt/core.h>
 
-#include "experiments/config/config.h"
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/system_info.h"
+#include "experiments/sweep/file_lock.h"
 #include "experiments/sweep/job_process.h"
 #include "experiments/sweep/manifest.h"
 
 namespace attnlab::sweep {
 namespace {
 
-volatile std::sig_atomic_t stop_requested = 0;
-void request_stop(int) { stop_requested = 1; }
+volatile std::sig_atomic_t stop_signals = 0;  // how many SIGINT/SIGTERM arrived
+void count_stop(int) { stop_signals = stop_signals + 1; }
 
-// SIGINT and SIGTERM set the stop flag while it lives; the previous handlers come back after.
+// SIGINT and SIGTERM are counted while it lives; the previous handlers come back after.
+// SA_RESTART: a signal does not make the launcher's own system calls fail.
 class StopSignals {
  public:
   StopSignals() {
-    stop_requested = 0;
+    stop_signals = 0;
     struct sigaction action {};
-    action.sa_handler = request_stop;
+    action.sa_handler = count_stop;
+    action.sa_flags = SA_RESTART;
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, &previous_int_);
     sigaction(SIGTERM, &action, &previous_term_);
@@ -46,40 +46,34 @@ class StopSignals {
   struct sigaction previous_int_ {}, previous_term_ {};
 };
 
-// An exclusive, non-blocking flock on <sweep>/sweep.lock for the launcher's lifetime.
-class SweepLock {
- public:
-  explicit SweepLock(const std::filesystem::path& sweep_dir) {
-    const auto path = sweep_dir / "sweep.lock";
-    descriptor_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (descriptor_ < 0) throw run::IoError("cannot open " + path.string());
-    if (::flock(descriptor_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(descriptor_);
-      throw config::ConfigError("sweep " + sweep_dir.string() +
-                                " is being run by another launcher (" + path.string() +
-                                " is locked); wait for it or stop it first");
-    }
-  }
-  ~SweepLock() { ::close(descriptor_); }
-  SweepLock(const SweepLock&) = delete;
-  SweepLock& operator=(const SweepLock&) = delete;
-
- private:
-  int descriptor_ = -1;
-};
-
 struct Running {
   std::int64_t job = 0;
   std::string name;
   std::chrono::steady_clock::time_point start;
+  FileLock lock;  // the job's lock, held until the job's process is reaped
 };
+
+// Stops and reaps every running job (after an error in the launcher itself), recording them
+// interrupted where the manifest can still be written.
+void abandon(const std::filesystem::path& sweep_dir, std::map<pid_t, Running>& running) {
+  for (const auto& [pid, job] : running) ::kill(pid, SIGTERM);
+  for (auto& [pid, job] : running) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    try {
+      record_end(sweep_dir, job.job, "interrupted", exit_code_of(status));
+    } catch (const std::exception&) {
+      // The launcher's own error is the one to report.
+    }
+  }
+  running.clear();
+}
 
 }  // namespace
 
 LocalOutcome run_local(const std::filesystem::path& sweep_dir,
                        const std::filesystem::path& config_file,
                        const std::vector<std::int64_t>& todo, int jobs) {
-  const SweepLock lock(sweep_dir);
   const StopSignals signals;
   const int threads = std::max(1, run::available_cores() / std::max(1, jobs));
   const auto binary = attnlab_binary();
@@ -88,76 +82,80 @@ LocalOutcome run_local(const std::filesystem::path& sweep_dir,
   std::size_t next = 0;
   std::int64_t done = 0;
   const auto total = static_cast<std::int64_t>(todo.size());
-  bool terminated = false;
+  int signals_handled = 0;
 
-  while (next < todo.size() || !running.empty()) {
-    if (stop_requested != 0 && !terminated) {
-      for (const auto& [pid, job] : running) ::kill(pid, SIGTERM);
-      terminated = true;
-      outcome.interrupted = true;
-      fmt::print("stopping: {} running job(s) asked to stop\n", running.size());
-      std::fflush(stdout);
-    }
-    // Start jobs while there is room.
-    while (!terminated && next < todo.size() && static_cast<int>(running.size()) < jobs) {
-      const auto job = todo[next++];
-      ManifestEntry entry;
-      update_manifest(sweep_dir, [&](std::vector<ManifestEntry>& entries) {
-        auto& target = entry_of(entries, job);
-        target.status = "running";
-        target.start = utc_now();
-        target.end.clear();
-        target.exit_code = -1;
-        target.host = host_name();
-        ++target.attempts;
-        entry = target;
-      });
-      pid_t pid = -1;
-      try {
-        pid = spawn(binary, train_arguments(sweep_dir, config_file, entry, threads),
-                    job_log(sweep_dir, entry));
-      } catch (const run::IoError& error) {
-        // This job cannot start (its folder or log cannot be written): record it, go on.
-        update_manifest(sweep_dir, [&](std::vector<ManifestEntry>& entries) {
-          auto& target = entry_of(entries, job);
-          target.status = "failed";
-          target.end = utc_now();
-        });
-        fmt::print("failed   {}: {}\n", entry.run_dir, error.what());
-        continue;
+  try {
+    while ((!outcome.interrupted && next < todo.size()) || !running.empty()) {
+      if (stop_signals > signals_handled) {
+        // First Ctrl-C: ask the jobs to stop; a second one: kill them.
+        signals_handled = stop_signals;
+        const int signal = signals_handled == 1 ? SIGTERM : SIGKILL;
+        for (const auto& [pid, job] : running) ::kill(pid, signal);
+        outcome.interrupted = true;
+        fmt::print("stopping: {} running job(s) sent {}{}\n", running.size(),
+                   signal == SIGTERM ? "SIGTERM" : "SIGKILL",
+                   signal == SIGTERM ? " (Ctrl-C again to kill them)" : "");
+        std::fflush(stdout);
       }
-      running[pid] = {job, entry.run_dir, std::chrono::steady_clock::now()};
-      outcome.ran.push_back(job);
-      fmt::print("started  {} ({} threads)\n", entry.run_dir, threads);
-      std::fflush(stdout);
+      // Start jobs while there is room.
+      while (!outcome.interrupted && next < todo.size() && static_cast<int>(running.size()) < jobs) {
+        const auto job = todo[next++];
+        auto entries = read_manifest(sweep_dir);
+        auto entry = entry_of(entries, job);
+        FileLock lock = job_lock(sweep_dir, job);
+        if (!lock.held() || run_finished(sweep_dir / entry.run_dir)) {
+          ++done;
+          fmt::print("[{}/{}] skipped     {} ({})\n", done, total, entry.run_dir,
+                     lock.held() ? "finished" : "run by another process now");
+          continue;
+        }
+        entry = record_start(sweep_dir, job);
+        pid_t pid = -1;
+        try {
+          pid = spawn(binary, train_arguments(sweep_dir, config_file, entry, threads),
+                      job_log(sweep_dir, entry));
+        } catch (const run::IoError& error) {
+          // This job cannot start (its folder or log cannot be written): record it, go on.
+          record_end(sweep_dir, job, "failed", -1);
+          ++done;
+          fmt::print("[{}/{}] failed      {}: {}\n", done, total, entry.run_dir, error.what());
+          continue;
+        }
+        running.emplace(pid, Running{job, entry.run_dir, std::chrono::steady_clock::now(),
+                                     std::move(lock)});
+        outcome.ran.push_back(job);
+        fmt::print("started  {} ({} threads)\n", entry.run_dir, threads);
+        std::fflush(stdout);
+      }
+      // Reap our own jobs only (by pid: other children of this process are not ours to reap).
+      bool reaped = false;
+      for (auto it = running.begin(); it != running.end();) {
+        int status = 0;
+        if (::waitpid(it->first, &status, WNOHANG) != it->first) {
+          ++it;
+          continue;
+        }
+        reaped = true;
+        const int code = exit_code_of(status);
+        const bool complete = code == 0 && run_finished(sweep_dir / it->second.name);
+        // A Ctrl-C in a terminal reaches the jobs too, maybe before this loop saw it.
+        const bool stopping = outcome.interrupted || stop_signals > 0;
+        const std::string state = complete ? "finished" : (stopping ? "interrupted" : "failed");
+        record_end(sweep_dir, it->second.job, state, code);
+        ++done;
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.start)
+                .count();
+        fmt::print("[{}/{}] {:<11} {} (exit {}, {:.0f} s)\n", done, total, state, it->second.name,
+                   code, seconds);
+        std::fflush(stdout);
+        it = running.erase(it);
+      }
+      if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    int status = 0;
-    const pid_t finished = ::waitpid(-1, &status, WNOHANG);
-    if (finished <= 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      continue;
-    }
-    const auto found = running.find(finished);
-    if (found == running.end()) continue;
-    const auto job = found->second;
-    running.erase(found);
-    const int code = exit_code_of(status);
-    const bool complete = code == 0 && run_finished(sweep_dir / job.name);
-    // A Ctrl-C in a terminal reaches the jobs too, maybe before this loop saw the flag.
-    const bool stopping = terminated || stop_requested != 0;
-    const std::string state = complete ? "finished" : (stopping ? "interrupted" : "failed");
-    update_manifest(sweep_dir, [&](std::vector<ManifestEntry>& entries) {
-      auto& target = entry_of(entries, job.job);
-      target.status = state;
-      target.exit_code = code;
-      target.end = utc_now();
-    });
-    ++done;
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - job.start).count();
-    fmt::print("[{}/{}] {:<11} {} (exit {}, {:.0f} s)\n", done, total, state, job.name, code,
-               seconds);
-    std::fflush(stdout);
+  } catch (...) {
+    abandon(sweep_dir, running);
+    throw;
   }
   return outcome;
 }

@@ -1,7 +1,5 @@
 #include "experiments/sweep/manifest.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -10,29 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "experiments/run/atomic_file.h"
+#include "experiments/sweep/file_lock.h"
 
 namespace attnlab::sweep {
 namespace {
-
-// Holds an exclusive flock on <sweep>/manifest.lock while it lives.
-class ManifestLock {
- public:
-  explicit ManifestLock(const std::filesystem::path& sweep_dir) {
-    const auto path = sweep_dir / "manifest.lock";
-    descriptor_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (descriptor_ < 0 || ::flock(descriptor_, LOCK_EX) != 0) {
-      throw run::IoError("cannot lock " + path.string());
-    }
-  }
-  ~ManifestLock() {
-    if (descriptor_ >= 0) ::close(descriptor_);  // closing releases the lock
-  }
-  ManifestLock(const ManifestLock&) = delete;
-  ManifestLock& operator=(const ManifestLock&) = delete;
-
- private:
-  int descriptor_ = -1;
-};
 
 std::vector<ManifestEntry> read_unlocked(const std::filesystem::path& sweep_dir) {
   std::vector<ManifestEntry> entries;
@@ -87,13 +66,13 @@ std::string to_text(const std::vector<ManifestEntry>& entries) {
 }  // namespace
 
 std::vector<ManifestEntry> read_manifest(const std::filesystem::path& sweep_dir) {
-  const ManifestLock lock(sweep_dir);
+  const FileLock lock(sweep_dir / "manifest.lock", /*wait=*/true);
   return read_unlocked(sweep_dir);
 }
 
 void update_manifest(const std::filesystem::path& sweep_dir,
                      const std::function<void(std::vector<ManifestEntry>&)>& change) {
-  const ManifestLock lock(sweep_dir);
+  const FileLock lock(sweep_dir / "manifest.lock", /*wait=*/true);
   auto entries = read_unlocked(sweep_dir);
   change(entries);
   run::write_file_atomic(sweep_dir / kManifestFile, to_text(entries));
@@ -104,6 +83,31 @@ ManifestEntry& entry_of(std::vector<ManifestEntry>& entries, std::int64_t job) {
     if (entry.job == job) return entry;
   }
   throw run::IoError("the sweep manifest has no job " + std::to_string(job));
+}
+
+ManifestEntry record_start(const std::filesystem::path& sweep_dir, std::int64_t job) {
+  ManifestEntry started;
+  update_manifest(sweep_dir, [&](std::vector<ManifestEntry>& entries) {
+    auto& target = entry_of(entries, job);
+    target.status = "running";
+    target.start = utc_now();
+    target.end.clear();
+    target.exit_code = -1;
+    target.host = host_name();
+    ++target.attempts;
+    started = target;
+  });
+  return started;
+}
+
+void record_end(const std::filesystem::path& sweep_dir, std::int64_t job, const std::string& status,
+                int exit_code) {
+  update_manifest(sweep_dir, [&](std::vector<ManifestEntry>& entries) {
+    auto& target = entry_of(entries, job);
+    target.status = status;
+    target.exit_code = exit_code;
+    target.end = utc_now();
+  });
 }
 
 std::string utc_now() {

@@ -37,6 +37,12 @@ void update_manifest(const std::filesystem::path& sweep_dir,
 // The entry of one job (throws run::IoError when the manifest lacks it).
 ManifestEntry& entry_of(std::vector<ManifestEntry>& entries, std::int64_t job);
 
+// A job starts on this host now (one more attempt); returns its updated entry.
+ManifestEntry record_start(const std::filesystem::path& sweep_dir, std::int64_t job);
+// A job ended with `status` (finished, failed, interrupted) and its process's exit code.
+void record_end(const std::filesystem::path& sweep_dir, std::int64_t job, const std::string& status,
+                int exit_code);
+
 std::string utc_now();  // 2026-11-22T08:31:55Z
 std::string host_name();
 

@@ -24,8 +24,11 @@ std::string common_lines(const SlurmSettings& settings, const std::string& job_n
 }
 
 // "1234" or "1234;cluster" from sbatch --parsable.
-std::string submit(const std::filesystem::path& script) {
-  const auto result = capture({"sbatch", "--parsable", script.string()});
+std::string submit(const std::filesystem::path& script, bool hold) {
+  std::vector<std::string> command = {"sbatch", "--parsable"};
+  if (hold) command.push_back("--hold");
+  command.push_back(script.string());
+  const auto result = capture(command);
   // The id line ("1234" or "1234;cluster"); warnings may come before it.
   std::string id;
   std::istringstream lines(result.output);
@@ -44,22 +47,35 @@ std::string submit(const std::filesystem::path& script) {
   return id;
 }
 
+void release(const std::string& job) {
+  const auto result = capture({"scontrol", "release", job});
+  if (result.exit_code != 0) {
+    throw run::IoError("scontrol release " + job + " failed: " + result.output +
+                       "; the array is held: release it by hand");
+  }
+}
+
 }  // namespace
 
 std::string array_script(const std::filesystem::path& sweep_dir, const SlurmSettings& settings,
-                         const std::vector<std::int64_t>& jobs, const std::string& job_name) {
-  std::string indices;
-  for (const auto job : jobs) indices += (indices.empty() ? "" : ",") + std::to_string(job);
-  if (settings.array_parallelism > 0) indices += "%" + std::to_string(settings.array_parallelism);
-  std::string text = "#!/bin/bash\n# attnlab sweep: one array task per job.\n";
+                         const std::filesystem::path& job_list, std::size_t tasks,
+                         const std::string& job_name) {
+  // Tasks 0..n-1, each reading its job number from the list: indices stay below Slurm's
+  // MaxArraySize whatever the job numbers are.
+  std::string array = "0-" + std::to_string(tasks - 1);
+  if (settings.array_parallelism > 0) array += "%" + std::to_string(settings.array_parallelism);
+  std::string text = "#!/bin/bash\n# attnlab sweep: one array task per job (job numbers: " +
+                     job_list.filename().string() + ", one per line).\n";
   text += common_lines(settings, job_name);
-  text += "#SBATCH --array=" + indices + "\n";
+  text += "#SBATCH --array=" + array + "\n";
   text += "#SBATCH --output=" + (sweep_dir / "logs" / "slurm-%A_%a.out").string() + "\n";
   text += "#SBATCH --cpus-per-task=" + std::to_string(settings.cpus_per_task) + "\n";
   text += "#SBATCH --time=" + settings.time + "\n";
   if (!settings.mem.empty()) text += "#SBATCH --mem=" + settings.mem + "\n";
   for (const auto& line : settings.extra) text += "#SBATCH " + line + "\n";
-  text += fmt::format("exec {} sweep job {} --index \"$SLURM_ARRAY_TASK_ID\" --threads {}\n",
+  text += fmt::format("job=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {})\n",
+                      shell_quote(job_list.string()));
+  text += fmt::format("exec {} sweep job {} --index \"$job\" --threads {}\n",
                       shell_quote(attnlab_binary().string()), shell_quote(sweep_dir.string()),
                       settings.cpus_per_task);
   return text;
@@ -83,23 +99,32 @@ SlurmSubmission submit_slurm(const std::filesystem::path& sweep_dir, const Slurm
   std::filesystem::create_directories(slurm_dir);
   std::filesystem::create_directories(sweep_dir / "logs");
   const auto submission = submitted_jobs(sweep_dir).size() / 2;
+  const auto job_list = slurm_dir / fmt::format("array-{}.jobs", submission);
+  std::string list;
+  for (const auto job : jobs) list += std::to_string(job) + "\n";
+  run::write_file_atomic(job_list, list);
   const auto array_file = slurm_dir / fmt::format("array-{}.sbatch", submission);
-  run::write_file_atomic(array_file, array_script(sweep_dir, settings, jobs, job_name));
+  run::write_file_atomic(array_file,
+                         array_script(sweep_dir, settings, job_list, jobs.size(), job_name));
+  // Submitted held, recorded, then released: a task that starts at once must find its job
+  // marked submitted (not have its own "running" overwritten), and the id must be on disk before
+  // anything else can fail.
   SlurmSubmission result;
-  result.array_job = submit(array_file);
+  result.array_job = submit(array_file, /*hold=*/true);
+  std::ofstream(slurm_dir / "jobs.txt", std::ios::app) << "array " << result.array_job << "\n";
   update_manifest(sweep_dir, [&](std::vector<ManifestEntry>& entries) {
-    for (const auto job : jobs) {
-      auto& entry = entry_of(entries, job);
+    for (std::size_t task = 0; task < jobs.size(); ++task) {
+      auto& entry = entry_of(entries, jobs[task]);
       entry.status = "submitted";
-      entry.slurm_job = result.array_job + "_" + std::to_string(job);
+      entry.slurm_job = result.array_job + "_" + std::to_string(task);
     }
   });
+  release(result.array_job);
   const auto compare_file = slurm_dir / fmt::format("compare-{}.sbatch", submission);
   run::write_file_atomic(compare_file,
                          compare_script(sweep_dir, result.array_job, settings, job_name));
-  result.compare_job = submit(compare_file);
-  std::ofstream(slurm_dir / "jobs.txt", std::ios::app)
-      << "array " << result.array_job << "\ncompare " << result.compare_job << "\n";
+  result.compare_job = submit(compare_file, /*hold=*/false);
+  std::ofstream(slurm_dir / "jobs.txt", std::ios::app) << "compare " << result.compare_job << "\n";
   return result;
 }
 
@@ -118,8 +143,14 @@ std::vector<std::string> queued_jobs(const std::vector<std::string>& ids) {
   // %F: the array's job id for array tasks, the job id otherwise.
   const auto result = capture({"squeue", "-h", "-o", "%F", "-t",
                                "PENDING,CONFIGURING,RUNNING,SUSPENDED,COMPLETING", "-j", list});
+  if (result.exit_code != 0) {
+    // Jobs the controller has forgotten (after MinJobAge) are not queued; anything else (no
+    // controller) must not pass for "nothing queued", or finished work would be submitted again.
+    if (result.output.find("Invalid job id") != std::string::npos) return {};
+    throw run::IoError("squeue failed (exit " + std::to_string(result.exit_code) +
+                       "): " + result.output);
+  }
   std::vector<std::string> queued;
-  if (result.exit_code != 0) return queued;
   std::istringstream lines(result.output);
   std::string line;
   while (std::getline(lines, line)) {

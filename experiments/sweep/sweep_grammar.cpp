@@ -13,6 +13,9 @@
 namespace attnlab::sweep {
 namespace {
 
+// Beyond this many values (one parameter) or jobs (the product) a sweep is a typo, not a plan.
+constexpr long long kMaxValues = 100000;
+
 [[noreturn]] void fail(const std::string& text, std::size_t column, const std::string& what) {
   throw config::ConfigError(fmt::format("sweep parameter '{}': {} at column {}\n  {}\n  {}^", text,
                                         what, column + 1, text, std::string(column, ' ')));
@@ -79,12 +82,17 @@ std::vector<std::string> range_values(const std::string& text, const std::vector
   if (numbers.size() == 3) step = numbers[2];
   if (step == 0) fail(text, column, "range() step must not be 0");
   std::vector<std::string> values;
-  // Counted, not accumulated: 0.1 steps do not drift.
-  const auto count = static_cast<long long>(std::ceil((stop - start) / step - 1e-9));
-  if (count > 100000) fail(text, column, "range() makes more than 100000 values");
+  // Counted, not accumulated, so 0.1 steps do not drift; the count is checked before it becomes
+  // an integer (range(0,1e300) must be an error, not undefined behaviour).
+  const double steps = std::ceil((stop - start) / step - 1e-9);
+  if (steps > static_cast<double>(kMaxValues)) {
+    fail(text, column, "range() makes more than " + std::to_string(kMaxValues) + " values");
+  }
+  const auto count = static_cast<long long>(std::max(0.0, steps));
   for (long long index = 0; index < count; ++index) {
     const double value = start + static_cast<double>(index) * step;
-    values.push_back(is_float ? fmt::format("{}", value)
+    // 12 significant digits: 0.1 * 3 prints 0.3, not 0.30000000000000004.
+    values.push_back(is_float ? fmt::format("{:.12g}", value)
                               : std::to_string(static_cast<long long>(std::llround(value))));
   }
   if (values.empty()) fail(text, column, "range() is empty");
@@ -139,6 +147,16 @@ SweepParameter parse_parameter(const std::string& text, const GroupOptions& grou
 }
 
 std::vector<std::vector<std::string>> expand(const std::vector<SweepParameter>& parameters) {
+  double product = 1;
+  std::string factors;
+  for (const auto& parameter : parameters) {
+    product *= static_cast<double>(parameter.values.size());
+    factors += (factors.empty() ? "" : " x ") + std::to_string(parameter.values.size());
+  }
+  if (product > static_cast<double>(kMaxValues)) {
+    throw config::ConfigError(fmt::format("the sweep has {} jobs ({}), more than {}", product,
+                                          factors, kMaxValues));
+  }
   std::vector<std::vector<std::string>> jobs = {{}};
   for (const auto& parameter : parameters) {
     std::vector<std::vector<std::string>> next;

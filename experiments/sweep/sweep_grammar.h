@@ -29,7 +29,7 @@ using GroupOptions = std::function<std::vector<std::string>(const std::string& g
 SweepParameter parse_parameter(const std::string& text, const GroupOptions& group_options);
 
 // One job per combination, each a list of "key=value" overrides in parameter order; the last
-// parameter varies fastest (Hydra's order).
+// parameter varies fastest (Hydra's order). Throws config::ConfigError beyond 100000 jobs.
 std::vector<std::vector<std::string>> expand(const std::vector<SweepParameter>& parameters);
 
 }  // namespace attnlab::sweep

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/schema.h"
 #include "experiments/run/shell_command.h"
+#include "experiments/sweep/file_lock.h"
 #include "experiments/sweep/job_process.h"
 #include "experiments/sweep/local_launcher.h"
 #include "experiments/sweep/manifest.h"
@@ -37,10 +39,15 @@ void prepare_manifest(const std::filesystem::path& sweep_dir, const std::vector<
         entries.push_back(std::move(entry));
       }
     }
-    if (entries.size() != jobs.size()) {
-      throw run::IoError(sweep_dir.string() + "/" + kManifestFile + " lists " +
-                         std::to_string(entries.size()) + " jobs, the sweep has " +
-                         std::to_string(jobs.size()) + "; start a new sweep with --new");
+    // The same hash should mean the same jobs; a manifest that disagrees is not this sweep's.
+    bool same = entries.size() == jobs.size();
+    for (std::size_t index = 0; same && index < jobs.size(); ++index) {
+      same = entries[index].job == jobs[index].index &&
+             entries[index].overrides == jobs[index].overrides;
+    }
+    if (!same) {
+      throw config::ConfigError(sweep_dir.string() + "/" + kManifestFile +
+                                " lists other jobs than this sweep's; start a new sweep with --new");
     }
     for (auto& entry : entries) {
       if (!entry.done() && run_finished(sweep_dir / entry.run_dir)) {
@@ -110,9 +117,11 @@ std::filesystem::path run_sweep(const SweepRequest& request) {
   // Every job's config composes and validates before anything runs or is written.
   const auto base = run::load_config(spec.config_file, {});
   config::Config first;
+  std::vector<std::string> job_configs;
   for (const auto& job : jobs) {
     try {
       const auto composed = run::load_config(spec.config_file, job.overrides);
+      job_configs.push_back(composed.to_toml());
       if (job.index == 0) first = composed;
     } catch (const config::ConfigError& error) {
       throw config::ConfigError(fmt::format("sweep job {} ({}): {}", job.index, job.name,
@@ -131,8 +140,15 @@ std::filesystem::path run_sweep(const SweepRequest& request) {
 
   const auto experiment_dir = std::filesystem::path(first.get_string("experiment.results_dir")) /
                               first.get_string("experiment.name");
-  const auto hash = sweep_hash(spec, base.to_toml());
+  const auto hash = sweep_hash(spec, job_configs);
   const auto sweep_dir = std::filesystem::absolute(sweep_directory(experiment_dir, hash, request.fresh));
+  // One launcher per sweep while it decides what to run and runs or submits it.
+  const FileLock sweep_lock(sweep_dir / "sweep.lock", /*wait=*/false);
+  if (!sweep_lock.held()) {
+    throw config::ConfigError("sweep " + sweep_dir.string() +
+                              " is being run by another launcher (sweep.lock is held); wait for it "
+                              "or stop it first");
+  }
   if (!std::filesystem::exists(sweep_dir / kSweepFile)) {
     run::write_file_atomic(sweep_dir / kSweepFile, sweep_toml(spec, base.to_toml()));
   }
@@ -171,9 +187,14 @@ std::filesystem::path run_sweep(const SweepRequest& request) {
     }
     if (request.wait || todo.empty()) fmt::print("{}", summary(sweep_dir, /*retry_hint=*/true));
   }
-  for (const auto& entry : read_manifest(sweep_dir)) {
-    if (entry.status == "failed" && (request.launcher == "local" || request.wait)) {
-      throw SweepFailed("some jobs of sweep " + sweep_dir.string() + " failed");
+  // Once everything ran (local, or Slurm with --wait), any job not finished is a failure: failed,
+  // or left running by a task Slurm killed (time limit, scancel).
+  if (request.launcher == "local" || request.wait) {
+    std::int64_t unfinished_jobs = 0;
+    for (const auto& entry : read_manifest(sweep_dir)) unfinished_jobs += entry.done() ? 0 : 1;
+    if (unfinished_jobs > 0) {
+      throw SweepFailed(std::to_string(unfinished_jobs) + " job(s) of sweep " +
+                        sweep_dir.string() + " did not finish");
     }
   }
   return sweep_dir;
@@ -210,39 +231,52 @@ std::string sweep_status(const std::filesystem::path& sweep_dir) {
   return text + summary(sweep_dir, /*retry_hint=*/false);
 }
 
+namespace {
+
+volatile std::sig_atomic_t job_stop_requested = 0;
+void request_job_stop(int) { job_stop_requested = 1; }
+
+}  // namespace
+
 int run_sweep_job(const std::filesystem::path& sweep_dir, std::int64_t index, int threads) {
   const auto config_file = sweep_config_file(sweep_dir);
-  ManifestEntry entry;
-  bool already = false;
-  update_manifest(sweep_dir, [&](std::vector<ManifestEntry>& entries) {
-    auto& target = entry_of(entries, index);
-    if (run_finished(sweep_dir / target.run_dir)) {
-      target.status = "finished";
-      already = true;
-    } else {
-      target.status = "running";
-      target.start = utc_now();
-      target.end.clear();
-      target.host = host_name();
-      ++target.attempts;
-    }
-    entry = target;
-  });
-  if (already) return 0;
+  // One runner per job: a task started twice (requeue, a local launcher at the same time) leaves
+  // the job to whoever holds it.
+  const FileLock lock = job_lock(sweep_dir, index);
+  if (!lock.held()) {
+    fmt::print("job {} is being run by another process; nothing to do\n", index);
+    return 0;
+  }
+  auto entries = read_manifest(sweep_dir);
+  if (run_finished(sweep_dir / entry_of(entries, index).run_dir)) {
+    record_end(sweep_dir, index, "finished", 0);
+    return 0;
+  }
+  const auto entry = record_start(sweep_dir, index);
+  // Slurm ends a task (time limit, scancel) with SIGTERM: pass it on and record the job
+  // interrupted, so a later submission resumes it.
+  job_stop_requested = 0;
+  struct sigaction action {};
+  action.sa_handler = request_job_stop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
   const auto pid = spawn(attnlab_binary(), train_arguments(sweep_dir, config_file, entry, threads),
                          job_log(sweep_dir, entry));
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  bool forwarded = false;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (job_stop_requested != 0 && !forwarded) {
+      ::kill(pid, SIGTERM);
+      forwarded = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const int code = exit_code_of(status);
   const bool complete = code == 0 && run_finished(sweep_dir / entry.run_dir);
-  update_manifest(sweep_dir, [&](std::vector<ManifestEntry>& entries) {
-    auto& target = entry_of(entries, index);
-    target.status = complete ? "finished" : "failed";
-    target.exit_code = code;
-    target.end = utc_now();
-  });
-  fmt::print("job {} {}: exit {}; log {}\n", index, entry.run_dir, code,
+  const std::string state = complete ? "finished" : (job_stop_requested != 0 ? "interrupted" : "failed");
+  record_end(sweep_dir, index, state, code);
+  fmt::print("job {} {}: {} (exit {}); log {}\n", index, entry.run_dir, state, code,
              job_log(sweep_dir, entry).string());
   return complete ? 0 : (code == 0 ? 1 : code);
 }

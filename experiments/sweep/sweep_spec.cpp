@@ -78,7 +78,10 @@ void set_slurm(SlurmSettings& slurm, const std::string& key, const std::string& 
   } else if (key == "mem") {
     slurm.mem = value;
   } else if (key == "cpus_per_task") {
-    slurm.cpus_per_task = std::max<std::int64_t>(1, positive_int(key, value, origin));
+    slurm.cpus_per_task = positive_int(key, value, origin);
+    if (slurm.cpus_per_task < 1) {
+      throw config::ConfigError(origin + ": slurm.cpus_per_task must be at least 1");
+    }
   } else if (key == "array_parallelism") {
     slurm.array_parallelism = positive_int(key, value, origin);
   } else if (key == "extra") {
@@ -223,11 +226,12 @@ std::string sweep_toml(const SweepSpec& spec, const std::string& base_config_tex
   toml::table table;
   table.insert("config", spec.config_file.string());
   table.insert("config_hash", fmt::format("{:016x}", fnv1a(base_config_text)));
-  toml::table params;
+  // An array, not a table: tables are written sorted by key, and the order is the job order.
+  toml::array params;
   for (const auto& parameter : spec.parameters) {
     toml::array values;
     for (const auto& value : parameter.values) values.push_back(value);
-    params.insert(parameter.key, std::move(values));
+    params.push_back(toml::table{{"key", parameter.key}, {"values", std::move(values)}});
   }
   table.insert("params", std::move(params));
   toml::table slurm;
@@ -246,13 +250,14 @@ std::string sweep_toml(const SweepSpec& spec, const std::string& base_config_tex
   return text.str();
 }
 
-std::string sweep_hash(const SweepSpec& spec, const std::string& base_config_text) {
-  std::string identity = spec.config_file.string() + "\n" + base_config_text + "\n";
+std::string sweep_hash(const SweepSpec& spec, const std::vector<std::string>& job_configs) {
+  std::string identity = spec.config_file.string() + "\n";
   for (const auto& parameter : spec.parameters) {
     identity += parameter.key;
     for (const auto& value : parameter.values) identity += "\x1f" + value;
     identity += "\n";
   }
+  for (const auto& config : job_configs) identity += config + "\x1e";
   return fmt::format("{:08x}", fnv1a(identity) & 0xffffffffu);
 }
 

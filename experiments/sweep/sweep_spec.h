@@ -59,9 +59,11 @@ std::string job_name(std::int64_t index, std::int64_t jobs,
 // The sweep.toml written into the sweep folder: base config, its resolved text's hash, and the
 // parameters with their expanded values.
 std::string sweep_toml(const SweepSpec& spec, const std::string& base_config_text);
-// 8 hex digits identifying the sweep: the same command on the same configs gives the same hash
-// (launcher settings excluded, so a sweep can move from this machine to a cluster and back).
-std::string sweep_hash(const SweepSpec& spec, const std::string& base_config_text);
+// 8 hex digits identifying the sweep: the base config, the parameters and every job's resolved
+// config (so editing a group file such as configs/variant/rope.toml makes a new sweep). The same
+// command on the same configs gives the same hash; launcher settings are left out, so a sweep can
+// move from this machine to a cluster and back.
+std::string sweep_hash(const SweepSpec& spec, const std::vector<std::string>& job_configs);
 
 // The sweep's folder: an existing results_dir/<experiment>/sweep-*-<hash> (the same sweep run
 // again: it continues), else a new sweep-<timestamp>-<hash>. `fresh`: always a new one.

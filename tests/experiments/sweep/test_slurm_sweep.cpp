@@ -74,7 +74,8 @@ TEST_CASE("a 2 x 2 sweep runs as a Slurm job array and is compared by a dependen
     CHECK(std::filesystem::exists(sweep / entry["run_dir"].get<std::string>() / "summary.json"));
   }
   CHECK(finished == 4);
-  CHECK_THAT(read_text(sweep / "slurm" / "array-0.sbatch"), Catch::Contains("#SBATCH --array=0,1,2,3"));
+  CHECK_THAT(read_text(sweep / "slurm" / "array-0.sbatch"), Catch::Contains("#SBATCH --array=0-3"));
+  CHECK(read_text(sweep / "slurm" / "array-0.jobs") == "0\n1\n2\n3\n");
   // The compare job ran after the array: its output and files are there.
   CHECK(std::filesystem::exists(sweep / "compare" / "compare.md"));
   CHECK_THAT(read_text(sweep / "compare" / "compare.md"), Catch::Contains("rope"));
@@ -82,11 +83,33 @@ TEST_CASE("a 2 x 2 sweep runs as a Slurm job array and is compared by a dependen
   const auto status = testing::run_attnlab({"sweep", "status", sweep.string()}, directory.path());
   CHECK(status.exit_code == 0);
   CHECK_THAT(status.output, Catch::Contains("finished"));
-  CHECK_THAT(status.output, Catch::Contains("_3"));
+  CHECK_THAT(status.output, Catch::Contains("_3 "));  // the array task of job 3
 
   // Everything finished: submitting again submits nothing.
   const auto again = testing::run_attnlab(command, directory.path());
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.output, Catch::Contains("4 jobs, 0 to run"));
   CHECK_THAT(again.output, !Catch::Contains("submitted array job"));
+
+  // A job Slurm killed (time limit, scancel) is left interrupted: the next submission runs that
+  // job only, as a one-task array.
+  const auto lost = sweep / "002-variant=rope,seed=0";
+  std::filesystem::remove_all(lost);
+  std::string rewritten;
+  {
+    std::ifstream in(sweep / "manifest.jsonl");
+    for (std::string entry_line; std::getline(in, entry_line);) {
+      auto entry = nlohmann::json::parse(entry_line);
+      if (entry["job"] == 2) entry["status"] = "interrupted";
+      rewritten += entry.dump() + "\n";
+    }
+  }
+  std::ofstream(sweep / "manifest.jsonl") << rewritten;
+  const auto resubmitted = testing::run_attnlab(command, directory.path());
+  INFO(resubmitted.output);
+  CHECK(resubmitted.exit_code == 0);
+  CHECK_THAT(resubmitted.output, Catch::Contains("4 jobs, 1 to run"));
+  CHECK(read_text(sweep / "slurm" / "array-1.jobs") == "2\n");
+  CHECK_THAT(read_text(sweep / "slurm" / "array-1.sbatch"), Catch::Contains("#SBATCH --array=0-0"));
+  CHECK(std::filesystem::exists(lost / "summary.json"));
 }

@@ -55,6 +55,9 @@ TEST_CASE("sweep grammar: range, choice and glob", "[sweep]") {
   CHECK(values("train.lr=range(0,1,0.25)") ==
         std::vector<std::string>{"0", "0.25", "0.5", "0.75"});
   CHECK(values("model.dropout=range(0,0.3,0.1)") == std::vector<std::string>{"0", "0.1", "0.2"});
+  // No float noise: 0.1 * 3 is printed 0.3.
+  CHECK(values("model.dropout=range(0,0.35,0.1)") ==
+        std::vector<std::string>{"0", "0.1", "0.2", "0.3"});
   CHECK(values("variant=choice(scaled, rope)") == std::vector<std::string>{"scaled", "rope"});
   CHECK(values("variant=glob(*)") ==
         std::vector<std::string>{"additive", "rope", "rope_local", "scaled"});
@@ -73,6 +76,7 @@ TEST_CASE("sweep grammar: errors name the parameter and the column", "[sweep]") 
   CHECK_THAT(error_of("seed=range(a,3)"), Catch::Contains("range() takes numbers, not 'a'"));
   CHECK_THAT(error_of("seed=range(3,0)"), Catch::Contains("range() is empty"));
   CHECK_THAT(error_of("seed=range(1,2,3,4)"), Catch::Contains("1 to 3 arguments"));
+  CHECK_THAT(error_of("seed=range(0,1e300)"), Catch::Contains("more than 100000 values"));
   CHECK_THAT(error_of("variant=glob(zz*)"), Catch::Contains("matches none of the options"));
   CHECK_THAT(error_of("train.lr=glob(*)"), Catch::Contains("needs a config group"));
   CHECK_THAT(error_of("~seed=1,2"), Catch::Contains("cannot be swept"));
@@ -89,6 +93,10 @@ TEST_CASE("the cartesian product varies the last parameter fastest", "[sweep]") 
   CHECK(jobs[0] == std::vector<std::string>{"variant=scaled", "seed=0", "train.steps=10"});
   CHECK(jobs[1] == std::vector<std::string>{"variant=scaled", "seed=1", "train.steps=10"});
   CHECK(jobs[3] == std::vector<std::string>{"variant=rope", "seed=1", "train.steps=10"});
+  // A product beyond 100000 jobs is refused before it is built.
+  const std::vector<sweep::SweepParameter> huge = {parse_parameter("seed=range(1000)", options_of),
+                                                   parse_parameter("train.steps=range(1000)", options_of)};
+  CHECK_THROWS_WITH(sweep::expand(huge), Catch::Contains("1000000 jobs (1000 x 1000)"));
 }
 
 TEST_CASE("job folder names: numbered, readable, safe, unique", "[sweep]") {

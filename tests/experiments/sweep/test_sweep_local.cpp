@@ -2,6 +2,7 @@
 // skipped on a second run; a failing job that does not stop the others and is retried only with
 // --retry-failed; Ctrl-C stopping cleanly and the next run resuming from checkpoints; one
 // launcher per sweep; `train -m`; bad parameters (exit 2, nothing written); --dry-run.
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,14 +25,41 @@ using testing::run_attnlab;
 
 namespace {
 
-// The only sweep folder under <results>/default.
-std::filesystem::path sweep_dir(const std::filesystem::path& results) {
+// The sweep folders under <results>/default (none yet while a launcher is starting).
+std::vector<std::filesystem::path> sweep_dirs(const std::filesystem::path& results) {
   std::vector<std::filesystem::path> found;
-  for (const auto& entry : std::filesystem::directory_iterator(results / "default")) {
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator(results / "default", ignored)) {
     if (entry.path().filename().string().rfind("sweep-", 0) == 0) found.push_back(entry.path());
   }
+  return found;
+}
+
+// The only sweep folder under <results>/default.
+std::filesystem::path sweep_dir(const std::filesystem::path& results) {
+  const auto found = sweep_dirs(results);
   REQUIRE(found.size() == 1);
   return found.front();
+}
+
+// Whether the sweep's job folder has a committed step checkpoint yet.
+bool has_checkpoint(const std::filesystem::path& results, const std::string& job) {
+  for (const auto& sweep : sweep_dirs(results)) {
+    std::error_code ignored;
+    for (const auto& file :
+         std::filesystem::directory_iterator(sweep / job / "checkpoints", ignored)) {
+      const auto name = file.path().filename().string();
+      if (name.rfind("step-", 0) == 0 && file.path().extension() == ".pt") return true;
+    }
+  }
+  return false;
+}
+
+// The cores this process may use (what the launcher splits between its jobs).
+int available_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
 }
 
 std::vector<nlohmann::json> manifest(const std::filesystem::path& sweep) {
@@ -97,7 +125,7 @@ TEST_CASE("a local sweep runs every job, compares them, and skips them when run 
   }
   // Two at a time on this machine's cores: each run got half of them (at least one).
   CHECK_THAT(read_text(sweep / "000-variant=scaled,seed=0" / "config.toml"),
-             Catch::Contains("threads = "));
+             Catch::Contains("threads = " + std::to_string(std::max(1, available_cores() / 2)) + "\n"));
   CHECK(std::filesystem::exists(sweep / "compare" / "compare.md"));
   CHECK_THAT(first.output, Catch::Contains("4 jobs: 4 finished"));
 
@@ -170,10 +198,7 @@ TEST_CASE("Ctrl-C stops a sweep cleanly and the next run resumes it from checkpo
   bool ready = false;
   while (!ready && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    std::error_code ignored;
-    ready = std::filesystem::exists(results / "default") &&
-            std::filesystem::exists(sweep_dir(results) / "000-seed=0" / "checkpoints" / "step-00000020.pt", ignored) &&
-            std::filesystem::exists(sweep_dir(results) / "001-seed=1" / "checkpoints" / "step-00000020.pt", ignored);
+    ready = has_checkpoint(results, "000-seed=0") && has_checkpoint(results, "001-seed=1");
   }
   REQUIRE(ready);
   kill(-launcher, SIGINT);
@@ -202,26 +227,31 @@ TEST_CASE("Ctrl-C stops a sweep cleanly and the next run resumes it from checkpo
 TEST_CASE("one launcher per sweep; train -m is a sweep; bad parameters exit 2", "[sweep][cli]") {
   testing::TempDir directory;
   const auto results = directory.path() / "results";
-  const auto command = sweep_command(results, {"seed=0", "train.steps=300"});
-  const pid_t launcher =
-      start_attnlab(command, directory.path(), "/dev/null", /*own_group=*/false);
-  // Once the first launcher holds the sweep, a second one is refused.
+  // A long job, so that the second launcher surely comes while the first one runs.
+  const auto command = sweep_command(results, {"seed=0", "train.steps=100000"});
+  const pid_t launcher = start_attnlab(command, directory.path(), directory.path() / "first.log",
+                                       /*own_group=*/true);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   bool running = false;
   while (!running && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::error_code ignored;
-    running = std::filesystem::exists(results / "default") &&
-              std::filesystem::exists(sweep_dir(results) / "logs", ignored);
+    const auto found = sweep_dirs(results);
+    running = found.size() == 1 && std::filesystem::exists(found.front() / "logs");
   }
   REQUIRE(running);
   const auto second = run_attnlab(command, directory.path());
   CHECK(second.exit_code == 2);
   CHECK_THAT(second.output, Catch::Contains("is being run by another launcher"));
+  kill(-launcher, SIGINT);
   int status = 0;
   waitpid(launcher, &status, 0);
   CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(WEXITSTATUS(status) == 130);
+
+  // Sweep options belong to sweeps: without -m they are an error, not ignored.
+  const auto stray = run_attnlab({"train", "--jobs", "2", "train.steps=1"}, directory.path());
+  CHECK(stray.exit_code == 2);
+  CHECK_THAT(stray.output, Catch::Contains("--jobs is a sweep option"));
 
   const auto multirun =
       run_attnlab({"train", "-m", "seed=3,4", "train.steps=10", "record.every=0",
