@@ -174,6 +174,13 @@ HeadSimilarity head_similarity(const dump::DumpReader& reader, std::int64_t snap
   std::vector<dump::Array<std::int32_t>> allowed;
   for (std::size_t layer = 0; layer < layers.size(); ++layer) {
     allowed.push_back(reader.allowed_keys(static_cast<std::int64_t>(layer)));
+    // A file of another layout must fail with its name, not index out of bounds.
+    if (allowed.back().shape !=
+        std::vector<std::int64_t>{layers[layer].heads, layers[layer].query_length}) {
+      throw dump::DumpError("attention dump " + reader.path().string() + ": " +
+                            dump::layer_group(static_cast<std::int64_t>(layer)) + "/" +
+                            dump::kLayerAllowedKeys + ": shape is not [heads, queries]");
+    }
   }
 
   const auto layer_count = static_cast<std::int64_t>(layers.size());

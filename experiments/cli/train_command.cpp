@@ -1,9 +1,13 @@
 // attnlab train: compose the config, create (or resume) a run directory, train.
 #include <fmt/core.h>
 
+#include <optional>
+
 #include "analysis/dump/dump_schema.h"
 #include "experiments/cli/commands.h"
 #include "experiments/record/recorder.h"
+#include "experiments/run/atomic_file.h"
+#include "experiments/run/file_lock.h"
 #include "experiments/run/run_dir.h"
 #include "experiments/run/schema.h"
 #include "experiments/train/trainer.h"
@@ -40,6 +44,21 @@ void add_recorder(train::TrainOptions& options, const config::Config& config,
       std::make_shared<record::Recorder>(config, run.path() / dump::kFileName, options.resume));
 }
 
+// One training process per run directory: a second one (the same --resume twice, or --run-dir
+// pointed at a running run) is refused before it writes anything. The lock lives in
+// <run>/run.lock and goes away with the process, however it ends.
+run::FileLock lock_run_dir(const std::filesystem::path& path) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) throw run::IoError("cannot create run directory " + path.string() + ": " + error.message());
+  run::FileLock lock(path / "run.lock", /*wait=*/false);
+  if (!lock.held()) {
+    throw config::ConfigError("run directory " + path.string() +
+                              " is in use by another attnlab process (run.lock is held)");
+  }
+  return lock;
+}
+
 void run_train(const TrainArguments& arguments) {
   train::TrainOptions options;
   if (!arguments.resume.empty()) {
@@ -48,6 +67,7 @@ void run_train(const TrainArguments& arguments) {
     }
     check_resume_overrides(arguments.config.overrides);
     const auto existing = run::RunDir::open(arguments.resume);
+    const auto lock = lock_run_dir(existing.path());
     const auto config = run::load_config(existing.config_file(), arguments.config.overrides);
     options.resume = true;
     add_recorder(options, config, existing);
@@ -56,8 +76,11 @@ void run_train(const TrainArguments& arguments) {
   }
   // Everything is validated before anything is written under results/.
   const auto config = run::load_config(arguments.config.config_file, arguments.config.overrides);
+  std::optional<run::FileLock> lock;
+  if (!arguments.run_dir.empty()) lock.emplace(lock_run_dir(arguments.run_dir));
   const auto run = arguments.run_dir.empty() ? run::RunDir::create(config)
                                              : run::RunDir::at(arguments.run_dir, config);
+  if (!lock) lock.emplace(lock_run_dir(run.path()));  // a new, uniquely named folder
   fmt::print(stderr, "run directory: {}\n", run.path().string());
   add_recorder(options, config, run);
   train::train(config, run, options);

@@ -22,8 +22,8 @@ bool run_finished(const std::filesystem::path& run_dir) {
   return std::filesystem::exists(run_dir / "summary.json");
 }
 
-FileLock job_lock(const std::filesystem::path& sweep_dir, std::int64_t job) {
-  return FileLock(sweep_dir / "locks" / (std::to_string(job) + ".lock"), /*wait=*/false);
+run::FileLock job_lock(const std::filesystem::path& sweep_dir, std::int64_t job) {
+  return run::FileLock(sweep_dir / "locks" / (std::to_string(job) + ".lock"), /*wait=*/false);
 }
 
 std::filesystem::path job_log(const std::filesystem::path& sweep_dir, const ManifestEntry& entry) {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "experiments/sweep/file_lock.h"
+#include "experiments/run/file_lock.h"
 #include "experiments/sweep/manifest.h"
 
 namespace attnlab::sweep {
@@ -24,7 +24,7 @@ bool run_finished(const std::filesystem::path& run_dir);  // summary.json is wri
 
 // The job's lock (<sweep>/locks/<job>.lock), taken without waiting: whoever holds it runs the job;
 // held() is false when another process runs it now.
-FileLock job_lock(const std::filesystem::path& sweep_dir, std::int64_t job);
+run::FileLock job_lock(const std::filesystem::path& sweep_dir, std::int64_t job);
 
 std::filesystem::path job_log(const std::filesystem::path& sweep_dir, const ManifestEntry& entry);
 

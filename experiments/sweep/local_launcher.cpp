@@ -12,7 +12,7 @@
 
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/system_info.h"
-#include "experiments/sweep/file_lock.h"
+#include "experiments/run/file_lock.h"
 #include "experiments/sweep/job_process.h"
 #include "experiments/sweep/manifest.h"
 
@@ -50,7 +50,7 @@ struct Running {
   std::int64_t job = 0;
   std::string name;
   std::chrono::steady_clock::time_point start;
-  FileLock lock;  // the job's lock, held until the job's process is reaped
+  run::FileLock lock;  // the job's lock, held until the job's process is reaped
 };
 
 // Stops and reaps every running job (after an error in the launcher itself), recording them
@@ -102,7 +102,7 @@ LocalOutcome run_local(const std::filesystem::path& sweep_dir,
         const auto job = todo[next++];
         auto entries = read_manifest(sweep_dir);
         auto entry = entry_of(entries, job);
-        FileLock lock = job_lock(sweep_dir, job);
+        run::FileLock lock = job_lock(sweep_dir, job);
         if (!lock.held() || run_finished(sweep_dir / entry.run_dir)) {
           ++done;
           fmt::print("[{}/{}] skipped     {} ({})\n", done, total, entry.run_dir,

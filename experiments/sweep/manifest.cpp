@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "experiments/run/atomic_file.h"
-#include "experiments/sweep/file_lock.h"
+#include "experiments/run/file_lock.h"
 
 namespace attnlab::sweep {
 namespace {
@@ -66,13 +66,13 @@ std::string to_text(const std::vector<ManifestEntry>& entries) {
 }  // namespace
 
 std::vector<ManifestEntry> read_manifest(const std::filesystem::path& sweep_dir) {
-  const FileLock lock(sweep_dir / "manifest.lock", /*wait=*/true);
+  const run::FileLock lock(sweep_dir / "manifest.lock", /*wait=*/true);
   return read_unlocked(sweep_dir);
 }
 
 void update_manifest(const std::filesystem::path& sweep_dir,
                      const std::function<void(std::vector<ManifestEntry>&)>& change) {
-  const FileLock lock(sweep_dir / "manifest.lock", /*wait=*/true);
+  const run::FileLock lock(sweep_dir / "manifest.lock", /*wait=*/true);
   auto entries = read_unlocked(sweep_dir);
   change(entries);
   run::write_file_atomic(sweep_dir / kManifestFile, to_text(entries));

@@ -16,7 +16,7 @@
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/schema.h"
 #include "experiments/run/shell_command.h"
-#include "experiments/sweep/file_lock.h"
+#include "experiments/run/file_lock.h"
 #include "experiments/sweep/job_process.h"
 #include "experiments/sweep/local_launcher.h"
 #include "experiments/sweep/manifest.h"
@@ -143,7 +143,7 @@ std::filesystem::path run_sweep(const SweepRequest& request) {
   const auto hash = sweep_hash(spec, job_configs);
   const auto sweep_dir = std::filesystem::absolute(sweep_directory(experiment_dir, hash, request.fresh));
   // One launcher per sweep while it decides what to run and runs or submits it.
-  const FileLock sweep_lock(sweep_dir / "sweep.lock", /*wait=*/false);
+  const run::FileLock sweep_lock(sweep_dir / "sweep.lock", /*wait=*/false);
   if (!sweep_lock.held()) {
     throw config::ConfigError("sweep " + sweep_dir.string() +
                               " is being run by another launcher (sweep.lock is held); wait for it "
@@ -242,7 +242,7 @@ int run_sweep_job(const std::filesystem::path& sweep_dir, std::int64_t index, in
   const auto config_file = sweep_config_file(sweep_dir);
   // One runner per job: a task started twice (requeue, a local launcher at the same time) leaves
   // the job to whoever holds it.
-  const FileLock lock = job_lock(sweep_dir, index);
+  const run::FileLock lock = job_lock(sweep_dir, index);
   if (!lock.held()) {
     fmt::print("job {} is being run by another process; nothing to do\n", index);
     return 0;

@@ -1,6 +1,7 @@
 #include "experiments/train/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <limits>
 
@@ -71,6 +72,25 @@ class TrainLog {
   std::ofstream file_;
   run::Progress& progress_;
 };
+
+[[noreturn]] void throw_non_finite(const model::TransformerImpl& model, const run::RunDir& run,
+                                   std::int64_t step, double grad_norm) {
+  std::string first = "?";
+  for (const auto& named : model.named_parameters()) {
+    const auto& grad = named.value().grad();
+    if (grad.defined() && !torch::isfinite(grad).all().item<bool>()) {
+      first = named.key();
+      break;
+    }
+  }
+  const auto checkpoints = step_checkpoints(run.checkpoints());
+  throw NonFiniteGradients(fmt::format(
+      "step {}: gradient norm is {} (first parameter with a non-finite gradient: {}); training "
+      "stopped before the update. {}",
+      step, std::isnan(grad_norm) ? std::string("nan") : fmt::format("{}", grad_norm), first,
+      checkpoints.empty() ? std::string("No checkpoint was written yet.")
+                          : "The newest checkpoint is kept: " + checkpoints.front().string()));
+}
 
 }  // namespace
 
@@ -154,7 +174,12 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
                               result.sequences.to(torch::kDouble)})
                     .cpu();
     }
-    if (grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(model->parameters(), grad_clip);
+    // The global gradient norm, clipped when train.grad_clip > 0 (computed either way): one
+    // number that is finite exactly when every gradient is, checked before the step can spread a
+    // NaN into the weights and the next checkpoint.
+    const double grad_norm = torch::nn::utils::clip_grad_norm_(
+        model->parameters(), grad_clip > 0.0 ? grad_clip : std::numeric_limits<double>::infinity());
+    if (!std::isfinite(grad_norm)) throw_non_finite(*model, run, step + 1, grad_norm);
     optimizer.step();
     const std::int64_t completed = step + 1;
     const bool last_step = completed == total_steps;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -33,7 +34,17 @@ struct TrainOptions {
   std::vector<std::shared_ptr<TrainingObserver>> observers;
 };
 
+// Training stopped because a step's gradients were not finite (a diverged run). Nothing of that
+// step reached the weights or a checkpoint; the message names the step, the first parameter with
+// a non-finite gradient and the newest checkpoint, from which the run can be resumed (with, say,
+// a lower learning rate in a copy of its config).
+class NonFiniteGradients : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Trains the configured model in `run`; returns the summary it also writes to summary.json.
+// Throws NonFiniteGradients when a step's gradients are not finite.
 nlohmann::json train(const config::Config& config, const run::RunDir& run,
                      const TrainOptions& options);
 

@@ -1,16 +1,17 @@
 // An exclusive flock on a file, held while the object lives (the kernel drops it when the process
-// dies, so a killed launcher never leaves a sweep locked). Used for the manifest (waiting), the
-// sweep (one launcher at a time) and each job (one runner per job, whichever launcher).
+// dies, so a killed process never leaves anything locked). Used for run directories (one training
+// process per run), and by sweeps for the manifest (waiting), the sweep (one launcher at a time)
+// and each job (one runner per job, whichever launcher).
 #pragma once
 
 #include <filesystem>
 
-namespace attnlab::sweep {
+namespace attnlab::run {
 
 class FileLock {
  public:
   // wait: block until the lock is free; otherwise held() tells whether it was taken. Throws
-  // run::IoError when the lock file cannot be opened.
+  // IoError when the lock file cannot be opened.
   FileLock(const std::filesystem::path& path, bool wait);
   ~FileLock();
   FileLock(FileLock&& other) noexcept;
@@ -25,4 +26,4 @@ class FileLock {
   bool held_ = false;
 };
 
-}  // namespace attnlab::sweep
+}  // namespace attnlab::run

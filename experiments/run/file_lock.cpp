@@ -1,4 +1,4 @@
-#include "experiments/sweep/file_lock.h"
+#include "experiments/run/file_lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -9,14 +9,14 @@
 
 #include "experiments/run/atomic_file.h"
 
-namespace attnlab::sweep {
+namespace attnlab::run {
 
 FileLock::FileLock(const std::filesystem::path& path, bool wait) {
   std::error_code ignored;
   std::filesystem::create_directories(path.parent_path(), ignored);
   descriptor_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (descriptor_ < 0) {
-    throw run::IoError("cannot open lock file " + path.string() + ": " + std::strerror(errno));
+    throw IoError("cannot open lock file " + path.string() + ": " + std::strerror(errno));
   }
   int status = 0;
   // A signal (Ctrl-C) during a blocking wait interrupts flock: wait again.
@@ -26,7 +26,7 @@ FileLock::FileLock(const std::filesystem::path& path, bool wait) {
   held_ = status == 0;
   if (!held_ && wait) {
     ::close(descriptor_);
-    throw run::IoError("cannot lock " + path.string() + ": " + std::strerror(errno));
+    throw IoError("cannot lock " + path.string() + ": " + std::strerror(errno));
   }
 }
 
@@ -40,4 +40,4 @@ FileLock::~FileLock() {
   if (descriptor_ >= 0) ::close(descriptor_);  // closing releases the lock
 }
 
-}  // namespace attnlab::sweep
+}  // namespace attnlab::run

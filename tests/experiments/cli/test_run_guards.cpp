@@ -1,0 +1,86 @@
+// Guards against bad states of a run, through the binary: a diverged step (non-finite gradients)
+// stops training with the step and the first parameter named, before the update and before any
+// later checkpoint; two processes pointed at one run directory: the second is refused (exit 2)
+// and writes nothing.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
+
+#include "tests/support/files.h"
+#include "tests/support/run_command.h"
+#include "tests/support/temp_dir.h"
+
+using namespace attnlab;
+using testing::read_text;
+using testing::run_attnlab;
+
+TEST_CASE("non-finite gradients stop training at that step, naming the parameter",
+          "[train][guards]") {
+  testing::TempDir directory;
+  const auto run = directory.path() / "run";
+  // A learning rate of 1e6 without clipping blows the weights up after the first update.
+  const auto result = run_attnlab({"train", "--run-dir", run.string(), "train.lr=1e6",
+                                   "train.grad_clip=0", "train.steps=50",
+                                   "train.checkpoint_every=1", "record.every=0",
+                                   "runtime.progress=none"},
+                                  directory.path());
+  INFO(result.output);
+  CHECK(result.exit_code == 1);
+  CHECK_THAT(result.output, Catch::Contains("gradient norm is nan"));
+  CHECK_THAT(result.output, Catch::Contains("first parameter with a non-finite gradient: "));
+  CHECK_THAT(result.output, Catch::Contains("training stopped before the update"));
+  // The checkpoint of the last good step is kept and named; none after it was written.
+  CHECK_THAT(result.output, Catch::Contains("The newest checkpoint is kept: "));
+  CHECK(std::filesystem::exists(run / "checkpoints" / "step-00000001.pt"));
+  CHECK_FALSE(std::filesystem::exists(run / "summary.json"));
+  const auto at = result.output.find("error: step ");
+  REQUIRE(at != std::string::npos);
+  const int step = std::stoi(result.output.substr(at + 12));
+  CHECK(step >= 2);
+  CHECK_FALSE(std::filesystem::exists(run / "checkpoints" /
+                                      ("step-" + std::string(8 - std::to_string(step).size(), '0') +
+                                       std::to_string(step) + ".pt")));
+}
+
+TEST_CASE("a second process on the same run directory is refused and writes nothing",
+          "[train][guards]") {
+  testing::TempDir directory;
+  const auto run = directory.path() / "run";
+  const pid_t first = fork();
+  if (first == 0) {
+    const std::string binary = ATTNLAB_BINARY;
+    if (freopen("/dev/null", "w", stdout) == nullptr || freopen("/dev/null", "w", stderr) == nullptr) {
+      _exit(126);
+    }
+    execl(binary.c_str(), binary.c_str(), "train", "--run-dir", run.c_str(), "train.steps=100000",
+          "record.every=0", "runtime.threads=1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!std::filesystem::exists(run / "metrics.jsonl") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(std::filesystem::exists(run / "config.toml"));
+  const auto config = read_text(run / "config.toml");
+
+  const auto second = run_attnlab({"train", "--run-dir", run.string(), "seed=7", "record.every=0"},
+                                  directory.path());
+  CHECK(second.exit_code == 2);
+  CHECK_THAT(second.output, Catch::Contains("is in use by another attnlab process"));
+  CHECK(read_text(run / "config.toml") == config);  // the running run's config is untouched
+  const auto resumed = run_attnlab({"train", "--resume", run.string()}, directory.path());
+  CHECK(resumed.exit_code == 2);
+  CHECK_THAT(resumed.output, Catch::Contains("is in use by another attnlab process"));
+
+  kill(first, SIGTERM);
+  int status = 0;
+  waitpid(first, &status, 0);
+  // Once the first process is gone, the directory is free again (the kernel drops the lock).
+  const auto free = testing::run_command({"flock", "-n", (run / "run.lock").string(), "true"},
+                                         directory.path());
+  CHECK(free.exit_code == 0);
+}
