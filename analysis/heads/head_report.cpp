@@ -7,16 +7,13 @@
 #include <map>
 #include <utility>
 
+#include "analysis/csv_number.h"
 #include "analysis/heads/head_thresholds.h"
 
 namespace attnlab::heads {
 namespace {
 
-// Shortest text that reads back to the same double; "nan" is what pandas reads as NaN.
-std::string number(double value) {
-  if (std::isnan(value)) return "nan";
-  return fmt::format("{}", value);
-}
+using analysis::csv_number;
 
 std::string row_prefix(const HeadResult& head) {
   return fmt::format("{},{},{},{},", head.snapshot, head.step, head.layer, head.head);
@@ -29,7 +26,7 @@ std::string heads_csv(const HeadAnalysis& analysis) {
   for (const auto& head : analysis.heads) {
     const auto prefix = row_prefix(head);
     for (std::size_t metric = 0; metric < analysis.metric_names.size(); ++metric) {
-      text += prefix + analysis.metric_names[metric] + "," + number(head.values[metric]) + "\n";
+      text += prefix + analysis.metric_names[metric] + "," + csv_number(head.values[metric]) + "\n";
     }
   }
   return text;
@@ -39,7 +36,7 @@ std::string classes_csv(const HeadAnalysis& analysis) {
   std::string text = "snapshot,step,layer,head,label,score\n";
   for (const auto& head : analysis.heads) {
     text += row_prefix(head) + label_name(head.classification.label) + "," +
-            number(head.classification.score) + "\n";
+            csv_number(head.classification.score) + "\n";
   }
   return text;
 }
@@ -52,7 +49,7 @@ std::string similarity_csv(const HeadSimilarity& similarity) {
       const auto& second = similarity.heads[static_cast<std::size_t>(b)];
       text += fmt::format("{},{},{},{},{},{},{},{},{}\n", similarity.snapshot, similarity.step,
                           first.layer, first.head, second.layer, second.head,
-                          number(similarity.at(a, b)), similarity.group[static_cast<std::size_t>(a)],
+                          csv_number(similarity.at(a, b)), similarity.group[static_cast<std::size_t>(a)],
                           similarity.group[static_cast<std::size_t>(b)]);
     }
   }

@@ -7,17 +7,14 @@
 
 #include <fmt/format.h>
 
+#include "analysis/csv_number.h"
 #include "analysis/figures/svg_chart.h"
 #include "analysis/figures/svg_document.h"
 
 namespace attnlab::train {
 namespace {
 
-// Shortest text that reads back to the same double; "nan" is what pandas reads as NaN.
-std::string number(double value) {
-  if (std::isnan(value)) return "nan";
-  return fmt::format("{}", value);
-}
+using analysis::csv_number;
 
 // The task's extra metric names over every point (a point without one gets nan).
 std::vector<std::string> extra_names(const std::vector<PruningPoint>& curve) {
@@ -51,12 +48,12 @@ std::string pruning_csv(const std::vector<PruningPoint>& curve) {
   text += "\n";
   for (const auto& point : curve) {
     const auto& metrics = point.metrics;
-    text += fmt::format("{},{},{},{},{}", number(point.fraction), point.heads_masked,
-                        number(metrics.loss), number(metrics.accuracy),
-                        number(metrics.sequence_accuracy));
+    text += fmt::format("{},{},{},{},{}", csv_number(point.fraction), point.heads_masked,
+                        csv_number(metrics.loss), csv_number(metrics.accuracy),
+                        csv_number(metrics.sequence_accuracy));
     for (const auto& name : extras) {
       const auto found = metrics.extra.find(name);
-      text += "," + number(found == metrics.extra.end() ? std::nan("") : found->second);
+      text += "," + csv_number(found == metrics.extra.end() ? std::nan("") : found->second);
     }
     text += "\n";
   }
@@ -71,10 +68,10 @@ std::string ablation_csv(const HeadAblation& ablation) {
     const auto& head = ablation.heads[index];
     const auto& masked = ablation.single[index];
     text += fmt::format("{},{},{},{},{},{},{},{}\n", head.layer, head.head,
-                        number(ablation.importance_of(head)),
-                        number(ablation.normalised_importance_of(head)), number(masked.loss),
-                        number(masked.accuracy), number(masked.loss - unmasked.loss),
-                        number(masked.accuracy - unmasked.accuracy));
+                        csv_number(ablation.importance_of(head)),
+                        csv_number(ablation.normalised_importance_of(head)), csv_number(masked.loss),
+                        csv_number(masked.accuracy), csv_number(masked.loss - unmasked.loss),
+                        csv_number(masked.accuracy - unmasked.accuracy));
   }
   return text;
 }

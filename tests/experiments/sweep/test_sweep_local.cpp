@@ -2,7 +2,6 @@
 // skipped on a second run; a failing job that does not stop the others and is retried only with
 // --retry-failed; Ctrl-C stopping cleanly and the next run resuming from checkpoints; one
 // launcher per sweep; `train -m`; bad parameters (exit 2, nothing written); --dry-run.
-#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/run_command.h"
+#include "experiments/run/system_info.h"
 #include "tests/support/files.h"
 #include "tests/support/temp_dir.h"
 
@@ -55,12 +55,6 @@ bool has_checkpoint(const std::filesystem::path& results, const std::string& job
   return false;
 }
 
-// The cores this process may use (what the launcher splits between its jobs).
-int available_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-}
 
 std::vector<nlohmann::json> manifest(const std::filesystem::path& sweep) {
   std::vector<nlohmann::json> entries;
@@ -125,7 +119,7 @@ TEST_CASE("a local sweep runs every job, compares them, and skips them when run 
   }
   // Two at a time on this machine's cores: each run got half of them (at least one).
   CHECK_THAT(read_text(sweep / "000-variant=scaled,seed=0" / "config.toml"),
-             Catch::Contains("threads = " + std::to_string(std::max(1, available_cores() / 2)) + "\n"));
+             Catch::Contains("threads = " + std::to_string(std::max(1, run::available_cores() / 2)) + "\n"));
   CHECK(std::filesystem::exists(sweep / "compare" / "compare.md"));
   CHECK_THAT(first.output, Catch::Contains("4 jobs: 4 finished"));
 
