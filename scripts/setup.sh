@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build ccache git pkg-config
   libtorch-dev libopenblas0-openmp        # LibTorch links the system BLAS: use OpenBLAS, not the reference one
+  libdnnl-dev                             # oneDNN's sgemm for fused attention and dense layers
   libhdf5-dev hdf5-tools                  # attention dumps (h5dump to inspect them)
   libtomlplusplus-dev libfmt-dev libcli11-dev nlohmann-json3-dev catch2
   python3-torch python3-h5py python3-numpy  # reference scripts and notebook readers

@@ -12,6 +12,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include "variants/fused_attention.h"
 #include "variants/parts.h"
 
 namespace attnlab::variants {
@@ -26,9 +27,10 @@ class AttentionVariantImpl : public torch::nn::Module {
   AttentionVariantImpl(const VariantOptions& options, const AttentionSite& site);
 
   // q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,D]. With need_probs the plain materialised path runs
-  // and the probabilities are returned for recording. Without, scores larger than one tile
-  // (Tq or Tk > variant.chunk) take the chunked path, which agrees with the plain one within
-  // floating-point tolerance.
+  // and the probabilities are returned for recording. Without, sequences longer than
+  // variant.materialise_max and one tile (variant.chunk) take the chunked path; shorter ones the
+  // fused head-by-head path where it applies (CPU float32, `scale * q·k` scores, fixed masks and
+  // biases), else the plain path. All agree within floating-point tolerance.
   AttentionOutput forward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                           bool need_probs = false);
 
@@ -43,6 +45,13 @@ class AttentionVariantImpl : public torch::nn::Module {
                                 const torch::Tensor& v);
   // Whether forward() without probabilities takes the chunked path for these lengths.
   bool uses_chunked_path(std::int64_t query_length, std::int64_t key_length) const;
+  // The head-by-head CPU path (see fused_attention.h), whatever the sizes; falls back to the
+  // plain path where it does not apply (see uses_fused_path).
+  torch::Tensor forward_fused(const torch::Tensor& q, const torch::Tensor& k,
+                              const torch::Tensor& v);
+  // Whether the variant's parts allow the fused path: `scale * q·k` scores, a pattern that does
+  // not depend on the scores and no trainable position bias. The inputs must also be CPU float32.
+  bool uses_fused_path(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) const;
 
   // allowed [1 or H, Tq, Tk] for this site (cached per shape), or undefined when all keys allowed.
   torch::Tensor allowed(std::int64_t query_length, std::int64_t key_length);
@@ -55,10 +64,13 @@ class AttentionVariantImpl : public torch::nn::Module {
  private:
   AttentionSite site_;
   std::int64_t chunk_;
+  std::int64_t materialise_max_;
   std::shared_ptr<Score> score_;
   std::shared_ptr<Position> position_;
   std::shared_ptr<Pattern> pattern_;
+  bool has_trainable_position_ = false;
   std::map<std::pair<std::int64_t, std::int64_t>, torch::Tensor> allowed_cache_;
+  std::map<std::pair<std::int64_t, std::int64_t>, AdditiveMask> additive_cache_;
   struct CachedLayout {
     std::shared_ptr<const BlockLayout> layout;
     torch::Device device;

@@ -32,6 +32,7 @@
 
 #include "experiments/cli/commands.h"
 #include "experiments/run/atomic_file.h"
+#include "experiments/run/forked_child.h"
 #include "experiments/run/schema.h"
 #include "experiments/run/system_info.h"
 #include "variants/attention_variant.h"
@@ -66,57 +67,7 @@ struct Measurement {
   double forward_peak_mb = NAN, forward_backward_peak_mb = NAN;
 };
 
-// ---- child processes ----------------------------------------------------------------------------
-
-struct ChildResult {
-  int exit_code = 0;  // 0 ok, 2 bad input, 1 failure; -signal when killed
-  std::string output;
-};
-
-// Runs work() in a forked child and returns what it printed to the pipe. The parent never runs
-// LibTorch's thread pools, so the child starts them cleanly.
-template <typename Work>
-ChildResult run_in_child(Work&& work) {
-  int pipe_ends[2];
-  if (::pipe(pipe_ends) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-  const pid_t child = ::fork();
-  if (child < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  if (child == 0) {
-    ::close(pipe_ends[0]);
-    std::string text;
-    int code = 0;
-    try {
-      text = work();
-    } catch (const variants::VariantError& error) {
-      text = error.what();
-      code = 2;
-    } catch (const std::exception& error) {
-      text = error.what();
-      code = 1;
-    }
-    for (std::size_t written = 0; written < text.size();) {
-      const auto count = ::write(pipe_ends[1], text.data() + written, text.size() - written);
-      if (count <= 0) break;
-      written += static_cast<std::size_t>(count);
-    }
-    ::close(pipe_ends[1]);
-    ::_exit(code);  // no static destructors or atexit handlers of the parent's state
-  }
-  ::close(pipe_ends[1]);
-  ChildResult result;
-  char buffer[4096];
-  for (ssize_t count; (count = ::read(pipe_ends[0], buffer, sizeof buffer)) != 0;) {
-    if (count < 0 && errno == EINTR) continue;
-    if (count < 0) break;
-    result.output.append(buffer, static_cast<std::size_t>(count));
-  }
-  ::close(pipe_ends[0]);
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  return result;
-}
+// ---- measuring in a child ----------------------------------------------------------------------
 
 double status_mb(const std::string& field) {
   std::ifstream status("/proc/self/status");
@@ -226,7 +177,7 @@ variants::VariantOptions resolve_variant(const BenchArguments& arguments,
 // Builds every variant for every length in a child, so that bad combinations fail before any
 // measurement or file (exit code 2 naming the key).
 void check_variants(const BenchArguments& arguments, const std::vector<Measurement>& jobs) {
-  const auto checked = run_in_child([&] {
+  const auto checked = run::run_in_child([&] {
     for (const auto& job : jobs) {
       variants::AttentionVariant variant(job.options, site_for(arguments));
       variants::validate_lengths(job.options, site_for(arguments), job.length, job.length);
@@ -346,7 +297,7 @@ void run_bench(const BenchArguments& arguments) {
              "T", "fwd ms", "fwd+bwd ms", "fwd cpu", "fwd+bwd cpu", "fwd MB", "fwd+bwd MB");
   std::vector<Measurement> rows;
   for (auto& job : jobs) {
-    const auto result = run_in_child([&] { return measure(arguments, job, threads); });
+    const auto result = run::run_in_child([&] { return measure(arguments, job, threads); });
     if (result.exit_code == 0) {
       std::istringstream(result.output) >> job.forward_ms >> job.forward_backward_ms >>
           job.forward_cpu_ms >> job.forward_backward_cpu_ms >> job.forward_peak_mb >>

@@ -44,5 +44,6 @@ inline CLI::App& bench_command(CLI::App& app) {
 void add_bench_attention_command(CLI::App& app);
 void add_bench_record_command(CLI::App& app);
 void add_bench_analyze_command(CLI::App& app);
+void add_bench_train_command(CLI::App& app);
 
 }  // namespace attnlab::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   attnlab::cli::add_bench_attention_command(app);
   attnlab::cli::add_bench_record_command(app);
   attnlab::cli::add_bench_analyze_command(app);
+  attnlab::cli::add_bench_train_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

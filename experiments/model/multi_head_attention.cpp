@@ -1,5 +1,7 @@
 #include "experiments/model/multi_head_attention.h"
 
+#include "experiments/model/linear_kernel.h"
+
 namespace attnlab::model {
 
 MultiHeadAttentionImpl::MultiHeadAttentionImpl(std::int64_t d_model,
@@ -26,12 +28,12 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const torc
   const auto batch = x.size(0), length = x.size(1);
   torch::Tensor q, k, v;
   if (site_.cross) {
-    q = split_heads(query_->forward(x));
-    auto key_value = key_value_->forward(memory).chunk(2, /*dim=*/-1);  // 2 x [B,S,C]
+    q = split_heads(apply_linear(query_, x));
+    auto key_value = apply_linear(key_value_, memory).chunk(2, /*dim=*/-1);  // 2 x [B,S,C]
     k = split_heads(key_value[0]);
     v = split_heads(key_value[1]);
   } else {
-    auto qkv = query_key_value_->forward(x).chunk(3, /*dim=*/-1);  // 3 x [B,T,C]
+    auto qkv = apply_linear(query_key_value_, x).chunk(3, /*dim=*/-1);  // 3 x [B,T,C]
     q = split_heads(qkv[0]);
     k = split_heads(qkv[1]);
     v = split_heads(qkv[2]);
@@ -45,7 +47,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const torc
         {site_.layer, site_.cross ? "cross" : "self", attended.probs.detach(), v.detach()});
   }
   auto merged = heads_out.transpose(1, 2).reshape({batch, length, site_.heads * site_.head_dim});
-  return output_->forward(merged);  // [B,T,C]
+  return apply_linear(output_, merged);  // [B,T,C]
 }
 
 }  // namespace attnlab::model

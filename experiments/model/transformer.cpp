@@ -4,6 +4,8 @@
 
 #include <torch/utils.h>
 
+#include "experiments/model/linear_kernel.h"
+
 namespace attnlab::model {
 
 torch::Tensor sinusoidal_table(std::int64_t length, std::int64_t d_model) {
@@ -66,9 +68,10 @@ BlockImpl::BlockImpl(const ModelSpec& spec, std::int64_t first_site, bool causal
   if (!spec.attention_only) {
     mlp_norm_ = register_module("mlp_norm", norm());
     const auto hidden = spec.mlp_ratio * spec.d_model;
-    mlp_ = register_module("mlp", torch::nn::Sequential(torch::nn::Linear(spec.d_model, hidden),
-                                                        torch::nn::GELU(),
-                                                        torch::nn::Linear(hidden, spec.d_model)));
+    mlp_in_ = torch::nn::Linear(spec.d_model, hidden);
+    mlp_out_ = torch::nn::Linear(hidden, spec.d_model);
+    // A Sequential keeps the parameter names (mlp.0.*, mlp.2.*) that checkpoints and exports use.
+    mlp_ = register_module("mlp", torch::nn::Sequential(mlp_in_, torch::nn::GELU(), mlp_out_));
   }
   dropout_ = register_module("dropout", torch::nn::Dropout(spec.dropout));
 }
@@ -80,7 +83,10 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& me
     hidden = hidden + dropout_->forward(
                           cross_attention_->forward(cross_norm_->forward(hidden), memory, tap));
   }
-  if (mlp_) hidden = hidden + dropout_->forward(mlp_->forward(mlp_norm_->forward(hidden)));
+  if (mlp_) {
+    const auto expanded = torch::gelu(apply_linear(mlp_in_, mlp_norm_->forward(hidden)));
+    hidden = hidden + dropout_->forward(apply_linear(mlp_out_, expanded));
+  }
   return hidden;
 }
 
@@ -157,7 +163,7 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, AttentionTap
   for (const auto& block : *blocks_) x = block->as<Block>()->forward(x, memory, tap);
   x = final_norm_->forward(x);
   if (spec_.num_classes > 0) x = x.mean(/*dim=*/1);  // [B,C]: pool over tokens
-  return head_->forward(x);
+  return apply_linear(head_, x);
 }
 
 std::int64_t TransformerImpl::parameter_count() const {

@@ -78,7 +78,9 @@ class BlockImpl : public torch::nn::Module {
   torch::nn::LayerNorm cross_norm_{nullptr};
   MultiHeadAttention cross_attention_{nullptr};
   torch::nn::LayerNorm mlp_norm_{nullptr};
-  torch::nn::Sequential mlp_{nullptr};
+  torch::nn::Sequential mlp_{nullptr};  // mlp_in_, GELU, mlp_out_
+  torch::nn::Linear mlp_in_{nullptr};
+  torch::nn::Linear mlp_out_{nullptr};
   torch::nn::Dropout dropout_{nullptr};
 };
 TORCH_MODULE(Block);

@@ -6,8 +6,6 @@
 #include <limits>
 
 #include <fmt/format.h>
-#include <torch/nn/utils/clip_grad.h>
-#include <torch/optim/adamw.h>
 #include <torch/utils.h>
 
 #include "experiments/model/model_config.h"
@@ -18,44 +16,17 @@
 #include "experiments/train/checkpoint.h"
 #include "experiments/train/evaluate.h"
 #include "experiments/train/metrics_log.h"
-#include "experiments/train/objective.h"
+#include "experiments/train/optimizer.h"
 #include "experiments/train/schedule.h"
+#include "experiments/train/train_step.h"
 
 namespace attnlab::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Running sums of train metrics between two log rows, kept as one tensor so that a step adds to
-// it without a host sync: loss_sum, scored, correct, sequences_correct, sequences.
-constexpr std::int64_t kWindowFields = 5;
-
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-torch::optim::AdamW make_optimizer(model::Transformer& model, const config::Config& config) {
-  // Decay matrices (weights, embeddings) but not biases and LayerNorm gains (as in GPT-2/nanoGPT).
-  std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& parameter : model->parameters()) {
-    (parameter.dim() >= 2 ? decay : no_decay).push_back(parameter);
-  }
-  auto options = torch::optim::AdamWOptions(config.get_float("train.lr"))
-                     .betas({config.get_float("train.beta1"), config.get_float("train.beta2")})
-                     .eps(config.get_float("train.eps"));
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(options).weight_decay(
-                                     config.get_float("train.weight_decay"))));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(options).weight_decay(0.0)));
-  return torch::optim::AdamW(groups, options);
-}
-
-void set_learning_rate(torch::optim::AdamW& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) {
-    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-  }
 }
 
 class TrainLog {
@@ -106,7 +77,8 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
   model::Transformer model(model::model_spec(config, *task));
   model->to(device);
   model->train();
-  auto optimizer = make_optimizer(model, config);
+  auto optimizer = make_optimizer(*model, adamw_settings(config));
+  const PrecisionChoice precision = resolve_precision(config.get_string("train.precision"), device);
 
   const std::int64_t total_steps = config.get_int("train.steps");
   const std::int64_t batch_size = config.get_int("train.batch");
@@ -121,7 +93,7 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
   const std::string config_toml = config.to_toml();
 
   TrainerState state;
-  state.window.assign(kWindowFields, 0.0);
+  state.window.assign(kStepCountFields, 0.0);
   state.best_val_loss = std::numeric_limits<double>::infinity();
   std::vector<std::string> resume_notes;
   if (options.resume) {
@@ -142,6 +114,11 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
   run::Progress progress(config.get_string("runtime.progress"), total_steps, state.step);
   TrainLog log(run.log_file(), progress);
   for (const auto& note : resume_notes) log.line(note);
+  if (!precision.warning.empty()) {
+    // On stderr whatever runtime.progress says: the run is not what its config asked for.
+    fmt::print(stderr, "warning: {}\n", precision.warning);
+    log.line("warning: " + precision.warning);
+  }
   log.line(fmt::format("run {} | {} parameters | {} threads | task {} | variant {}",
                        run.path().string(), model->parameter_count(), threads,
                        config.get_string("task.name"), config.get_string("variant.name")));
@@ -164,21 +141,12 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
     for (std::int64_t micro = 0; micro < micro_batches; ++micro) {
       tasks::Batch batch =
           task->examples(tasks::Split::Train, step * batch_size + micro * micro_batch, micro_batch);
-      auto logits = model->forward(batch.inputs.to(device), /*tap=*/nullptr,
-                                 batch.source.defined() ? batch.source.to(device) : batch.source);
-      auto result = objective(logits, batch.targets.to(device));
-      (result.loss / static_cast<double>(micro_batches)).backward();
-      window += torch::stack({result.loss_sum.to(torch::kDouble), result.scored.to(torch::kDouble),
-                              result.correct.to(torch::kDouble),
-                              result.sequences_correct.to(torch::kDouble),
-                              result.sequences.to(torch::kDouble)})
-                    .cpu();
+      window += forward_backward(model, batch, device, micro_batches, precision.precision);
     }
     // The global gradient norm, clipped when train.grad_clip > 0 (computed either way): one
     // number that is finite exactly when every gradient is, checked before the step can spread a
     // NaN into the weights and the next checkpoint.
-    const double grad_norm = torch::nn::utils::clip_grad_norm_(
-        model->parameters(), grad_clip > 0.0 ? grad_clip : std::numeric_limits<double>::infinity());
+    const double grad_norm = clip_gradient_norm(*model, grad_clip);
     if (!std::isfinite(grad_norm)) throw_non_finite(*model, run, step + 1, grad_norm);
     optimizer.step();
     const std::int64_t completed = step + 1;
@@ -222,14 +190,14 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
         state.best_val_loss = last_val.loss;
         state.best_step = completed;
         state.step = completed;
-        state.window.assign(window.data_ptr<double>(), window.data_ptr<double>() + kWindowFields);
+        state.window.assign(window.data_ptr<double>(), window.data_ptr<double>() + kStepCountFields);
         save_checkpoint(run.checkpoints() / "best.pt", *model, optimizer, state, config_toml);
       }
     }
 
     if (completed % checkpoint_every == 0 || last_step) {
       state.step = completed;
-      state.window.assign(window.data_ptr<double>(), window.data_ptr<double>() + kWindowFields);
+      state.window.assign(window.data_ptr<double>(), window.data_ptr<double>() + kStepCountFields);
       save_checkpoint(step_checkpoint_path(run.checkpoints(), completed), *model, optimizer, state,
                       config_toml);
       prune_checkpoints(run.checkpoints(), config.get_int("train.keep_checkpoints"));

@@ -243,7 +243,8 @@ TEST_CASE("every registered variant matches the reference formula", "[variants]"
                 0.0);
         }
 
-        // Without probabilities the chunked path runs (Tk > variant.chunk) and agrees.
+        // Without probabilities the chunked path runs (Tk > variant.chunk, materialise_max 0)
+        // and agrees.
         REQUIRE(variant->uses_chunked_path(shape.query_length, shape.key_length));
         const auto fast = variant->forward(q, k, v, /*need_probs=*/false);
         CHECK_FALSE(fast.probs.defined());
@@ -610,7 +611,7 @@ TEST_CASE("every variant preset loads, builds and runs both paths", "[variants]"
     DYNAMIC_SECTION(preset) {
       torch::manual_seed(1);
       auto options = attnlab::run::variant_options(
-          attnlab::run::load_config({}, {"variant=" + preset, "variant.chunk=16"}));
+          attnlab::run::load_config({}, {"variant=" + preset, "variant.chunk=16", "variant.materialise_max=0"}));
       AttentionVariant variant(options, AttentionSite{0, 2, 8, /*causal=*/true, /*cross=*/false});
       auto x = torch::randn({1, 2, 64, 8});
       const auto plain = variant->forward(x, x, x, /*need_probs=*/true);

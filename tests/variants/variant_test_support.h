@@ -20,6 +20,7 @@ inline VariantOptions small_options(const std::string& score, const std::string&
   options.set("position", position);
   options.set("pattern", pattern);
   options.set("chunk", std::int64_t{4});
+  options.set("materialise_max", std::int64_t{0});  // beyond one tile: the chunked path
   options.set("additive_hidden", std::int64_t{5});
   options.set("window", std::int64_t{3});
   options.set("stride", std::int64_t{3});

@@ -1,0 +1,159 @@
+#include "experiments/bench/train_benchmark.h"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <stdexcept>
+
+#include <ATen/Parallel.h>
+
+#include "experiments/run/schema.h"
+#include "experiments/run/system_info.h"
+#include "experiments/train/optimizer.h"
+#include "experiments/train/train_step.h"
+
+namespace attnlab::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+const std::vector<TrainPreset>& train_presets() {
+  static const std::vector<TrainPreset> presets = {
+      {"tiny", 64, 2, 4, 64, 16, 100},
+      {"small", 128, 2, 4, 128, 32, 12},
+      {"medium", 256, 4, 8, 256, 16, 4},
+  };
+  return presets;
+}
+
+const TrainPreset& train_preset(const std::string& name) {
+  std::string known;
+  for (const auto& preset : train_presets()) {
+    if (preset.name == name) return preset;
+    known += (known.empty() ? "" : ", ") + preset.name;
+  }
+  throw std::invalid_argument("unknown bench preset \"" + name + "\" (known: " + known + ")");
+}
+
+model::ModelSpec preset_model(const TrainPreset& preset) {
+  model::ModelSpec spec;
+  spec.arch = "decoder";
+  spec.vocab_size = kBenchVocab;
+  spec.max_length = preset.length;
+  spec.d_model = preset.d_model;
+  spec.layers = preset.layers;
+  spec.heads = preset.heads;
+  spec.mlp_ratio = 4;
+  spec.positions = "learned";
+  spec.variant = run::variant_options(run::load_config(/*config_file=*/{}, {"variant=scaled"}));
+  return spec;
+}
+
+double training_flops_per_token(const model::ModelSpec& spec, std::int64_t length) {
+  const double c = static_cast<double>(spec.d_model);
+  const double layers = static_cast<double>(spec.layers);
+  const double hidden = static_cast<double>(spec.mlp_ratio) * c;
+  const double outputs = static_cast<double>(spec.num_classes > 0 ? spec.num_classes : spec.vocab_size);
+  // QKV (3 C^2), output (C^2) and the MLP's two matrices per layer, then the head.
+  const double matrix_parameters =
+      layers * (4.0 * c * c + (spec.attention_only ? 0.0 : 2.0 * c * hidden)) + c * outputs;
+  return 6.0 * matrix_parameters + 12.0 * layers * static_cast<double>(length) * c;
+}
+
+double TrainMeasurement::tokens_per_second() const {
+  const double seconds = std::accumulate(step_seconds.begin(), step_seconds.end(), 0.0);
+  return seconds > 0.0 ? static_cast<double>(tokens_per_step) *
+                             static_cast<double>(step_seconds.size()) / seconds
+                       : 0.0;
+}
+
+TrainMeasurement measure_training(const TrainPreset& preset, int steps, int warmup,
+                                  train::Precision precision, int threads) {
+  if (steps < 1) throw std::invalid_argument("--steps must be at least 1");
+  at::set_num_threads(threads);
+  torch::manual_seed(0);
+  const torch::Device device(torch::kCPU);
+  model::Transformer model(preset_model(preset));
+  model->train();
+  train::AdamWSettings settings;
+  settings.lr = 3e-4;  // as the PyTorch peer; the rate does not change a step's cost
+  auto optimizer = train::make_optimizer(*model, settings);
+
+  // A pool of random batches, cycled: the cost of a step does not depend on the tokens.
+  std::vector<tasks::Batch> pool;
+  for (int index = 0; index < 8; ++index) {
+    const auto tokens = torch::randint(kBenchVocab, {preset.batch, preset.length + 1}, torch::kLong);
+    pool.push_back({tokens.narrow(1, 0, preset.length).contiguous(),
+                    tokens.narrow(1, 1, preset.length).contiguous(), torch::Tensor()});
+  }
+
+  TrainMeasurement measurement;
+  measurement.tokens_per_step = preset.batch * preset.length;
+  measurement.parameters = model->parameter_count();
+  torch::Tensor sums;
+  for (int step = 0; step < warmup + steps; ++step) {
+    const auto start = Clock::now();
+    optimizer.zero_grad();
+    sums = train::forward_backward(model, pool[static_cast<std::size_t>(step) % pool.size()],
+                                   device, /*micro_batches=*/1, precision);
+    train::clip_gradient_norm(*model, 1.0);
+    optimizer.step();
+    if (step >= warmup) measurement.step_seconds.push_back(seconds_since(start));
+  }
+  const auto counts = sums.accessor<double, 1>();
+  measurement.final_loss = counts[0] / std::max(1.0, counts[1]);
+  measurement.peak_rss_mb = run::peak_rss_mb();
+  return measurement;
+}
+
+double measure_matmul_gflops(torch::ScalarType dtype, std::int64_t n, int repeats, int threads) {
+  at::set_num_threads(threads);
+  torch::NoGradGuard no_grad;
+  const auto a = torch::randn({n, n}).to(dtype);
+  const auto b = torch::randn({n, n}).to(dtype);
+  auto product = torch::mm(a, b);  // warm-up: thread pool, packing buffers
+  double best = std::numeric_limits<double>::infinity();
+  for (int repeat = 0; repeat < repeats; ++repeat) {
+    const auto start = Clock::now();
+    torch::mm_out(product, a, b);
+    best = std::min(best, seconds_since(start));
+  }
+  const double size = static_cast<double>(n);
+  return 2.0 * size * size * size / best / 1e9;
+}
+
+nlohmann::json to_json(const TrainMeasurement& measurement) {
+  return {{"implementation", "attnlab"},
+          {"parameters", measurement.parameters},
+          {"tokens_per_step", measurement.tokens_per_step},
+          {"step_seconds", measurement.step_seconds},
+          {"tokens_per_s", measurement.tokens_per_second()},
+          {"peak_rss_mb", measurement.peak_rss_mb},
+          {"final_loss", measurement.final_loss}};
+}
+
+TrainMeasurement measurement_from_json(const nlohmann::json& json) {
+  TrainMeasurement measurement;
+  measurement.step_seconds = json.at("step_seconds").get<std::vector<double>>();
+  measurement.tokens_per_step = json.at("tokens_per_step").get<std::int64_t>();
+  measurement.parameters = json.at("parameters").get<std::int64_t>();
+  measurement.peak_rss_mb = json.at("peak_rss_mb").get<double>();
+  measurement.final_loss = json.at("final_loss").get<double>();
+  return measurement;
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const auto middle = values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2);
+  std::nth_element(values.begin(), middle, values.end());
+  if (values.size() % 2 == 1) return *middle;
+  return (*middle + *std::max_element(values.begin(), middle)) / 2.0;
+}
+
+}  // namespace attnlab::bench

@@ -1,0 +1,46 @@
+// Dot-product attention on the CPU, one head at a time: the training fast path for variants whose
+// scores are `scale * q·k` plus a fixed additive mask (causal or sparse patterns, ALiBi).
+//
+// Why: LibTorch's batched matmul on the CPU calls BLAS once per head, and each of those small
+// calls wakes and synchronises BLAS's own threads; around it, the plain path materialises
+// the scores several times (scale, bias, mask, softmax, mask again) and copies q, k, v and the
+// output between the [B,T,H,D] and [B,H,T,D] layouts. Here the heads are split across LibTorch's
+// threads, each head's products are single-threaded BLAS calls on strided views (no layout
+// copies), and the mask, softmax and products of a head run while its T x S block is in cache.
+// Probabilities are kept for the backward pass, as the plain path keeps them.
+//
+// B = batch, H = heads, T = query length, S = key length, D = head dim.
+#pragma once
+
+#include <vector>
+
+#include <torch/types.h>
+
+namespace attnlab::variants {
+
+// Scores, mask and bias folded into one additive table: the bias where a key is allowed, -inf
+// where it is not. `empty_rows` lists, per table head, the queries with no allowed key (their
+// probabilities are set to zero, as the plain path does, instead of NaN).
+struct AdditiveMask {
+  torch::Tensor table;   // [1|H, T, S] float; undefined when every key is allowed and no bias
+  torch::Tensor empty;   // [1|H, T] bool: rows with no allowed key (undefined when none)
+  // Per table head and block of 32 query rows, the allowed keys' span [begin, end): the only
+  // keys the block's products visit. Empty when every key is allowed.
+  std::int64_t range_heads = 1;
+  std::vector<std::int64_t> key_begin, key_end;
+};
+
+// allowed [1|H,T,S] bool or undefined; bias [1|H,T,S] float or undefined.
+AdditiveMask make_additive_mask(const torch::Tensor& allowed, const torch::Tensor& bias);
+
+// Whether fused_dot_attention() takes these inputs: CPU float32, unit stride along D.
+bool fused_attention_supports(const torch::Tensor& q, const torch::Tensor& k,
+                              const torch::Tensor& v);
+
+// softmax(scale * q k^T + mask) v, differentiable in q, k and v. q [B,H,T,D], k and v [B,H,S,D]
+// (any strides with unit stride along D, e.g. views of a fused QKV projection) -> [B,H,T,D], a
+// view of a [B,T,H,D] tensor so that merging the heads back costs no copy.
+torch::Tensor fused_dot_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                  const torch::Tensor& v, double scale, const AdditiveMask& mask);
+
+}  // namespace attnlab::variants
