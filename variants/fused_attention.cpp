@@ -39,7 +39,7 @@ Shape shape_of(const torch::Tensor& q, const torch::Tensor& k) {
   return {q.size(0), q.size(1), q.size(2), k.size(2), q.size(3)};
 }
 
-// Unit stride along D is all the BLAS calls need; anything else is copied once.
+// Unit stride along D is all the matrix products need; anything else is copied once.
 torch::Tensor unit_inner_stride(const torch::Tensor& x) {
   return x.stride(3) == 1 && x.stride(2) >= x.size(3) ? x : x.contiguous();
 }

@@ -5,9 +5,10 @@
 // calls wakes and synchronises BLAS's own threads; around it, the plain path materialises
 // the scores several times (scale, bias, mask, softmax, mask again) and copies q, k, v and the
 // output between the [B,T,H,D] and [B,H,T,D] layouts. Here the heads are split across LibTorch's
-// threads, each head's products are single-threaded BLAS calls on strided views (no layout
-// copies), and the mask, softmax and products of a head run while its T x S block is in cache.
-// Probabilities are kept for the backward pass, as the plain path keeps them.
+// threads, each head's products are single-threaded oneDNN calls on strided views (no layout
+// copies), and a head's mask, softmax and products run 32 query rows at a time, over only the
+// keys those rows may see, while the block is in cache. Probabilities are kept for the backward
+// pass, as the plain path keeps them.
 //
 // B = batch, H = heads, T = query length, S = key length, D = head dim.
 #pragma once
