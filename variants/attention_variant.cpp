@@ -71,9 +71,13 @@ AttentionVariantImpl::AttentionVariantImpl(const VariantOptions& options,
   position_ =
       register_module("position", chosen(position_registry(), options).make(options, site));
   pattern_ = chosen(pattern_registry(), options).make(options, site);
+}
+
+bool AttentionVariantImpl::has_trainable_position() const {
   for (const auto& parameter : position_->parameters()) {
-    has_trainable_position_ = has_trainable_position_ || parameter.requires_grad();
+    if (parameter.requires_grad()) return true;
   }
+  return false;
 }
 
 torch::Tensor AttentionVariantImpl::allowed(std::int64_t query_length, std::int64_t key_length) {
@@ -139,10 +143,7 @@ bool AttentionVariantImpl::uses_chunked_path(std::int64_t query_length,
   if (query_length <= materialised && key_length <= materialised) return false;
   if (pattern_->depends_on_scores() && pattern_->keep_largest() == 0) return false;
   // The chunked path treats position biases as constants; a trainable one needs autograd.
-  for (const auto& parameter : position_->parameters()) {
-    if (parameter.requires_grad()) return false;
-  }
-  return true;
+  return !has_trainable_position();
 }
 
 torch::Tensor AttentionVariantImpl::forward_chunked(const torch::Tensor& q, const torch::Tensor& k,
@@ -158,7 +159,7 @@ torch::Tensor AttentionVariantImpl::forward_chunked(const torch::Tensor& q, cons
 
 bool AttentionVariantImpl::uses_fused_path(const torch::Tensor& q, const torch::Tensor& k,
                                            const torch::Tensor& v) const {
-  return score_->is_scaled_dot() && !pattern_->depends_on_scores() && !has_trainable_position_ &&
+  return score_->is_scaled_dot() && !pattern_->depends_on_scores() && !has_trainable_position() &&
          fused_attention_supports(q, k, v);
 }
 

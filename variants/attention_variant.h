@@ -62,13 +62,15 @@ class AttentionVariantImpl : public torch::nn::Module {
   const AttentionSite& site() const { return site_; }
 
  private:
+  // Fast paths treat position biases as constants; a trainable one needs autograd.
+  bool has_trainable_position() const;
+
   AttentionSite site_;
   std::int64_t chunk_;
   std::int64_t materialise_max_;
   std::shared_ptr<Score> score_;
   std::shared_ptr<Position> position_;
   std::shared_ptr<Pattern> pattern_;
-  bool has_trainable_position_ = false;
   std::map<std::pair<std::int64_t, std::int64_t>, torch::Tensor> allowed_cache_;
   std::map<std::pair<std::int64_t, std::int64_t>, AdditiveMask> additive_cache_;
   struct CachedLayout {

@@ -12,6 +12,7 @@
 #include <torch/types.h>
 
 #include "experiments/model/transformer.h"
+#include "experiments/run/sample_statistics.h"
 #include "experiments/train/precision.h"
 
 namespace attnlab::bench {
@@ -59,6 +60,6 @@ double measure_matmul_gflops(torch::ScalarType dtype, std::int64_t n, int repeat
 nlohmann::json to_json(const TrainMeasurement& measurement);
 TrainMeasurement measurement_from_json(const nlohmann::json& json);
 
-double median(std::vector<double> values);
+using run::median;  // of the step times and per-round ratios
 
 }  // namespace attnlab::bench

@@ -18,6 +18,7 @@
 #include "experiments/config/config.h"
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/forked_child.h"
+#include "experiments/run/sample_statistics.h"
 #include "experiments/run/schema.h"
 #include "experiments/run/shell_command.h"
 #include "experiments/run/system_info.h"
@@ -42,15 +43,12 @@ struct Row {
   int round = 0;
   std::string preset, implementation, precision;  // precision actually run
   bench::TrainMeasurement measurement;
-  double peak_gflops = 0.0;  // this round's matmul peak in the row's precision
-  double mfu() const;
+  double peak_gflops = 0.0;      // this round's matmul peak in the row's precision
+  double flops_per_token = 0.0;  // of the preset's model (training_flops_per_token)
+  double mfu() const {
+    return flops_per_token * measurement.tokens_per_second() / (peak_gflops * 1e9);
+  }
 };
-
-double Row::mfu() const {
-  const auto spec = bench::preset_model(bench::train_preset(preset));
-  return bench::training_flops_per_token(spec, spec.max_length) *
-         measurement.tokens_per_second() / (peak_gflops * 1e9);
-}
 
 int steps_for(const TrainBenchArguments& arguments, const bench::TrainPreset& preset) {
   return arguments.steps > 0 ? arguments.steps : preset.default_steps;
@@ -94,14 +92,6 @@ bench::TrainMeasurement measure_peer(const TrainBenchArguments& arguments,
       result.output.substr(line_start == std::string::npos ? 0 : line_start + 1)));
 }
 
-double percentile(std::vector<double> values, double fraction) {
-  std::sort(values.begin(), values.end());
-  const double position = fraction * static_cast<double>(values.size() - 1);
-  const auto lower = static_cast<std::size_t>(std::floor(position));
-  const auto upper = std::min(values.size() - 1, lower + 1);
-  return values[lower] + (values[upper] - values[lower]) * (position - static_cast<double>(lower));
-}
-
 std::string csv(const std::vector<Row>& rows, int threads) {
   std::ostringstream out;
   out << "round,preset,implementation,precision,threads,tokens_per_step,parameters,steps,"
@@ -113,8 +103,8 @@ std::string csv(const std::vector<Row>& rows, int threads) {
         "{},{},{},{},{},{},{},{},{:.1f},{:.3f},{:.3f},{:.3f},{:.1f},{:.5f},{:.1f},{:.4f},{:.5f}\n",
         row.round, row.preset, row.implementation, row.precision, threads, m.tokens_per_step,
         m.parameters, m.step_seconds.size(), m.tokens_per_second(),
-        1e3 * bench::median(m.step_seconds), 1e3 * percentile(m.step_seconds, 0.1),
-        1e3 * percentile(m.step_seconds, 0.9), m.peak_rss_mb,
+        1e3 * bench::median(m.step_seconds), 1e3 * run::percentile(m.step_seconds, 0.1),
+        1e3 * run::percentile(m.step_seconds, 0.9), m.peak_rss_mb,
         row.mfu() * row.peak_gflops / 1e3, row.peak_gflops, row.mfu(), m.final_loss);
   }
   return out.str();
@@ -191,7 +181,7 @@ void run_bench(const TrainBenchArguments& arguments) {
     fmt::print("{:<6} {:<7} {:<14} {:<5} {:>10.0f} {:>9.2f} {:>8.1f}% {:>8.0f} {:>5.1f}%\n",
                row.round, row.preset, row.implementation, row.precision, m.tokens_per_second(),
                1e3 * bench::median(m.step_seconds),
-               100.0 * (percentile(m.step_seconds, 0.9) - percentile(m.step_seconds, 0.1)) /
+               100.0 * (run::percentile(m.step_seconds, 0.9) - run::percentile(m.step_seconds, 0.1)) /
                    bench::median(m.step_seconds),
                m.peak_rss_mb, 100.0 * row.mfu());
     std::fflush(stdout);
@@ -200,6 +190,11 @@ void run_bench(const TrainBenchArguments& arguments) {
     std::filesystem::create_directories(arguments.output);
     run::write_file_atomic(arguments.output / "train.csv", csv(rows, threads));
   };
+  std::map<std::string, double> flops_per_token;  // per preset, computed once
+  for (const auto* preset : presets) {
+    flops_per_token[preset->name] =
+        bench::training_flops_per_token(bench::preset_model(*preset), preset->length);
+  }
   for (int round = 1; round <= arguments.rounds; ++round) {
     const double fp32_peak = round == 1 ? first_fp32_peak : peak(torch::kFloat);
     const double bf16_peak = round == 1 || !runs_bf16 ? first_bf16_peak : peak(torch::kBFloat16);
@@ -208,11 +203,12 @@ void run_bench(const TrainBenchArguments& arguments) {
         const bool bf16 = choice.precision == train::Precision::BFloat16;
         record({round, preset->name, "attnlab", bf16 ? "bf16" : "fp32",
                 measure_attnlab(arguments, *preset, choice.precision, threads),
-                bf16 ? bf16_peak : fp32_peak});
+                bf16 ? bf16_peak : fp32_peak, flops_per_token[preset->name]});
       }
       if (arguments.vs_python) {
         record({round, preset->name, "pytorch-eager", "fp32",
-                measure_peer(arguments, *preset, threads), fp32_peak});
+                measure_peer(arguments, *preset, threads), fp32_peak,
+                flops_per_token[preset->name]});
       }
     }
   }
@@ -230,8 +226,7 @@ void run_bench(const TrainBenchArguments& arguments) {
                             {"presets", nlohmann::json::object()}};
   fmt::print("\n");
   for (const auto* preset : presets) {
-    const auto spec = bench::preset_model(*preset);
-    nlohmann::json entry = {{"flops_per_token", bench::training_flops_per_token(spec, preset->length)}};
+    nlohmann::json entry = {{"flops_per_token", flops_per_token[preset->name]}};
     std::map<std::string, std::vector<double>> tokens_per_s, mfu;  // implementation/precision
     std::map<int, std::map<std::string, double>> by_round;
     for (const auto& row : rows) {

@@ -12,6 +12,7 @@
 #include "experiments/record/recorder.h"
 #include "experiments/run/run_dir.h"
 #include "experiments/run/schema.h"
+#include "experiments/run/sample_statistics.h"
 #include "experiments/train/trainer.h"
 
 namespace attnlab::record {
@@ -19,12 +20,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double median(std::vector<double> values) {
-  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
-  std::sort(values.begin(), values.end());
-  const auto middle = values.size() / 2;
-  return values.size() % 2 == 1 ? values[middle] : 0.5 * (values[middle - 1] + values[middle]);
-}
+using run::median;
 
 std::size_t statistic_size(dump::StatisticShape shape, const WriterBenchmarkOptions& options) {
   switch (shape) {
