@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on its default config: set up, build, then train six attention variants (scaled,
 # dot, additive, rope, local, bigbird) x 2 seeds on mqar (configs/demo.toml), two runs at a time
-# with the cores split between them, and compare them (table, compare.md/.csv, SVG figures).
+# with the cores split between them, compare them (table, compare.md/.csv, SVG figures) and write
+# an HTML report with an attention explorer (report.html).
 # Overrides pass through to every run:
 #   scripts/demo.sh train.steps=300
 #   ATTNLAB_DEMO_VARIANTS="scaled local" ATTNLAB_DEMO_SEEDS="0" scripts/demo.sh
@@ -49,7 +50,10 @@ echo "demo: trained in $(( $(date +%s) - start )) s"
 echo
 "$attnlab" compare "$out" --out "$out/compare"
 echo
+"$attnlab" report "$out"
+echo
 echo "results: $out"
+echo "  report.html          open in a browser: charts, head grids, attention explorer (offline)"
 echo "  compare/compare.md   the table above; compare.csv for pandas; compare/*.svg figures"
 echo "  demo/<run>/          per run: summary.json, metrics.csv, attention.h5, config.toml"
 exit "$status"

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Installs what attnlab needs from Debian's packages, only what is missing (safe to run again).
+# Installs what attnlab needs from Debian's packages, only what is missing (safe to run again),
+# and the report's JavaScript libraries from npm (pinned by analysis/report/web/package-lock.json).
 # Runs apt-get as root (directly, or through sudo when available).
+#   scripts/setup.sh             what building, training and reports need
+#   scripts/setup.sh --browser   also Debian's Chromium, for the report's browser test
 set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 packages=(
   g++ cmake ninja-build ccache git pkg-config
@@ -12,6 +16,9 @@ packages=(
   python3-torch python3-h5py python3-numpy  # reference scripts and notebook readers
   slurmctld slurmd slurm-client munge     # sweeps on Slurm: scripts/slurm-local.sh, the slurm tests
 )
+# attnlab report builds its page with Node.js; a machine that already has node and npm keeps them.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+[[ "${1:-}" == "--browser" ]] && packages+=(chromium)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -21,18 +28,29 @@ done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "setup: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "setup: installing ${missing[*]}"
+  if [[ $(id -u) -eq 0 ]]; then
+    as_root=()
+  elif command -v sudo >/dev/null; then
+    as_root=(sudo)
+  else
+    echo "setup: missing packages and not root (no sudo): ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update -q
+  "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "setup: installing ${missing[*]}"
-if [[ $(id -u) -eq 0 ]]; then
-  as_root=()
-elif command -v sudo >/dev/null; then
-  as_root=(sudo)
+# The report's npm packages, exactly as locked; installed again only when the lockfile changes.
+web="$root/analysis/report/web"
+stamp="$web/node_modules/.attnlab-lock-sha256"
+lock_hash=$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_hash" ]]; then
+  echo "setup: npm ci in analysis/report/web"
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_hash" >"$stamp"
 else
-  echo "setup: missing packages and not root (no sudo): ${missing[*]}" >&2
-  exit 1
+  echo "setup: report libraries present (analysis/report/web/node_modules)"
 fi
-export DEBIAN_FRONTEND=noninteractive
-"${as_root[@]}" apt-get update -q
-"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

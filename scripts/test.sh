@@ -4,7 +4,7 @@
 #   scripts/test.sh -L slow        only the end-to-end training tests
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$root/scripts/setup.sh"
+"$root/scripts/setup.sh" --browser
 "$root/scripts/build.sh"
 build=${ATTNLAB_BUILD_DIR:-$root/build}
 cd "$build"

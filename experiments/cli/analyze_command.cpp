@@ -3,7 +3,6 @@
 // prints a grid of head labels, when each formed, the groups of redundant heads and the
 // throughput.
 #include <fmt/core.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -19,6 +18,7 @@
 #include "experiments/cli/commands.h"
 #include "experiments/config/config.h"
 #include "experiments/run/atomic_file.h"
+#include "experiments/run/progress.h"
 
 namespace attnlab::cli {
 namespace {
@@ -29,17 +29,6 @@ struct AnalyzeArguments {
   std::string snapshot = "all";
   bool figures = true;
 };
-
-// A one-line counter on a terminal ("heads 12/104"), nothing in logs.
-heads::ProgressCallback terminal_progress(const char* what) {
-  if (isatty(STDERR_FILENO) == 0) return {};
-  return [what](std::int64_t done, std::int64_t total) {
-    std::fprintf(stderr, "\r%s %lld/%lld", what, static_cast<long long>(done),
-                 static_cast<long long>(total));
-    if (done == total) std::fprintf(stderr, "\r\033[K");
-    std::fflush(stderr);
-  };
-}
 
 void run_analyze(const AnalyzeArguments& arguments) {
   heads::HeadAnalysis analysis;
@@ -66,10 +55,10 @@ void run_analyze(const AnalyzeArguments& arguments) {
     if (!reader.has_maps()) {
       fmt::print("recorded without maps: scores from the file's statistics only\n");
     }
-    analysis = heads::analyse_heads(reader, snapshots, terminal_progress("heads"));
+    analysis = heads::analyse_heads(reader, snapshots, run::terminal_counter("heads"));
     if (reader.has_maps()) {
       similarity = heads::head_similarity(reader, snapshots.back(),
-                                          terminal_progress("similarity, samples"));
+                                          run::terminal_counter("similarity, samples"));
     }
     if (arguments.figures) {
       figures = heads::head_figures(analysis, similarity ? &*similarity : nullptr, reader);

@@ -30,6 +30,7 @@
 #include <fmt/core.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "analysis/csv_number.h"
 #include "experiments/cli/commands.h"
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/forked_child.h"
@@ -218,7 +219,8 @@ std::string csv(const BenchArguments& arguments, const std::vector<Measurement>&
         option_text(row.options, "pattern"), row.path, arguments.direction, row.length,
         arguments.batch, arguments.heads, arguments.head_dim, threads, row.forward_ms,
         row.forward_backward_ms, row.forward_cpu_ms, row.forward_backward_cpu_ms,
-        row.forward_peak_mb, row.forward_backward_peak_mb, kMemoryMethod, row.error);
+        row.forward_peak_mb, row.forward_backward_peak_mb, kMemoryMethod,
+        analysis::csv_text(row.error));
   }
   return out.str();
 }

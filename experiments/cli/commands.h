@@ -31,6 +31,7 @@ void add_info_command(CLI::App& app);
 void add_variants_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 
 // `attnlab bench`: benchmarks as subcommands, each added from its own file through this group
 // (created on first use), e.g. `attnlab bench attention`.

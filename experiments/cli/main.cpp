@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   attnlab::cli::add_sweep_command(app);
   attnlab::cli::add_compare_command(app);
   attnlab::cli::add_analyze_command(app);
+  attnlab::cli::add_report_command(app);
   attnlab::cli::add_config_command(app);
   attnlab::cli::add_variants_command(app);
   attnlab::cli::add_info_command(app);

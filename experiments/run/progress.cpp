@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+
 #include <fmt/core.h>
 
 namespace attnlab::run {
@@ -54,6 +56,16 @@ void Progress::message(const std::string& text) {
 void Progress::finish() {
   if (drawn_) fmt::print(stderr, "\n");
   drawn_ = false;
+}
+
+std::function<void(std::int64_t, std::int64_t)> terminal_counter(const char* what) {
+  if (::isatty(STDERR_FILENO) == 0) return {};
+  return [what](std::int64_t done, std::int64_t total) {
+    std::fprintf(stderr, "\r%s %lld/%lld", what, static_cast<long long>(done),
+                 static_cast<long long>(total));
+    if (done == total) std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+  };
 }
 
 }  // namespace attnlab::run

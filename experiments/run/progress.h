@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace attnlab::run {
@@ -25,5 +26,9 @@ class Progress {
   std::chrono::steady_clock::time_point start_;
   bool drawn_ = false;
 };
+
+// A one-line counter for long passes ("heads 12/104") on a terminal, cleared when done; nothing
+// (an empty function) when stderr is not a terminal, so logs stay clean.
+std::function<void(std::int64_t done, std::int64_t total)> terminal_counter(const char* what);
 
 }  // namespace attnlab::run
