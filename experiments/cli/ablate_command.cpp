@@ -63,7 +63,8 @@ void run_ablate(const AblateArguments& arguments) {
   const torch::Device device(config.get_string("runtime.device"));
   const auto task = tasks::make_task(config);
   model::Transformer model(model::model_spec(config, *task));
-  const auto state = train::load_checkpoint(checkpoint, model.ptr().get(), nullptr);
+  const auto state = train::load_checkpoint(checkpoint, model.ptr().get(), nullptr,
+                                            config.to_toml());
   model->to(device);
 
   train::EvaluationSet set;

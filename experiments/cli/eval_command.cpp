@@ -35,7 +35,8 @@ void run_eval(const EvalArguments& arguments) {
   const auto task = tasks::make_task(config);
   model::Transformer model(model::model_spec(config, *task));
   const auto checkpoint = train::find_checkpoint(run.checkpoints(), arguments.checkpoint);
-  const auto state = train::load_checkpoint(checkpoint, model.ptr().get(), nullptr);
+  const auto state = train::load_checkpoint(checkpoint, model.ptr().get(), nullptr,
+                                            config.to_toml());
   model->to(device);
   const auto batch = config.get_int("eval.batch") > 0 ? config.get_int("eval.batch")
                                                       : config.get_int("train.batch");

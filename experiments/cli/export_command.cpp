@@ -75,7 +75,8 @@ void run_export(const ExportArguments& arguments) {
   const auto spec = model::model_spec(config, *task);
   model::Transformer model(spec);
   const auto checkpoint = train::find_checkpoint(run.checkpoints(), arguments.checkpoint);
-  const auto state = train::load_checkpoint(checkpoint, model.ptr().get(), nullptr);
+  const auto state = train::load_checkpoint(checkpoint, model.ptr().get(), nullptr,
+                                            config.to_toml());
   model->to(torch::kCPU);
   model->eval();
 

@@ -2,9 +2,13 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
+#include <map>
+#include <sstream>
 
+#include <toml++/toml.h>
 #include <torch/serialize/archive.h>
 
 #include "experiments/run/atomic_file.h"
@@ -23,7 +27,53 @@ std::vector<double> to_vector(const torch::Tensor& tensor) {
   return {contiguous.data_ptr<double>(), contiguous.data_ptr<double>() + contiguous.numel()};
 }
 
+// Leaves of the model, variant and task tables as "key" -> TOML text of the value.
+void architecture_keys(const toml::table& table, const std::string& prefix,
+                       std::map<std::string, std::string>& out) {
+  for (const auto& [name, node] : table) {
+    const std::string key = prefix.empty() ? std::string(name.str())
+                                           : prefix + "." + std::string(name.str());
+    if (prefix.empty() && key != "model" && key != "variant" && key != "task") continue;
+    if (const auto* child = node.as_table()) {
+      architecture_keys(*child, key, out);
+    } else {
+      std::ostringstream text;
+      node.visit([&text](const auto& leaf) { text << leaf; });
+      out[key] = text.str();
+    }
+  }
+}
+
 }  // namespace
+
+std::string architecture_difference(const std::string& checkpoint_config,
+                                    const std::string& expected_config) {
+  std::map<std::string, std::string> saved, expected;
+  try {
+    architecture_keys(toml::parse(checkpoint_config), "", saved);
+    architecture_keys(toml::parse(expected_config), "", expected);
+  } catch (const toml::parse_error&) {
+    return {};
+  }
+  std::vector<std::string> differences;
+  const auto describe = [](const std::map<std::string, std::string>& values,
+                           const std::string& key) {
+    const auto found = values.find(key);
+    return found == values.end() ? std::string("absent") : found->second;
+  };
+  std::map<std::string, std::string> keys = saved;
+  keys.insert(expected.begin(), expected.end());
+  for (const auto& [key, unused] : keys) {
+    const auto before = describe(saved, key);
+    const auto now = describe(expected, key);
+    if (before != now) {
+      differences.push_back(fmt::format("{} = {} in the checkpoint, {} here", key, before, now));
+    }
+  }
+  std::string text;
+  for (const auto& difference : differences) text += (text.empty() ? "" : "; ") + difference;
+  return text;
+}
 
 std::filesystem::path step_checkpoint_path(const std::filesystem::path& directory,
                                            std::int64_t step) {
@@ -91,7 +141,8 @@ void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model
 }
 
 TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Module* model,
-                             torch::optim::Optimizer* optimizer) {
+                             torch::optim::Optimizer* optimizer,
+                             const std::string& expected_config) {
   TrainerState state;
   try {
     torch::serialize::InputArchive archive;
@@ -104,7 +155,45 @@ TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Modul
     if (model != nullptr) {
       torch::serialize::InputArchive model_archive;
       archive.read("model", model_archive);
-      model->load(model_archive);
+      // Module::load replaces each tensor with the saved one whatever its shape, so a checkpoint
+      // of another architecture would load and fail later, deep in a forward pass: compare.
+      std::vector<std::pair<std::string, std::vector<std::int64_t>>> shapes;
+      for (const auto& item : model->named_parameters()) {
+        shapes.emplace_back(item.key(), item.value().sizes().vec());
+      }
+      for (const auto& item : model->named_buffers()) {
+        shapes.emplace_back(item.key(), item.value().sizes().vec());
+      }
+      std::string mismatch;
+      try {
+        model->load(model_archive);
+        const auto parameters = model->named_parameters();
+        const auto buffers = model->named_buffers();
+        for (const auto& [name, shape] : shapes) {
+          const auto* parameter = parameters.find(name);
+          const auto* buffer = buffers.find(name);
+          const auto now = parameter != nullptr ? parameter->sizes().vec()
+                                                : buffer->sizes().vec();
+          if (now != shape) {
+            mismatch = fmt::format("{} is {} in the checkpoint, {} in this model", name,
+                                   fmt::join(now, "x"), fmt::join(shape, "x"));
+            break;
+          }
+        }
+      } catch (const c10::Error& error) {
+        mismatch = error.what_without_backtrace();
+        mismatch = mismatch.substr(0, mismatch.find('\n'));
+      }
+      if (!mismatch.empty()) {
+        // The configs say which choice made the architectures differ.
+        c10::IValue saved;
+        const auto difference =
+            !expected_config.empty() && archive.try_read("config", saved) && saved.isString()
+                ? architecture_difference(saved.toStringRef(), expected_config)
+                : std::string();
+        throw CheckpointError("its weights do not fit this model (" + mismatch + ")" +
+                              (difference.empty() ? "" : "; configured differently: " + difference));
+      }
     }
     if (optimizer != nullptr) {
       torch::serialize::InputArchive optimizer_archive;

@@ -26,9 +26,17 @@ void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model
                      const std::string& config_toml);
 
 // Loads into `model` and `optimizer` (either may be null to skip). Throws CheckpointError naming
-// the file and what does not match.
+// the file and what does not match. `expected_config` (the TOML the model was built from): when
+// the weights do not fit the model, the message names the model, variant and task keys in which
+// the checkpoint's own config differs from it.
 TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Module* model,
-                             torch::optim::Optimizer* optimizer);
+                             torch::optim::Optimizer* optimizer,
+                             const std::string& expected_config = {});
+
+// "model.d_model = 128 in the checkpoint, 64 here; ..." for the model, variant and task keys
+// whose values differ between two resolved configs (TOML text); empty when none does.
+std::string architecture_difference(const std::string& checkpoint_config,
+                                    const std::string& expected_config);
 
 class CheckpointError : public std::runtime_error {
  public:

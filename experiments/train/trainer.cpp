@@ -100,7 +100,7 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
     // The newest checkpoint that loads wins; a damaged one (should an fsync have lied) is skipped.
     for (const auto& path : step_checkpoints(run.checkpoints())) {
       try {
-        state = load_checkpoint(path, model.ptr().get(), &optimizer);
+        state = load_checkpoint(path, model.ptr().get(), &optimizer, config.to_toml());
         resume_notes.push_back(fmt::format("resumed from {} (step {})", path.string(), state.step));
         break;
       } catch (const CheckpointError& error) {

@@ -84,3 +84,42 @@ TEST_CASE("a second process on the same run directory is refused and writes noth
                                          directory.path());
   CHECK(free.exit_code == 0);
 }
+
+TEST_CASE("a checkpoint of another architecture, or a damaged one, is refused with exit 2",
+          "[train][guards]") {
+  testing::TempDir directory;
+  const auto train = [&](const std::string& name, const std::string& override) {
+    const auto run = directory.path() / name;
+    const auto result = run_attnlab({"train", "--run-dir", run.string(), "train.steps=5",
+                                     "train.eval_every=5", "train.checkpoint_every=5",
+                                     "record.every=0", "runtime.threads=1",
+                                     "runtime.progress=none", override},
+                                    directory.path());
+    INFO(result.output);
+    REQUIRE(result.exit_code == 0);
+    return run / "checkpoints" / "step-00000005.pt";
+  };
+  const auto narrow = train("narrow", "model.d_model=32");
+  const auto wide = train("wide", "model.d_model=64");
+
+  const auto mismatch = run_attnlab(
+      {"eval", "--run", (directory.path() / "wide").string(), "--checkpoint", narrow.string()},
+      directory.path());
+  INFO(mismatch.output);
+  CHECK(mismatch.exit_code == 2);
+  CHECK_THAT(mismatch.output, Catch::Contains("cannot load checkpoint " + narrow.string()));
+  CHECK_THAT(mismatch.output, Catch::Contains("its weights do not fit this model"));
+  CHECK_THAT(mismatch.output, Catch::Contains("in the checkpoint, "));  // the first tensor
+  CHECK_THAT(mismatch.output,
+             Catch::Contains("configured differently: model.d_model = 32 in the checkpoint, 64 "
+                             "here"));
+
+  // Cut in half, as a crash mid-copy would leave it (attnlab itself writes atomically).
+  std::filesystem::resize_file(wide, std::filesystem::file_size(wide) / 2);
+  const auto truncated = run_attnlab(
+      {"eval", "--run", (directory.path() / "wide").string(), "--checkpoint", wide.string()},
+      directory.path());
+  INFO(truncated.output);
+  CHECK(truncated.exit_code == 2);
+  CHECK_THAT(truncated.output, Catch::Contains("cannot load checkpoint " + wide.string()));
+}
