@@ -18,12 +18,15 @@
 
 #include "analysis/dump/dump_reader.h"
 #include "experiments/train/checkpoint.h"
+#include "tests/support/background_attnlab.h"
 #include "tests/support/run_command.h"
 #include "tests/support/files.h"
 #include "tests/support/temp_dir.h"
 
 using namespace attnlab;
 using testing::read_text;
+using testing::start_attnlab;
+using testing::wait_exit_code;
 
 namespace {
 
@@ -39,38 +42,6 @@ std::vector<std::string> train_arguments(const std::filesystem::path& run_dir, i
 
 std::vector<std::string> resume_arguments(const std::filesystem::path& run_dir) {
   return {"train", "--resume", run_dir.string(), "runtime.progress=none", "runtime.threads=1"};
-}
-
-// Starts the attnlab binary in the background (output to `log`); `limit_file_size` > 0 caps the
-// size of any file it writes (RLIMIT_FSIZE, with SIGXFSZ ignored so writes fail with EFBIG the
-// way they fail with ENOSPC on a full disk).
-pid_t start_attnlab(const std::vector<std::string>& arguments, const std::filesystem::path& log,
-                    rlim_t limit_file_size = 0) {
-  std::vector<std::string> full = {ATTNLAB_BINARY};
-  full.insert(full.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (auto& argument : full) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-  const pid_t child = ::fork();
-  if (child == 0) {
-    const int output = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(output, STDOUT_FILENO);
-    ::dup2(output, STDERR_FILENO);
-    if (limit_file_size > 0) {
-      ::signal(SIGXFSZ, SIG_IGN);
-      const rlimit limit{limit_file_size, limit_file_size};
-      ::setrlimit(RLIMIT_FSIZE, &limit);
-    }
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return child;
-}
-
-int wait_exit_code(pid_t child) {
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
 // The largest step of a train row in metrics.jsonl (complete lines only), or -1.
@@ -156,8 +127,8 @@ TEST_CASE("SIGKILL keeps completed snapshots and --resume completes the dump wit
   const auto dump_path = killed / dump::kFileName;
   // First kill at once after step 16 is logged (mid-recording or mid-step), then a resumed
   // process killed a little later in its step, then a resume that runs to the end.
-  kill_after(start_attnlab(train_arguments(killed, 2), work.path() / "first.log"), killed, 16,
-             std::chrono::milliseconds(0));
+  kill_after(start_attnlab(train_arguments(killed, 2), {work.path(), work.path() / "first.log"}),
+             killed, 16, std::chrono::milliseconds(0));
   check_complete_prefix(dump_path, 8);  // 0, 2, ..., 14 at least
   // Standard tools open what the kill left.
   const auto dumped = testing::run_command({"h5dump", "-H", dump_path.string()}, work.path());
@@ -169,8 +140,8 @@ TEST_CASE("SIGKILL keeps completed snapshots and --resume completes the dump wit
   INFO(python.output);
   CHECK(python.exit_code == 0);
 
-  kill_after(start_attnlab(resume_arguments(killed), work.path() / "second.log"), killed, 46,
-             std::chrono::milliseconds(7));
+  kill_after(start_attnlab(resume_arguments(killed), {work.path(), work.path() / "second.log"}),
+             killed, 46, std::chrono::milliseconds(7));
   check_complete_prefix(dump_path, 23);  // 0 ... 44
 
   const auto finished = testing::run_attnlab(resume_arguments(killed), work.path());
@@ -191,9 +162,9 @@ TEST_CASE("a full disk stops the run with the dump's path and the checkpoint sta
   // 1 MB ahead; a checkpoint is about 1.4 MB. At 5 MB per file the checkpoints fit and the dump
   // runs out of room after about 20 snapshots.
   const auto log = work.path() / "full.log";
-  const auto child = start_attnlab(
-      train_arguments(run_dir, /*every=*/1, /*compression=*/0), log,
-      /*limit_file_size=*/5'000'000);
+  testing::Background how{work.path(), log};
+  how.file_size_limit = 5'000'000;
+  const auto child = start_attnlab(train_arguments(run_dir, /*every=*/1, /*compression=*/0), how);
   const int exit_code = wait_exit_code(child);
   const auto output = read_text(log);
   INFO(output);

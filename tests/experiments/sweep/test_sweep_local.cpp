@@ -16,6 +16,7 @@
 
 #include "tests/support/run_command.h"
 #include "experiments/run/system_info.h"
+#include "tests/support/background_attnlab.h"
 #include "tests/support/files.h"
 #include "tests/support/temp_dir.h"
 
@@ -73,26 +74,6 @@ std::vector<std::string> sweep_command(const std::filesystem::path& results,
                                       "experiment.results_dir=" + results.string()};
   command.insert(command.end(), parameters.begin(), parameters.end());
   return command;
-}
-
-// Starts `attnlab <arguments>` in the background in `directory`, output to `log`; in a process
-// group of its own when `own_group` (like a shell job, so a Ctrl-C can reach it and its jobs).
-pid_t start_attnlab(const std::vector<std::string>& arguments, const std::filesystem::path& directory,
-                    const std::filesystem::path& log, bool own_group) {
-  const pid_t child = fork();
-  if (child != 0) return child;
-  if (own_group) setpgid(0, 0);
-  std::vector<std::string> argv_text = {ATTNLAB_BINARY};
-  argv_text.insert(argv_text.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (auto& text : argv_text) argv.push_back(text.data());
-  argv.push_back(nullptr);
-  if (freopen(log.c_str(), "w", stdout) == nullptr || freopen(log.c_str(), "a", stderr) == nullptr ||
-      chdir(directory.c_str()) != 0) {
-    _exit(126);
-  }
-  execv(argv[0], argv.data());
-  _exit(127);
 }
 
 }  // namespace
@@ -185,8 +166,8 @@ TEST_CASE("Ctrl-C stops a sweep cleanly and the next run resumes it from checkpo
   const auto command = sweep_command(results, {"--jobs", "2", "seed=0,1", "train.steps=400",
                                          "train.checkpoint_every=20"});
   // The launcher in the background, in its own process group like a shell job.
-  const pid_t launcher =
-      start_attnlab(command, directory.path(), directory.path() / "launcher.log", /*own_group=*/true);
+  const pid_t launcher = testing::start_attnlab(
+      command, {directory.path(), directory.path() / "launcher.log", /*own_group=*/true});
   // Wait until both runs have a checkpoint, then Ctrl-C the whole job (launcher and children).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   bool ready = false;
@@ -196,11 +177,9 @@ TEST_CASE("Ctrl-C stops a sweep cleanly and the next run resumes it from checkpo
   }
   REQUIRE(ready);
   kill(-launcher, SIGINT);
-  int status = 0;
-  waitpid(launcher, &status, 0);
+  const int exit_code = testing::wait_exit_code(launcher);
   INFO(read_text(directory.path() / "launcher.log"));
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(exit_code == 130);
   const auto sweep = sweep_dir(results);
   for (const auto& entry : manifest(sweep)) {
     CHECK(entry["status"] == "interrupted");
@@ -223,8 +202,8 @@ TEST_CASE("one launcher per sweep; train -m is a sweep; bad parameters exit 2", 
   const auto results = directory.path() / "results";
   // A long job, so that the second launcher surely comes while the first one runs.
   const auto command = sweep_command(results, {"seed=0", "train.steps=100000"});
-  const pid_t launcher = start_attnlab(command, directory.path(), directory.path() / "first.log",
-                                       /*own_group=*/true);
+  const pid_t launcher = testing::start_attnlab(
+      command, {directory.path(), directory.path() / "first.log", /*own_group=*/true});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   bool running = false;
   while (!running && std::chrono::steady_clock::now() < deadline) {
@@ -237,10 +216,7 @@ TEST_CASE("one launcher per sweep; train -m is a sweep; bad parameters exit 2", 
   CHECK(second.exit_code == 2);
   CHECK_THAT(second.output, Catch::Contains("is being run by another launcher"));
   kill(-launcher, SIGINT);
-  int status = 0;
-  waitpid(launcher, &status, 0);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(testing::wait_exit_code(launcher) == 130);
 
   // Sweep options belong to sweeps: without -m they are an error, not ignored.
   const auto stray = run_attnlab({"train", "--jobs", "2", "train.steps=1"}, directory.path());
