@@ -43,6 +43,14 @@ else
   "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# playwright-core (the browser test) needs Node.js 20 and Vega-Lite 6 asks for 22; Debian
+# bookworm's own nodejs is 18. Say so rather than fail later with a stack trace.
+node_major=$(node --version | sed -E 's/^v([0-9]+).*/\1/')
+if (( node_major < 20 )); then
+  echo "setup: warning: Node.js $(node --version) is older than 20: attnlab report and its" \
+       "browser test need a newer Node.js than Debian bookworm ships" >&2
+fi
+
 # The report's npm packages, exactly as locked; installed again only when the lockfile changes.
 web="$root/analysis/report/web"
 stamp="$web/node_modules/.attnlab-lock-sha256"

@@ -90,4 +90,16 @@ double CsvTable::number(std::size_t row, std::size_t column) const {
   return value;
 }
 
+std::int64_t CsvTable::integer(std::size_t row, std::size_t column) const {
+  const std::string& text = rows_[row][column];
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE) {
+    throw std::invalid_argument(path_.string() + ":" + std::to_string(lines_[row]) + ": column '" +
+                                header_[column] + "': '" + text + "' is not a whole number");
+  }
+  return value;
+}
+
 }  // namespace attnlab::report

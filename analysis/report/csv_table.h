@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -28,6 +29,9 @@ class CsvTable {
   // The field as a number: NaN for "nan" or an empty field; throws std::invalid_argument naming
   // the file, line and column for anything else that is not a number.
   double number(std::size_t row, std::size_t column) const;
+  // The field as a whole number (steps, layers, heads); throws std::invalid_argument naming the
+  // file, line and column for anything else, "nan" and empty included.
+  std::int64_t integer(std::size_t row, std::size_t column) const;
 
  private:
   std::filesystem::path path_;

@@ -9,12 +9,15 @@
 #include <set>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "analysis/compare/comparison.h"
 #include "analysis/dump/dump_reader.h"
 #include "analysis/heads/analysis_file.h"
 #include "analysis/heads/head_analysis.h"
 #include "analysis/heads/head_report.h"
 #include "analysis/report/csv_table.h"
+#include "analysis/run_outputs.h"
 
 namespace attnlab::report {
 namespace {
@@ -22,10 +25,14 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+using analysis::kAblationFolder;
+using analysis::kAnalysisFolder;
+
 constexpr const char* kManifestFile = "manifest.jsonl";  // a sweep folder's job list
 constexpr const char* kConfigFile = "config.toml";       // every run folder has one
-constexpr const char* kAnalysisFolder = "analysis";      // analyze's default output in a run
-constexpr const char* kAblationFolder = "ablation";      // ablate's default output in a run
+// The libraries (about 0.9 MB) and page code are inlined as well; this bounds the maps' share.
+// Node reads the document as one string, and V8 strings end at 2^29 characters.
+constexpr double kLargestMapMegabytes = 300.0;
 
 // What DIR holds, and so which parts the report has.
 enum class Kind { Sweep, Runs, Run, Analysis };
@@ -63,11 +70,17 @@ std::string run_name(const fs::path& dir, const fs::path& root) {
 
 // --- comparison and learning curves -------------------------------------------------------
 
+// One seed has no spread: std and ci95 are null then, not 0, so no chart shows a zero-width
+// interval as if it were certain.
 json summary_json(const analysis::Summary& summary) {
   if (summary.n == 0) return nullptr;
-  return {{"n", summary.n},           {"mean", number(summary.mean)},
-          {"std", number(summary.std)}, {"ci95", number(summary.ci95)},
-          {"min", number(summary.min)}, {"max", number(summary.max)}};
+  const bool spread = summary.n >= 2;
+  return {{"n", summary.n},
+          {"mean", number(summary.mean)},
+          {"std", spread ? number(summary.std) : json(nullptr)},
+          {"ci95", spread ? number(summary.ci95) : json(nullptr)},
+          {"min", number(summary.min)},
+          {"max", number(summary.max)}};
 }
 
 json comparison_json(const analysis::Comparison& comparison, const fs::path& root) {
@@ -127,6 +140,7 @@ struct DumpRun {
   fs::path dump;          // its attention.h5
   fs::path analysis_dir;  // classes.csv, analysis.h5 (may not exist)
   std::string group;      // the comparison group label, "" when not compared
+  bool completed = true;  // false: a run of a sweep still training (its dump may be locked)
 };
 
 // A whole numeric dataset of an HDF5 file, read as `memory_type` into T.
@@ -143,9 +157,21 @@ std::vector<T> read_numeric(hid_t file, const std::string& path, hid_t memory_ty
   return values;
 }
 
-dump::Handle open_hdf5(const fs::path& path) {
-  return dump::Handle(
+// analyze's analysis.h5, checked to be one (a foreign or newer file is named, not misread).
+dump::Handle open_analysis_file(const fs::path& path) {
+  const dump::QuietErrors quiet;
+  dump::Handle file(
       dump::check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path.string()), H5Fclose);
+  const auto context = path.string();
+  if (!dump::has_attribute(file.get(), "schema") ||
+      dump::read_string_attribute(file.get(), "schema", context) != heads::kAnalysisSchema ||
+      dump::read_int_attribute(file.get(), "schema_version", context) >
+          heads::kAnalysisSchemaVersion) {
+    throw std::invalid_argument(context + ": not an analysis file of this attnlab version "
+                                "(schema attnlab-analysis, version " +
+                                std::to_string(heads::kAnalysisSchemaVersion) + ")");
+  }
+  return file;
 }
 
 // analyze's similarity of the last analysed snapshot, from analysis.h5 (the only file that keeps
@@ -153,7 +179,8 @@ dump::Handle open_hdf5(const fs::path& path) {
 json similarity_json(const fs::path& analysis_file) {
   if (!fs::exists(analysis_file)) return nullptr;
   const auto context = analysis_file.string();
-  const auto file = open_hdf5(analysis_file);
+  const auto file = open_analysis_file(analysis_file);
+  const dump::QuietErrors quiet;
   if (!dump::link_exists(file.get(), "similarity/distance")) return nullptr;
   const auto heads = read_numeric<std::int64_t>(file.get(), "similarity/heads", H5T_NATIVE_INT64,
                                                 context);
@@ -193,21 +220,18 @@ json labels_json(const fs::path& classes_file, std::size_t layers, std::int64_t 
   const auto label_column = table.require_column("label");
   const auto score_column = table.require_column("score");
   std::set<std::int64_t> steps;
-  for (std::size_t row = 0; row < table.rows(); ++row) {
-    steps.insert(static_cast<std::int64_t>(table.number(row, step_column)));
-  }
+  for (std::size_t row = 0; row < table.rows(); ++row) steps.insert(table.integer(row, step_column));
   const std::vector<std::int64_t> ordered(steps.begin(), steps.end());
   const json empty_layer(static_cast<std::size_t>(heads), nullptr);
   json label(ordered.size(), json(layers, empty_layer));
   json score = label;
   for (std::size_t row = 0; row < table.rows(); ++row) {
-    const auto step = static_cast<std::int64_t>(table.number(row, step_column));
+    const auto step = table.integer(row, step_column);
     const auto snapshot = static_cast<std::size_t>(
         std::lower_bound(ordered.begin(), ordered.end(), step) - ordered.begin());
-    const double layer = table.number(row, layer_column);
-    const double head = table.number(row, head_column);
-    if (!(layer >= 0 && layer < static_cast<double>(layers) && head >= 0 &&
-          head < static_cast<double>(heads))) {
+    const auto layer = table.integer(row, layer_column);
+    const auto head = table.integer(row, head_column);
+    if (layer < 0 || layer >= static_cast<std::int64_t>(layers) || head < 0 || head >= heads) {
       throw std::invalid_argument(classes_file.string() + ": layer " + table.field(row, layer_column) +
                                   ", head " + table.field(row, head_column) +
                                   " is not a head of the dump");
@@ -238,8 +262,8 @@ json pruning_curve(const fs::path& file) {
 
 // ablate's pruning curves (increasing importance, and the decreasing baseline); null without.
 json pruning_json(const fs::path& ablation_dir) {
-  const auto increasing = ablation_dir / "pruning.csv";
-  const auto decreasing = ablation_dir / "pruning-reverse.csv";
+  const auto increasing = ablation_dir / analysis::kPruningFile;
+  const auto decreasing = ablation_dir / analysis::kPruningReverseFile;
   if (!fs::exists(increasing)) return nullptr;
   return {{"increasing", pruning_curve(increasing)},
           {"decreasing", fs::exists(decreasing) ? pruning_curve(decreasing) : json::array()}};
@@ -287,8 +311,7 @@ std::vector<std::int64_t> report_snapshots(const std::string& spec, std::int64_t
       try {
         for (const auto index : heads::select_snapshots(item, snapshots)) chosen.insert(index);
       } catch (const std::invalid_argument& error) {
-        throw std::invalid_argument("--snapshot '" + spec + "': " + error.what() +
-                                    " (or first, or a comma list)");
+        throw std::invalid_argument(std::string(error.what()) + " (or first, or a comma list)");
       }
     }
     if (comma == std::string::npos) break;
@@ -428,19 +451,41 @@ Kind detect_kind(const fs::path& dir) {
   return Kind::Runs;
 }
 
-// The dump an analysis folder was made from: analysis.h5 names it (as given to analyze, so
-// maybe relative to where analyze ran); analyze's default folder sits inside the run.
+// The dump an analysis folder was made from: the one analysis.h5 names when that path holds
+// (analyze records it as given, so a relative one may have meant another working directory),
+// else the dump beside the folder (analyze's default is <run>/analysis/). Either must hold every
+// step the analysis covers and the layers of its similarity matrix, or the labels would be shown
+// next to another run's maps.
 fs::path analysed_dump(const fs::path& analysis_dir) {
-  const auto beside = analysis_dir.parent_path() / dump::kFileName;
   const auto file = analysis_dir / heads::kAnalysisFile;
+  std::vector<fs::path> candidates;
+  std::vector<std::int64_t> analysed_steps;
   if (fs::exists(file)) {
-    const auto handle = open_hdf5(file);
+    const auto handle = open_analysis_file(file);
+    const dump::QuietErrors quiet;
     const fs::path named = dump::read_string_attribute(handle.get(), "dump", file.string());
-    if (fs::exists(named)) return named;
+    if (named.is_absolute()) candidates.push_back(named);
+    candidates.push_back(analysis_dir.parent_path() / dump::kFileName);
+    if (named.is_relative()) candidates.push_back(named);
+    analysed_steps = read_numeric<std::int64_t>(handle.get(), "steps", H5T_NATIVE_INT64,
+                                                file.string());
+  } else {
+    candidates.push_back(analysis_dir.parent_path() / dump::kFileName);
   }
-  if (fs::exists(beside)) return beside;
+  for (const auto& candidate : candidates) {
+    if (!fs::exists(candidate)) continue;
+    const dump::DumpReader reader(candidate);
+    const auto& steps = reader.steps();
+    const bool covers = std::all_of(analysed_steps.begin(), analysed_steps.end(),
+                                    [&steps](std::int64_t step) {
+                                      return std::binary_search(steps.begin(), steps.end(), step);
+                                    });
+    if (covers) return candidate;
+  }
   throw std::invalid_argument(analysis_dir.string() +
-                              ": cannot find the attention dump this analysis was made from");
+                              ": cannot find the attention dump this analysis was made from "
+                              "(the one analysis.h5 names, or attention.h5 beside the folder, "
+                              "holding every analysed step)");
 }
 
 DumpRun dump_run_of(const fs::path& run_dir, const std::string& group) {
@@ -532,6 +577,10 @@ MapsMode parse_maps_mode(const std::string& text) {
 json gather_report_data(const ReportRequest& request, const ReportProgress& progress) {
   if (request.samples < 1) throw std::invalid_argument("--samples must be at least 1");
   if (request.map_size < 8) throw std::invalid_argument("--map-size must be at least 8");
+  if (!(request.max_map_mb > 0 && request.max_map_mb <= kLargestMapMegabytes)) {
+    throw std::invalid_argument("--max-map-mb must be in (0, " +
+                                fmt::format("{}", kLargestMapMegabytes) + "]");
+  }
   const Kind kind = detect_kind(request.dir);
   json data = {{"schema", kReportSchema},
                {"version", kReportSchemaVersion},
@@ -544,7 +593,8 @@ json gather_report_data(const ReportRequest& request, const ReportProgress& prog
                {"comparison", nullptr},
                {"curves", json::array()},
                {"bench_attention", nullptr},
-               {"runs", json::array()}};
+               {"runs", json::array()},
+               {"skipped_dumps", json::array()}};
   const auto title_dir = fs::weakly_canonical(request.dir).filename().string();
   data["title"] = kind_name(kind) + " " + title_dir;
 
@@ -568,6 +618,7 @@ json gather_report_data(const ReportRequest& request, const ReportProgress& prog
       if (fs::exists(run.dir / dump::kFileName)) {
         const auto found = group_of.find(run.dir);
         dump_runs.push_back(dump_run_of(run.dir, found == group_of.end() ? "" : found->second));
+        dump_runs.back().completed = run.completed();
       }
     }
   } else if (kind == Kind::Run) {
@@ -606,12 +657,24 @@ json gather_report_data(const ReportRequest& request, const ReportProgress& prog
   }
 
   // Every dump: open all first, so the map budget is checked before anything heavy is read.
+  // A run still training holds its dump open for writing (HDF5 locks it): a report of a sweep in
+  // progress leaves such dumps out, says so, and shows the rest.
   std::vector<std::unique_ptr<dump::DumpReader>> readers;
   std::vector<MapSelection> selections;
   std::int64_t map_bytes = 0;
   std::int64_t maps_total = 0;
+  std::vector<DumpRun> readable;
   for (const auto& run : dump_runs) {
-    readers.push_back(std::make_unique<dump::DumpReader>(run.dump));
+    try {
+      readers.push_back(std::make_unique<dump::DumpReader>(run.dump));
+    } catch (const dump::DumpError& error) {
+      if (run.completed) throw;
+      data["skipped_dumps"].push_back(run_name(run.run_dir, request.dir) +
+                                      ": run not finished, dump not readable now (" +
+                                      error.what() + ")");
+      continue;
+    }
+    readable.push_back(run);
     selections.push_back(select_maps(*readers.back(), request));
     map_bytes += selections.back().bytes;
     for (const auto& layer : readers.back()->layers()) {
@@ -620,16 +683,18 @@ json gather_report_data(const ReportRequest& request, const ReportProgress& prog
                     layer.heads;
     }
   }
-  if (static_cast<double>(map_bytes) > request.max_map_mb * 1e6) {
-    throw std::invalid_argument(
-        "the selected maps need " + std::to_string(map_bytes / 1000000) +
-        " MB (8-bit), more than --max-map-mb " + std::to_string(request.max_map_mb) +
-        ": choose fewer snapshots (--snapshot last), --samples 1, a smaller --map-size, or "
-        "--maps none");
+  // Stored as base64 in the page: 4 characters per 3 bytes.
+  const double page_megabytes = static_cast<double>(map_bytes) * 4.0 / 3.0 / 1e6;
+  if (page_megabytes > request.max_map_mb) {
+    throw std::invalid_argument(fmt::format(
+        "the selected maps would take {:.1f} MB of the page (8-bit, base64), more than "
+        "--max-map-mb {}: choose fewer snapshots (--snapshot last), --samples 1, a smaller "
+        "--map-size, or --maps none",
+        page_megabytes, request.max_map_mb));
   }
   std::int64_t maps_done = 0;
-  for (std::size_t i = 0; i < dump_runs.size(); ++i) {
-    const auto& run = dump_runs[i];
+  for (std::size_t i = 0; i < readable.size(); ++i) {
+    const auto& run = readable[i];
     const auto& reader = *readers[i];
     json seed = nullptr;
     if (fs::exists(run.run_dir / kConfigFile)) seed = seed_of(analysis::load_run(run.run_dir));

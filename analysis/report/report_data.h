@@ -14,6 +14,7 @@
 //     not_completed: [{dir, status}] }
 //   curves: [{group, task, run, seed, step, accuracy, loss}]   // validation points, completed runs
 //   bench_attention: null | {source, rows: [{column: number | string}]}  // bench attention CSV
+//   skipped_dumps: [str]                     // dumps of unfinished runs that could not be read
 //   runs: [{                                  // runs with an attention dump, in path order
 //     name (relative to DIR, "." for DIR itself), dir, group (comparison label or null), task,
 //     variant, seed, dump (path),
@@ -60,7 +61,8 @@ struct ReportRequest {
   std::string snapshots = "last";                 // for --maps selected: last | first,last | i,j,...
   std::int64_t samples = 2;                       // probe samples per map set
   std::int64_t map_size = 256;                    // longest stored side before block-averaging
-  double max_map_mb = 200.0;                      // refuse (exit 2) above this many map bytes
+  double max_map_mb = 100.0;                      // refuse (exit 2) when the maps would take
+                                                  // more of the page (MB, base64); at most 300
   std::string attnlab_version;                    // recorded in the document
 };
 

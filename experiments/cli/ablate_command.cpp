@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/utils.h>
 
+#include "analysis/run_outputs.h"
 #include "experiments/cli/commands.h"
 #include "experiments/cli/run_arguments.h"
 #include "experiments/model/model_config.h"
@@ -54,7 +55,8 @@ void run_ablate(const AblateArguments& arguments) {
     throw config::ConfigError(std::string("--checkpoint ") + arguments.checkpoint + ": " +
                               error.what());
   }
-  const auto out = arguments.out.empty() ? run.path() / "ablation" : arguments.out;
+  const auto out =
+      arguments.out.empty() ? run.path() / analysis::kAblationFolder : arguments.out;
   if (std::filesystem::exists(out) && !std::filesystem::is_directory(out)) {
     throw config::ConfigError("--out " + out.string() + ": exists and is not a directory");
   }

@@ -15,6 +15,7 @@
 #include "analysis/heads/head_figures.h"
 #include "analysis/heads/head_report.h"
 #include "analysis/heads/head_similarity.h"
+#include "analysis/run_outputs.h"
 #include "experiments/cli/commands.h"
 #include "experiments/config/config.h"
 #include "experiments/run/atomic_file.h"
@@ -80,7 +81,8 @@ void run_analyze(const AnalyzeArguments& arguments) {
   }
 
   const auto out =
-      arguments.out.empty() ? arguments.dump.parent_path() / "analysis" : arguments.out;
+      arguments.out.empty() ? arguments.dump.parent_path() / analysis::kAnalysisFolder
+                           : arguments.out;
   const auto figure_dir = out / "figures";
   std::error_code error;
   std::filesystem::create_directories(figures.empty() ? out : figure_dir, error);

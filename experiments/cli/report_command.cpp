@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 
 #include <fmt/core.h>
 
@@ -40,39 +40,54 @@ fs::path web_dir() {
   return fs::path(ATTNLAB_SOURCE_DIR) / "analysis" / "report" / "web";
 }
 
-// Runs `node build_report.mjs ...` with this process's stdout and stderr; returns its exit code.
-int run_node(const std::vector<std::string>& arguments) {
+// Runs `node build_report.mjs ...` with `input` on its stdin (no temporary file to leave behind
+// on Ctrl-C) and this process's stdout and stderr; returns its exit code.
+int run_node(const std::vector<std::string>& arguments, const std::string& input) {
   const char* node = std::getenv("ATTNLAB_NODE");
   const std::string binary = node != nullptr && *node != '\0' ? node : "node";
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(binary.c_str()));
   for (const auto& argument : arguments) argv.push_back(const_cast<char*>(argument.c_str()));
   argv.push_back(nullptr);
+  int pipe_ends[2];
+  if (::pipe(pipe_ends) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
   std::fflush(stdout);
   const pid_t child = ::fork();
   if (child < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   if (child == 0) {
+    ::dup2(pipe_ends[0], STDIN_FILENO);
+    ::close(pipe_ends[0]);
+    ::close(pipe_ends[1]);
     ::execvp(binary.c_str(), argv.data());
     std::fprintf(stderr, "error: cannot run %s: %s (Node.js is needed for reports: "
                  "scripts/setup.sh installs it)\n", binary.c_str(), std::strerror(errno));
     ::_exit(127);
   }
+  ::close(pipe_ends[0]);
+  // A builder that dies early closes the pipe: its exit code says why, not SIGPIPE.
+  const auto previous = std::signal(SIGPIPE, SIG_IGN);
+  for (std::size_t written = 0; written < input.size();) {
+    const auto count = ::write(pipe_ends[1], input.data() + written, input.size() - written);
+    if (count < 0 && errno == EINTR) continue;
+    if (count <= 0) break;
+    written += static_cast<std::size_t>(count);
+  }
+  ::close(pipe_ends[1]);
+  std::signal(SIGPIPE, previous);
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-// Removes the data file handed to Node however the command ends.
-struct RemovedOnExit {
-  fs::path path;
-  ~RemovedOnExit() {
-    std::error_code ignored;
-    fs::remove(path, ignored);
-  }
-};
-
 void run_report(ReportArguments arguments) {
+  const auto web = web_dir();
+  const auto builder = web / "build_report.mjs";
+  if (!fs::exists(web / "node_modules" / "vega" / "build" / "vega.min.js")) {
+    throw run::IoError("the report's JavaScript libraries are missing from " +
+                       (web / "node_modules").string() +
+                       ": run scripts/setup.sh (it runs npm ci there)");
+  }
   auto& request = arguments.request;
   request.attnlab_version = ATTNLAB_VERSION;
   nlohmann::json data;
@@ -85,29 +100,21 @@ void run_report(ReportArguments arguments) {
   } catch (const dump::DumpError& error) {
     throw config::ConfigError(error.what());
   }
+  for (const auto& skipped : data["skipped_dumps"]) {
+    fmt::print(stderr, "warning: {}\n", skipped.get<std::string>());
+  }
 
-  const auto web = web_dir();
-  const auto builder = web / "build_report.mjs";
-  if (!fs::exists(web / "node_modules" / "vega" / "build" / "vega.min.js")) {
-    throw run::IoError("the report's JavaScript libraries are missing from " +
-                       (web / "node_modules").string() +
-                       ": run scripts/setup.sh (it runs npm ci there)");
-  }
   const auto out = arguments.out.empty() ? request.dir / "report.html" : arguments.out;
-  if (!out.parent_path().empty()) fs::create_directories(out.parent_path());
-  const RemovedOnExit data_file{run::temporary_path_for(out).string() + ".json"};
-  {
-    std::ofstream file(data_file.path);
-    file << data.dump();
-    if (!file.flush()) throw run::IoError("cannot write " + data_file.path.string());
-  }
-  std::vector<std::string> node_arguments = {builder.string(), "--data", data_file.path.string(),
-                                             "--out", out.string()};
+  std::vector<std::string> node_arguments = {builder.string(), "--data", "-", "--out",
+                                             out.string()};
   if (arguments.figures) {
     node_arguments.push_back("--figures");
     node_arguments.push_back((out.parent_path() / "report-figures").string());
   }
-  const int code = run_node(node_arguments);
+  // Paths and CSV text are not always UTF-8 (a run folder's name is whatever bytes it is):
+  // replace what is not, rather than fail.
+  const int code = run_node(
+      node_arguments, data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (code != 0) {
     throw std::runtime_error(fmt::format("building the report failed ({} exited {})",
                                          builder.string(), code));
@@ -141,7 +148,8 @@ void add_report_command(CLI::App& app) {
   command->add_option("--map-size", request.map_size,
                       "longest side stored; longer maps are stored as block means (default 256)");
   command->add_option("--max-map-mb", request.max_map_mb,
-                      "refuse to embed more than this many MB of 8-bit maps (default 200)");
+                      "refuse (exit 2) when the embedded maps would take more than this many MB "
+                      "of the page (8-bit, base64; default 100, at most 300)");
   command->add_option("--with", request.with_runs,
                       "more runs (folders or attention.h5 files) for the explorer, e.g. the same "
                       "model with another variant");

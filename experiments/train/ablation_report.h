@@ -12,12 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "analysis/run_outputs.h"
 #include "experiments/train/head_ablation.h"
 
 namespace attnlab::train {
 
-inline constexpr const char* kPruningFile = "pruning.csv";
-inline constexpr const char* kPruningReverseFile = "pruning-reverse.csv";
+using analysis::kPruningFile;
+using analysis::kPruningReverseFile;
 inline constexpr const char* kAblationFile = "ablation.csv";
 inline constexpr const char* kPruningFigure = "pruning.svg";
 

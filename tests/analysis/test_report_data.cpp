@@ -37,12 +37,14 @@ std::vector<std::uint8_t> decode_base64(const std::string& text) {
   return bytes;
 }
 
-// A 20-step recorded run of the demo config (2 layers x 2 heads, T = 32), snapshots 0, 10, 20.
+// A 20-step recorded run of the demo config with 4 heads (2 layers x 4 heads, so a layer/head
+// mix-up shows, T = 32), snapshots 0, 10, 20.
 fs::path recorded_run(const fs::path& root, const std::string& name = "run") {
   const auto dir = root / name;
   const auto result = run_attnlab(
       {"train", "--config", "configs/demo.toml", "--run-dir", dir.string(), "train.steps=20",
        "train.eval_every=10", "train.checkpoint_every=10", "record.every=10", "record.samples=3",
+       "model.heads=4",
        "runtime.threads=1", "runtime.progress=none"},
       ATTNLAB_SOURCE_DIR);
   INFO(result.output);
@@ -166,7 +168,13 @@ TEST_CASE("a run's report data holds its curves, statistics and maps that decode
   CHECK(entry["labels"].is_null());  // not analysed yet
   CHECK(entry["statistics"]["entropy"].size() == 3);
   CHECK(entry["statistics"]["entropy"][2].size() == 2);     // layers
-  CHECK(entry["statistics"]["entropy"][2][1].size() == 2);  // heads
+  CHECK(entry["statistics"]["entropy"][2][1].size() == 4);  // heads
+  {
+    const dump::DumpReader reader(run / "attention.h5");
+    const auto entropy = reader.statistic(1, "entropy");  // [N,H]
+    CHECK(entry["statistics"]["entropy"][2][1][3].get<double>() ==
+          Approx(entropy.values[2 * 4 + 3]));
+  }
 
   const auto& maps = entry["maps"];
   REQUIRE(!maps.is_null());
@@ -179,12 +187,12 @@ TEST_CASE("a run's report data holds its curves, statistics and maps that decode
     CHECK(stored["block"] == 1);
     CHECK(stored["rows"] == 32);
     const auto codes = decode_base64(stored["data"].get<std::string>());
-    REQUIRE(codes.size() == 2 * 2 * 32 * 32);  // samples x heads x rows x cols
+    REQUIRE(codes.size() == 2 * 4 * 32 * 32);  // samples x heads x rows x cols
     for (std::int64_t sample = 0; sample < 2; ++sample) {
-      for (std::int64_t head = 0; head < 2; ++head) {
+      for (std::int64_t head = 0; head < 4; ++head) {
         const auto weights = reader.map(static_cast<std::int64_t>(layer), 2, sample, head);
         const float scale = stored["scale"][0][sample][head];
-        const std::size_t offset = static_cast<std::size_t>((sample * 2 + head) * 32 * 32);
+        const std::size_t offset = static_cast<std::size_t>((sample * 4 + head) * 32 * 32);
         float worst = 0.0f;
         for (std::size_t i = 0; i < weights.size(); ++i) {
           worst = std::max(worst,
@@ -202,7 +210,7 @@ TEST_CASE("a run's report data holds its curves, statistics and maps that decode
     const auto& stored = small["runs"][0]["maps"]["layers"][0];
     CHECK(stored["block"] == 4);
     CHECK(stored["rows"] == 8);
-    CHECK(decode_base64(stored["data"].get<std::string>()).size() == 2 * 2 * 8 * 8);
+    CHECK(decode_base64(stored["data"].get<std::string>()).size() == 2 * 4 * 8 * 8);
   }
   SECTION("--maps all stores every snapshot, none stores no map") {
     request.maps = report::MapsMode::All;
@@ -219,8 +227,12 @@ TEST_CASE("a run's report data holds its curves, statistics and maps that decode
     CHECK_THROWS_WITH(report::gather_report_data(request), Catch::Contains("--snapshot 'latest'"));
   }
   SECTION("the map budget is checked before any map is read") {
-    request.max_map_mb = 0.001;  // 8 KB of maps are needed
-    CHECK_THROWS_WITH(report::gather_report_data(request), Catch::Contains("--max-map-mb"));
+    request.max_map_mb = 0.01;  // 16 KB of maps, 22 KB in base64
+    CHECK_THROWS_WITH(report::gather_report_data(request),
+                      Catch::Contains("would take 0.0 MB") && Catch::Contains("--max-map-mb"));
+    request.max_map_mb = 1000;  // beyond what Node can read as one string
+    CHECK_THROWS_WITH(report::gather_report_data(request), Catch::Contains("at most") ||
+                                                               Catch::Contains("(0, 300]"));
   }
   SECTION("analyze's labels and similarity are picked up") {
     testing::TempDir dir;
@@ -235,7 +247,7 @@ TEST_CASE("a run's report data holds its curves, statistics and maps that decode
     CHECK(labels["label"][2][1][0].is_string());
     const auto& similarity = analysed["runs"][0]["similarity"];
     REQUIRE(!similarity.is_null());
-    CHECK(similarity["order"].size() == 4);  // 2 layers x 2 heads
+    CHECK(similarity["order"].size() == 8);  // 2 layers x 4 heads
     CHECK(similarity["distance"][0][0] == 0.0);
 
     // An analysis folder on its own finds its dump.
@@ -243,6 +255,12 @@ TEST_CASE("a run's report data holds its curves, statistics and maps that decode
     const auto from_analysis = report::gather_report_data(request);
     CHECK(from_analysis["kind"] == "analysis");
     CHECK(from_analysis["runs"][0]["labels"] == labels);
+
+    // A damaged classes.csv is named with its line, not read as step -2^63.
+    write(analysed_run / "analysis" / "classes.csv",
+          "snapshot,step,layer,head,label,score\n0,,0,0,broad,0.9\n");
+    CHECK_THROWS_WITH(report::gather_report_data(request),
+                      Catch::Contains("classes.csv:2: column 'step'"));
   }
 }
 
@@ -264,6 +282,7 @@ TEST_CASE("a folder of runs is compared, with curves per group and a run selecto
   REQUIRE(data["comparison"]["groups"].size() == 1);
   CHECK(data["comparison"]["groups"][0]["runs"] == 2);
   CHECK(data["comparison"]["groups"][0]["metrics"]["val_accuracy"]["n"] == 2);
+  CHECK(data["comparison"]["groups"][0]["metrics"]["val_accuracy"]["ci95"].is_number());
   CHECK(data["curves"].size() == 4);
   CHECK(data["runs"].size() == 2);
   CHECK(data["runs"][1]["name"] == "b");
@@ -276,6 +295,20 @@ TEST_CASE("a folder of runs is compared, with curves per group and a run selecto
   CHECK(data["bench_attention"]["rows"][0]["T"] == 1024);
   CHECK(data["bench_attention"]["rows"][0]["error"] == "failed, once");
 
+  // A run still training (no summary.json) whose dump cannot be read now is left out with a
+  // note; the same for a finished run is an error.
+  const auto training = dir.path() / "c";
+  fs::create_directories(training);
+  fs::copy_file(a / "config.toml", training / "config.toml");
+  write(training / "attention.h5", "being written");
+  const auto with_training = report::gather_report_data(request);
+  CHECK(with_training["runs"].size() == 2);
+  REQUIRE(with_training["skipped_dumps"].size() == 1);
+  CHECK_THAT(with_training["skipped_dumps"][0].get<std::string>(), Catch::StartsWith("c: "));
+  fs::copy_file(a / "summary.json", training / "summary.json");
+  CHECK_THROWS_AS(report::gather_report_data(request), dump::DumpError);
+  fs::remove_all(training);
+
   // A run's report with another run beside it for the explorer (--with).
   request.dir = a;
   request.with_runs = {b};
@@ -285,6 +318,18 @@ TEST_CASE("a folder of runs is compared, with curves per group and a run selecto
   CHECK(with["runs"][1]["name"] == "b");
   request.with_runs = {b / "nothing-here"};
   CHECK_THROWS_WITH(report::gather_report_data(request), Catch::Contains("--with"));
+}
+
+TEST_CASE("a group of one seed has a mean but no interval", "[report]") {
+  report::ReportRequest request;
+  request.dir = shared_run().parent_path();  // a folder holding one run
+  request.maps = report::MapsMode::None;
+  const auto data = report::gather_report_data(request);
+  const auto& accuracy = data["comparison"]["groups"][0]["metrics"]["val_accuracy"];
+  CHECK(accuracy["n"] == 1);
+  CHECK(accuracy["mean"].is_number());
+  CHECK(accuracy["std"].is_null());
+  CHECK(accuracy["ci95"].is_null());
 }
 
 TEST_CASE("attnlab report exits 2 on bad input and writes nothing", "[report]") {

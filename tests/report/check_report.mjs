@@ -1,11 +1,12 @@
 // Opens an attnlab report in headless Chromium and checks that it works offline:
 //
-//   node check_report.mjs REPORT.html SCREENSHOT.png [--explorer]
+//   node check_report.mjs REPORT.html SCREENSHOT.png [--explorer] [--expect=ID,ID...]
 //
 // Fails (exit 1) on any console error or page error, on any request to a URL that is not file:,
 // data:, blob: or about: (the request is aborted), and on any [data-chart] element without a
-// drawn Vega mark. With --explorer it also checks that choosing another head in panel A changes
-// the pixels of its canvas. Saves a full-page screenshot and prints a summary; exit 0 only when
+// drawn Vega mark, and when a chart named by --expect (an id prefix, e.g. labels-) is missing.
+// With --explorer it also checks that choosing another head in panel A changes the pixels of its
+// canvas, and that the lines view draws something else than the heatmap. Saves a full-page screenshot and prints a summary; exit 0 only when
 // every check passes. playwright-core comes from analysis/report/web/node_modules (npm install
 // there); the browser is the system Chromium.
 
@@ -19,18 +20,21 @@ const WEB_PACKAGE = path.resolve(HERE, '../../analysis/report/web/package.json')
 const CHROMIUM = '/usr/bin/chromium';
 const ALLOWED_SCHEMES = ['file:', 'data:', 'blob:', 'about:'];
 const CHART_TIMEOUT_MS = 60000;
-const USAGE = 'usage: node check_report.mjs REPORT.html SCREENSHOT.png [--explorer]';
+const USAGE =
+    'usage: node check_report.mjs REPORT.html SCREENSHOT.png [--explorer] [--expect=ID,ID...]';
 
 function parseArguments(argv) {
   const positional = argv.filter((argument) => !argument.startsWith('--'));
   const flags = argv.filter((argument) => argument.startsWith('--'));
-  const unknown = flags.filter((flag) => flag !== '--explorer');
+  const unknown = flags.filter((flag) => flag !== '--explorer' && !flag.startsWith('--expect='));
   if (positional.length !== 2 || unknown.length > 0) {
     console.error(USAGE);
     process.exit(2);
   }
+  const expect = flags.filter((flag) => flag.startsWith('--expect='))
+      .flatMap((flag) => flag.slice('--expect='.length).split(',')).filter((id) => id !== '');
   return {report: path.resolve(positional[0]), screenshot: path.resolve(positional[1]),
-          explorer: flags.includes('--explorer')};
+          explorer: flags.includes('--explorer'), expect: expect};
 }
 
 // Runs in the page. Counts the drawn items of every chart: children of Vega's data-mark groups
@@ -98,6 +102,14 @@ async function checkExplorer(page, failures) {
   if (before.hash === after.hash) {
     failures.push('--explorer: #explorer-a did not change with the head');
   }
+  await page.selectOption('#explorer-view', 'lines');
+  await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve())));
+  const lines = await page.evaluate(hashCanvas, 'explorer-a');
+  console.log(`explorer: lines view, canvas hash ${lines.hash}, draw ${lines.drawMs} ms`);
+  if (lines.hash === after.hash) {
+    failures.push('--explorer: the lines view drew the same pixels as the heatmap');
+  }
+  await page.selectOption('#explorer-view', 'heatmap');
 }
 
 async function main() {
@@ -143,6 +155,11 @@ async function main() {
       if (chart.marks === 0) failures.push(`chart ${chart.id} has no drawn mark`);
     }
     if (charts.length === 0) failures.push('the page has no [data-chart] element');
+    for (const prefix of options.expect) {
+      if (!charts.some((chart) => chart.id.startsWith(prefix))) {
+        failures.push(`no chart whose id starts with ${prefix}`);
+      }
+    }
 
     if (options.explorer) await checkExplorer(page, failures);
     await page.screenshot({path: options.screenshot, fullPage: true});

@@ -22,9 +22,11 @@ rope="$sweep/002-variant=rope,seed=0"
 "$attnlab" ablate --run "$scaled" runtime.threads=2 >"$out/ablate.log" 2>&1
 
 "$attnlab" report "$sweep"
-node "$check" "$sweep/report.html" "$out/sweep-report.png" --explorer
+node "$check" "$sweep/report.html" "$out/sweep-report.png" --explorer \
+  --expect=bars-mqar,curves-mqar,cost-speed-mqar,cost-memory-mqar,heads-entropy-,labels-,similarity-,pruning-
 "$attnlab" report "$scaled" --with "$rope" --samples 1
-node "$check" "$scaled/report.html" "$out/run-report.png" --explorer
+node "$check" "$scaled/report.html" "$out/run-report.png" --explorer \
+  --expect=heads-entropy-,labels-,similarity-,pruning-,probe-loss-
 
 for figures in "$sweep/report-figures" "$scaled/report-figures"; do
   count=$(find "$figures" -name '*.svg' | wc -l)

@@ -2,7 +2,7 @@
 // analysis/report/report_data.h) into one self-contained HTML file and, optionally, a static SVG
 // per chart.
 //
-//   node build_report.mjs --data FILE --out REPORT.html [--figures DIR]
+//   node build_report.mjs --data FILE --out REPORT.html [--figures DIR]     (--data - : stdin)
 //
 // The HTML inlines everything it needs (Vega, Vega-Lite, vega-embed, the styles, charts.js,
 // report_app.js and the data), so it opens offline and loads nothing from a URL. Every file is
@@ -43,12 +43,19 @@ function parseArguments(argv) {
   return options;
 }
 
+// stdin as a stream: a pipe may be non-blocking, where one synchronous read fails with EAGAIN.
+async function readStdin() {
+  const chunks = [];
+  for await (const chunk of process.stdin) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 // Checks the parts of the document every chart and the page rely on, so that a wrong file fails
 // here with its name instead of as a blank chart in the browser.
-function readDataDocument(file) {
+async function readDataDocument(file) {
   let text;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = file === '-' ? await readStdin() : fs.readFileSync(file, 'utf8');
   } catch (error) {
     throw new InputError(`${file}: cannot read the report data (${error.message})`);
   }
@@ -100,23 +107,23 @@ function readDataDocument(file) {
   return doc;
 }
 
-// Temporary file beside the target, flushed to disk, then renamed over it.
-function writeAtomically(file, content) {
+// Temporary file beside the target, flushed to disk, then renamed over it; never left behind.
+function writeAtomically(file, content, announce = true) {
   const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const descriptor = fs.openSync(temporary, 'w');
   try {
-    fs.writeFileSync(descriptor, content);
-    fs.fsyncSync(descriptor);
-  } finally {
-    fs.closeSync(descriptor);
-  }
-  try {
+    const descriptor = fs.openSync(temporary, 'w');
+    try {
+      fs.writeFileSync(descriptor, content);
+      fs.fsyncSync(descriptor);
+    } finally {
+      fs.closeSync(descriptor);
+    }
     fs.renameSync(temporary, file);
   } catch (error) {
     fs.rmSync(temporary, {force: true});
     throw error;
   }
-  console.log(`written ${file}`);
+  if (announce) console.log(`written ${file}`);
 }
 
 // Inline text must not end its <script> early. In JavaScript only "</script" and "<!--" matter to
@@ -137,14 +144,33 @@ function escapeHtml(text) {
     ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[character]);
 }
 
+// Every figure into a fresh folder beside `directory`; publishFigures() puts it in place once the
+// page is written, so the figures of one report never mix with an older report's.
 async function renderFigures(charts, directory) {
-  fs.mkdirSync(directory, {recursive: true});
-  for (const chart of charts) {
-    const view = new vega.View(vega.parse(vegaLite.compile(chart.spec).spec), {renderer: 'none'});
-    const svg = await view.toSVG();
-    view.finalize();
-    writeAtomically(path.join(directory, `${chart.id}.svg`), svg);
+  const staging = `${directory}.${process.pid}.tmp`;
+  fs.rmSync(staging, {recursive: true, force: true});
+  fs.mkdirSync(staging, {recursive: true});
+  try {
+    for (const chart of charts) {
+      const view = new vega.View(vega.parse(vegaLite.compile(chart.spec).spec),
+                                 {renderer: 'none'});
+      const svg = await view.toSVG();
+      view.finalize();
+      writeAtomically(path.join(staging, `${chart.id}.svg`), svg, false);
+    }
+  } catch (error) {
+    fs.rmSync(staging, {recursive: true, force: true});
+    throw error;
   }
+  return staging;
+}
+
+function publishFigures(staging, directory, count) {
+  const previous = `${directory}.${process.pid}.old`;
+  if (fs.existsSync(directory)) fs.renameSync(directory, previous);
+  fs.renameSync(staging, directory);
+  fs.rmSync(previous, {recursive: true, force: true});
+  console.log(`written ${count} figures in ${directory}`);
 }
 
 function renderHtml(doc) {
@@ -172,12 +198,18 @@ function renderHtml(doc) {
 
 async function main() {
   const options = parseArguments(process.argv.slice(2));
-  const doc = readDataDocument(options.data);
+  const doc = await readDataDocument(options.data);
   const charts = createRequire(import.meta.url)('./charts.js').buildCharts(doc);
-  if (options.figures) await renderFigures(charts, options.figures);
   const outDirectory = path.dirname(path.resolve(options.out));
   if (!fs.existsSync(outDirectory)) fs.mkdirSync(outDirectory, {recursive: true});
-  writeAtomically(options.out, renderHtml(doc));
+  const staging = options.figures ? await renderFigures(charts, options.figures) : null;
+  try {
+    writeAtomically(options.out, renderHtml(doc));
+  } catch (error) {
+    if (staging) fs.rmSync(staging, {recursive: true, force: true});
+    throw error;
+  }
+  if (staging) publishFigures(staging, options.figures, charts.length);
 }
 
 main().catch((error) => {

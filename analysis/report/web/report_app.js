@@ -226,6 +226,11 @@
         element('ul', {class: 'not-completed'}, notCompleted.map((run) =>
           element('li', null, element('code', null, run.dir), ' — ' + run.status))));
     }
+    const skipped = doc.skipped_dumps || [];
+    if (skipped.length > 0) {
+      section.append(element('h3', null, 'Attention dumps left out (' + skipped.length + ')'),
+        element('ul', {class: 'not-completed'}, skipped.map((note) => element('li', null, note))));
+    }
     for (const task of new Set(charts.map((chart) => chart.task))) {
       section.append(element('h3', null, 'Task ' + task),
                      chartGrid(charts.filter((chart) => chart.task === task)));
