@@ -6,6 +6,28 @@
 namespace attnlab::dump {
 namespace {
 
+// The number of elements of `dims`, which come from the file: a corrupt file may claim more than
+// memory (or a size_t) holds. Every element takes at least a byte of the file, expanded at most
+// about 1032 times by gzip, plus unwritten chunks that read as the fill value (a crashed writer
+// leaves at most one per dataset), so a dump attnlab wrote never comes near this bound.
+std::size_t element_count(hid_t dataset, const std::vector<hsize_t>& dims,
+                          const std::string& context) {
+  constexpr hsize_t kGzipRatio = 1032;
+  constexpr hsize_t kUnwrittenElements = hsize_t{1} << 24;
+  Handle file(check(H5Iget_file_id(dataset), context), H5Fclose);
+  hsize_t file_bytes = 0;
+  check_status(H5Fget_filesize(file.get(), &file_bytes), context);
+  const hsize_t limit = file_bytes * kGzipRatio + kUnwrittenElements;
+  hsize_t count = 1;
+  for (const auto dim : dims) {
+    if (dim != 0 && count > limit / dim) {
+      throw DumpError(context + ": the dataset claims more elements than the file can hold");
+    }
+    count *= dim;
+  }
+  return static_cast<std::size_t>(count);
+}
+
 // Reads rows [0, rows) of the outermost axis (all of it when rows < 0), converted to `memory_type`.
 template <typename T>
 Array<T> read_leading(hid_t dataset, hid_t memory_type, std::int64_t rows,
@@ -13,11 +35,8 @@ Array<T> read_leading(hid_t dataset, hid_t memory_type, std::int64_t rows,
   auto dims = dataset_dims(dataset, context);
   if (rows >= 0 && !dims.empty()) dims[0] = std::min<hsize_t>(dims[0], static_cast<hsize_t>(rows));
   Array<T> array;
-  std::size_t count = 1;
-  for (const auto dim : dims) {
-    array.shape.push_back(static_cast<std::int64_t>(dim));
-    count *= static_cast<std::size_t>(dim);
-  }
+  const std::size_t count = element_count(dataset, dims, context);
+  for (const auto dim : dims) array.shape.push_back(static_cast<std::int64_t>(dim));
   array.values.resize(count);
   if (count == 0) return array;
   Handle file_space(check(H5Dget_space(dataset), context), H5Sclose);
@@ -126,6 +145,8 @@ DumpReader::DumpReader(const std::filesystem::path& path) : path_(path) {
                         std::to_string(info.heads) + ", " + std::to_string(info.query_length) +
                         ", " + std::to_string(info.key_length) + "]");
       }
+      // Also bounds Tq * Tk, the size of one map in map(), whenever there is a map to read.
+      element_count(maps_.back().get(), dims, where + "/" + kLayerMaps);
     }
   }
   steps_ = committed_steps(file_.get(), context());

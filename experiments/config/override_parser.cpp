@@ -84,6 +84,43 @@ double to_double(std::string_view text) {
   return value;
 }
 
+// Offset of the first byte that is not well-formed UTF-8 (overlong forms, surrogates and code
+// points above U+10FFFF included), or npos. Values end up in config.toml, which TOML requires to
+// be UTF-8: anything else would make a run's resolved config unreadable.
+std::size_t invalid_utf8_at(std::string_view text) {
+  static constexpr std::uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};  // by length
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    std::size_t length = 0;
+    std::uint32_t code_point = 0;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    } else if ((lead & 0xe0) == 0xc0) {
+      length = 2, code_point = lead & 0x1f;
+    } else if ((lead & 0xf0) == 0xe0) {
+      length = 3, code_point = lead & 0x0f;
+    } else if ((lead & 0xf8) == 0xf0) {
+      length = 4, code_point = lead & 0x07;
+    } else {
+      return i;
+    }
+    if (i + length > text.size()) return i;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80) return i;
+      code_point = (code_point << 6) | (next & 0x3f);
+    }
+    if (code_point < kSmallest[length] || code_point > 0x10ffff ||
+        (code_point >= 0xd800 && code_point <= 0xdfff)) {
+      return i;
+    }
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
 RawValue classify_bare(std::string text) {
   RawValue value;
   value.text = std::move(text);
@@ -118,6 +155,9 @@ class ValueLexer {
   explicit ValueLexer(std::string_view text) : text_(text) {}
 
   RawValue lex_whole() {
+    if (std::size_t invalid = invalid_utf8_at(text_); invalid != std::string_view::npos) {
+      throw SyntaxError{"invalid UTF-8", invalid};
+    }
     skip_spaces();
     // `key=` sets the empty string, as in Hydra.
     if (at_end()) return RawValue{};
@@ -151,12 +191,17 @@ class ValueLexer {
 
   RawValue lex_list() {
     std::size_t open = pos_;
+    // Each level is a recursive call: without a limit, a long enough `[[[[...` overflows the stack.
+    if (++depth_ > kMaxListDepth) {
+      throw SyntaxError{fmt::format("lists nested more than {} deep", kMaxListDepth), open};
+    }
     ++pos_;
     RawValue list;
     list.kind = RawValue::Kind::List;
     skip_spaces();
     if (!at_end() && peek() == ']') {
       ++pos_;
+      --depth_;
       return list;
     }
     while (true) {
@@ -166,6 +211,7 @@ class ValueLexer {
       if (at_end()) throw SyntaxError{"unbalanced brackets: '[' is never closed", open};
       if (peek() == ']') {
         ++pos_;
+        --depth_;
         return list;
       }
       if (peek() != ',') {
@@ -203,8 +249,12 @@ class ValueLexer {
                       open};
   }
 
+  // Far beyond any real value, and below the 256 levels toml++ reads back from config.toml.
+  static constexpr std::size_t kMaxListDepth = 100;
+
   std::string_view text_;
   std::size_t pos_ = 0;
+  std::size_t depth_ = 0;  // lists open at pos_
 };
 
 }  // namespace

@@ -107,7 +107,9 @@ SweepParameter parse_parameter(const std::string& text, const GroupOptions& grou
   SweepParameter parameter;
   parameter.text = text;
   parameter.key = text.substr(0, equals);
-  if (parameter.key.empty() || parameter.key.find_first_of(" \t") != std::string::npos) {
+  // A key of prefixes only (`+=`, `++=`) is no key: glob() below looks past the prefixes.
+  if (parameter.key.find_first_not_of('+') == std::string::npos ||
+      parameter.key.find_first_of(" \t") != std::string::npos) {
     fail(text, 0, "expected a key before '='");
   }
   if (parameter.key[0] == '~') fail(text, 0, "a deletion (~key) cannot be swept");

@@ -167,6 +167,11 @@ TEST_CASE("null is refused for declared keys", "[overrides][values]") {
                     Contains("cannot be null"));
 }
 
+TEST_CASE("UTF-8 text passes through", "[overrides][values]") {
+  const auto node = parse_value("'Größe 注意'", key_of("experiment.name", Type::String));
+  CHECK(*node->value<std::string>() == "Größe 注意");
+}
+
 TEST_CASE("list values", "[overrides][values][lists]") {
   SECTION("int lists, with or without spaces") {
     CHECK(parse_list<std::int64_t>("[64,128]", Type::IntList) ==
@@ -267,6 +272,17 @@ TEST_CASE("malformed overrides report the reason, the column and a caret", "[ove
   SECTION("characters that start no value") {
     check_malformed("experiment.name=${oc.env:USER}", "unexpected character '$'", 17);
     check_malformed("experiment.name=,", "unexpected character ','", 17);
+  }
+  SECTION("bytes that are not UTF-8, which config.toml could not hold") {
+    check_malformed("experiment.name=ab\xff", "invalid UTF-8", 19);
+    check_malformed("experiment.name=\xc0\xaf", "invalid UTF-8", 17);  // overlong '/'
+    check_malformed("experiment.name=\xed\xa0\x80", "invalid UTF-8", 17);  // a surrogate
+  }
+  SECTION("lists nested deeper than any value needs (the parser recurses per level)") {
+    const std::string deep = std::string(101, '[') + std::string(101, ']');
+    check_malformed("eval.lengths=" + deep, "lists nested more than 100 deep", 114);
+    // 40000 levels once overflowed the stack.
+    CHECK_THROWS_AS(parse_override("eval.lengths=" + std::string(40000, '[')), ConfigError);
   }
 }
 

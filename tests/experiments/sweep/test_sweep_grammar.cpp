@@ -68,6 +68,7 @@ TEST_CASE("sweep grammar: range, choice and glob", "[sweep]") {
 TEST_CASE("sweep grammar: errors name the parameter and the column", "[sweep]") {
   CHECK_THAT(error_of("seed"), Catch::Contains("expected key=value at column 5"));
   CHECK_THAT(error_of("=1,2"), Catch::Contains("expected a key before '=' at column 1"));
+  CHECK_THAT(error_of("++=glob(r*)"), Catch::Contains("expected a key before '='"));
   CHECK_THAT(error_of("seed="), Catch::Contains("expected a value after '=' at column 6"));
   CHECK_THAT(error_of("seed=1,,2"), Catch::Contains("empty value"));
   CHECK_THAT(error_of("tag='a,b"), Catch::Contains("unterminated quote"));
