@@ -3,7 +3,8 @@
 # and the report's JavaScript libraries from npm (pinned by analysis/report/web/package-lock.json).
 # Runs apt-get as root (directly, or through sudo when available).
 #   scripts/setup.sh             what building, training and reports need
-#   scripts/setup.sh --browser   also Debian's Chromium, for the report's browser test
+#   scripts/setup.sh --tests     also what only the tests use: Debian's Chromium (the report's
+#                                browser test), clang and its fuzzer runtime (scripts/fuzz.sh)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -18,7 +19,7 @@ packages=(
 )
 # attnlab report builds its page with Node.js; a machine that already has node and npm keeps them.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
-[[ "${1:-}" == "--browser" ]] && packages+=(chromium)
+[[ "${1:-}" == "--tests" ]] && packages+=(chromium clang libclang-rt-14-dev)
 
 missing=()
 for package in "${packages[@]}"; do

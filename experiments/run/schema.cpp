@@ -138,6 +138,10 @@ config::Schema build_schema() {
   schema.add("train.eps", Type::Float, 1e-8, "AdamW epsilon", positive());
   schema.add("train.grad_clip", Type::Float, 1.0, "clip the global gradient norm (0: off)",
              at_least(0.0));
+  schema.add("train.skip_nonfinite", Type::Int, std::int64_t{0},
+             "steps whose gradients are not finite to skip (no update; each named in train.log, "
+             "counted in summary.json) before stopping the run; 0: stop at the first",
+             at_least(0.0));
   schema.add("train.precision", Type::String, std::string("fp32"),
              "fp32 | bf16 (autocast where the CPU has bf16 matrix instructions, else fp32 with a "
              "warning) | bf16_emulated (bf16 even without them: slow, for checking numerics)",

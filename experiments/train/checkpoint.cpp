@@ -129,6 +129,7 @@ void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model
   archive.write("best", doubles({state.best_val_loss, static_cast<double>(state.best_step),
                                  state.train_seconds}));
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  archive.write("skipped", torch::tensor(state.skipped_steps, torch::kLong));
   const auto temporary = run::temporary_path_for(path);
   try {
     archive.save_to(temporary.string());
@@ -211,6 +212,8 @@ TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Modul
     state.best_val_loss = best_values.at(0);
     state.best_step = static_cast<std::int64_t>(best_values.at(1));
     state.train_seconds = best_values.at(2);
+    torch::Tensor skipped;  // absent from checkpoints written before train.skip_nonfinite
+    if (archive.try_read("skipped", skipped)) state.skipped_steps = skipped.item<std::int64_t>();
     if (model != nullptr) {
       at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
       generator.set_state(rng);

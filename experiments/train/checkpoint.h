@@ -19,6 +19,7 @@ struct TrainerState {
   double best_val_loss = 0.0;
   std::int64_t best_step = -1;
   double train_seconds = 0.0;               // training wall time so far (for tokens/s)
+  std::int64_t skipped_steps = 0;           // steps skipped for non-finite gradients
 };
 
 void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,

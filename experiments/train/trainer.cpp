@@ -44,8 +44,9 @@ class TrainLog {
   run::Progress& progress_;
 };
 
-[[noreturn]] void throw_non_finite(const model::TransformerImpl& model, const run::RunDir& run,
-                                   std::int64_t step, double grad_norm) {
+// "step 12: gradient norm is nan (first parameter with a non-finite gradient: blocks.0.w)".
+std::string non_finite_step(const model::TransformerImpl& model, std::int64_t step,
+                            double grad_norm) {
   std::string first = "?";
   for (const auto& named : model.named_parameters()) {
     const auto& grad = named.value().grad();
@@ -54,11 +55,19 @@ class TrainLog {
       break;
     }
   }
+  return fmt::format("step {}: gradient norm is {} (first parameter with a non-finite gradient: "
+                     "{})",
+                     step, std::isnan(grad_norm) ? std::string("nan") : fmt::format("{}", grad_norm),
+                     first);
+}
+
+[[noreturn]] void throw_non_finite(const model::TransformerImpl& model, const run::RunDir& run,
+                                   std::int64_t step, double grad_norm, std::int64_t skipped) {
   const auto checkpoints = step_checkpoints(run.checkpoints());
   throw NonFiniteGradients(fmt::format(
-      "step {}: gradient norm is {} (first parameter with a non-finite gradient: {}); training "
-      "stopped before the update. {}",
-      step, std::isnan(grad_norm) ? std::string("nan") : fmt::format("{}", grad_norm), first,
+      "{}; training stopped before the update{}. {}", non_finite_step(model, step, grad_norm),
+      skipped > 0 ? fmt::format(", after skipping {} such step(s) (train.skip_nonfinite)", skipped)
+                  : std::string(),
       checkpoints.empty() ? std::string("No checkpoint was written yet.")
                           : "The newest checkpoint is kept: " + checkpoints.front().string()));
 }
@@ -88,6 +97,7 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
   const std::int64_t eval_every = config.get_int("train.eval_every");
   const std::int64_t checkpoint_every = config.get_int("train.checkpoint_every");
   const double grad_clip = config.get_float("train.grad_clip");
+  const std::int64_t skips_allowed = config.get_int("train.skip_nonfinite");
   const Schedule schedule{config.get_float("train.lr"), config.get_float("train.min_lr_ratio"),
                           config.get_int("train.warmup"), total_steps};
   const std::string config_toml = config.to_toml();
@@ -138,17 +148,29 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
     current_lr = schedule.at(step);
     set_learning_rate(optimizer, current_lr);
     optimizer.zero_grad();
+    torch::Tensor step_sums;
     for (std::int64_t micro = 0; micro < micro_batches; ++micro) {
       tasks::Batch batch =
           task->examples(tasks::Split::Train, step * batch_size + micro * micro_batch, micro_batch);
-      window += forward_backward(model, batch, device, micro_batches, precision.precision);
+      const auto sums = forward_backward(model, batch, device, micro_batches, precision.precision);
+      step_sums = step_sums.defined() ? step_sums + sums : sums;
     }
     // The global gradient norm, clipped when train.grad_clip > 0 (computed either way): one
     // number that is finite exactly when every gradient is, checked before the step can spread a
-    // NaN into the weights and the next checkpoint.
+    // NaN into the weights and the next checkpoint. A skipped step (train.skip_nonfinite) makes
+    // no update and adds nothing to the logged training loss.
     const double grad_norm = clip_gradient_norm(*model, grad_clip);
-    if (!std::isfinite(grad_norm)) throw_non_finite(*model, run, step + 1, grad_norm);
-    optimizer.step();
+    if (std::isfinite(grad_norm)) {
+      optimizer.step();
+      window += step_sums;
+    } else if (state.skipped_steps < skips_allowed) {
+      ++state.skipped_steps;
+      log.line(fmt::format("{}: step skipped, {} of {} allowed (train.skip_nonfinite)",
+                           non_finite_step(*model, step + 1, grad_norm), state.skipped_steps,
+                           skips_allowed));
+    } else {
+      throw_non_finite(*model, run, step + 1, grad_norm, state.skipped_steps);
+    }
     const std::int64_t completed = step + 1;
     const bool last_step = completed == total_steps;
     const double step_seconds = seconds_since(step_start);
@@ -231,6 +253,7 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
       {"model", config.get_string("model.name")},
       {"seed", config.get_int("seed")},
       {"steps", total_steps},
+      {"skipped_steps", state.skipped_steps},
       {"final",
        {{"train_loss", last_train_loss},
         {"val_loss", last_val.loss},

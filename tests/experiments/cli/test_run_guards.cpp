@@ -46,6 +46,25 @@ TEST_CASE("non-finite gradients stop training at that step, naming the parameter
                                        std::to_string(step) + ".pt")));
 }
 
+TEST_CASE("train.skip_nonfinite skips and counts non-finite steps, then stops", "[train][guards]") {
+  testing::TempDir directory;
+  const auto run = directory.path() / "run";
+  const auto result = run_attnlab({"train", "--run-dir", run.string(), "train.lr=1e6",
+                                   "train.grad_clip=0", "train.steps=50",
+                                   "train.skip_nonfinite=3", "record.every=0",
+                                   "runtime.progress=none"},
+                                  directory.path());
+  INFO(result.output);
+  // The blown-up weights stay blown up, so every later step is skipped until the allowance ends.
+  CHECK(result.exit_code == 1);
+  CHECK_THAT(result.output, Catch::Contains("after skipping 3 such step(s) (train.skip_nonfinite)"));
+  const auto log = read_text(run / "train.log");
+  for (int skipped = 1; skipped <= 3; ++skipped) {
+    CHECK_THAT(log, Catch::Contains("step skipped, " + std::to_string(skipped) + " of 3 allowed"));
+  }
+  CHECK_THAT(log, !Catch::Contains("4 of 3"));
+}
+
 TEST_CASE("a second process on the same run directory is refused and writes nothing",
           "[train][guards]") {
   testing::TempDir directory;
