@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "analysis/dump/structure_check.h"
+
 namespace attnlab::dump {
 namespace {
 
@@ -91,6 +93,7 @@ std::vector<std::int64_t> committed_steps(hid_t file, const std::string& context
 DumpReader::DumpReader(const std::filesystem::path& path) : path_(path) {
   QuietErrors quiet;
   if (!std::filesystem::exists(path_)) throw DumpError(context() + ": no such file");
+  check_hdf5_structure(path_);  // a file that would crash libhdf5 is refused here
   file_ = Handle(check(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), context()), H5Fclose);
   if (!has_attribute(file_.get(), kAttributeFormat) ||
       read_string_attribute(file_.get(), kAttributeFormat, context()) != kFormat) {

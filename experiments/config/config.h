@@ -38,6 +38,14 @@ struct Constraint {
   std::vector<std::string> choices;    // for strings: the allowed values
 };
 
+// The constraints schemas declare, by name.
+inline Constraint positive() { return {0.0, true, std::nullopt, {}}; }
+inline Constraint at_least(double min) { return {min, false, std::nullopt, {}}; }
+inline Constraint between(double min, double max) { return {min, false, max, {}}; }
+inline Constraint one_of(std::vector<std::string> choices) {
+  return {std::nullopt, false, std::nullopt, std::move(choices)};
+}
+
 // "> 0", ">= 1 and <= 8", "one of: a, b"; empty when unconstrained.
 std::string describe_constraint(const Constraint& constraint);
 

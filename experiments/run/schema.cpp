@@ -16,15 +16,12 @@
 namespace attnlab::run {
 namespace {
 
+using config::at_least;
+using config::between;
 using config::Constraint;
+using config::one_of;
+using config::positive;
 using config::Type;
-
-Constraint positive() { return {0.0, true, std::nullopt, {}}; }
-Constraint at_least(double min) { return {min, false, std::nullopt, {}}; }
-Constraint between(double min, double max) { return {min, false, max, {}}; }
-Constraint one_of(std::vector<std::string> choices) {
-  return {std::nullopt, false, std::nullopt, std::move(choices)};
-}
 
 // Variant and task parts declare their options in their own files; they become config keys here.
 void add_option(config::Schema& schema, const std::string& section,

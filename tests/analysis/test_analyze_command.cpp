@@ -344,3 +344,18 @@ TEST_CASE("analyze --help lists its options", "[analysis][heads][cli]") {
   CHECK(result.exit_code == 0);
   CHECK_THAT(result.output, Catch::Contains("--snapshot") && Catch::Contains("--out"));
 }
+
+TEST_CASE("a dump that crashes the HDF5 library is refused with exit 2, not a crash",
+          "[analyze][errors]") {
+  // Found by the dump fuzzer: libhdf5 1.10.8 segfaults on this file's global heap. The reader's
+  // forked structure walk takes the crash (analysis/dump/structure_check.h).
+  testing::TempDir directory;
+  const auto damaged = std::filesystem::path(ATTNLAB_SOURCE_DIR) / "tests" / "fuzz" /
+                       "hdf5_crashes" / "global_heap_memcpy_overlap.h5";
+  const auto result = run_attnlab({"analyze", damaged.string(), "--out", directory.path().string()},
+                                  directory.path());
+  INFO(result.output);
+  CHECK(result.exit_code == 2);
+  CHECK_THAT(result.output, Catch::Contains("global_heap_memcpy_overlap.h5: the file is damaged"));
+  CHECK(std::filesystem::is_empty(directory.path()));
+}

@@ -6,15 +6,12 @@
 namespace attnlab::fuzz {
 namespace {
 
+using config::at_least;
+using config::between;
 using config::Constraint;
+using config::one_of;
+using config::positive;
 using config::Type;
-
-Constraint positive() { return {0.0, true, std::nullopt, {}}; }
-Constraint at_least(double min) { return {min, false, std::nullopt, {}}; }
-Constraint between(double min, double max) { return {min, false, max, {}}; }
-Constraint one_of(std::vector<std::string> choices) {
-  return {std::nullopt, false, std::nullopt, std::move(choices)};
-}
 
 // Docs are left empty: the fuzz target never prints them.
 config::Schema build() {

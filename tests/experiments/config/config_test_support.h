@@ -15,29 +15,10 @@ namespace attnlab::config::testing {
 
 namespace fs = std::filesystem;
 
-inline Constraint at_least(double min) {
-  Constraint constraint;
-  constraint.min = min;
-  return constraint;
-}
-
 inline Constraint above(double min) {
   Constraint constraint;
   constraint.min = min;
   constraint.min_exclusive = true;
-  return constraint;
-}
-
-inline Constraint between(double min, double max) {
-  Constraint constraint;
-  constraint.min = min;
-  constraint.max = max;
-  return constraint;
-}
-
-inline Constraint one_of(std::vector<std::string> choices) {
-  Constraint constraint;
-  constraint.choices = std::move(choices);
   return constraint;
 }
 
