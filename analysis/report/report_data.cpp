@@ -1,11 +1,10 @@
 #include "analysis/report/report_data.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <map>
-#include <optional>
 #include <set>
 #include <stdexcept>
 
