@@ -9,7 +9,8 @@
 # ctest also runs those (label sanitize) and a short fuzzing round (label fuzz, scripts/fuzz.sh).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$root/scripts/setup.sh" --tests
+# The sanitize ctest runs this script again: setup is done by then.
+[[ -n "${ATTNLAB_SKIP_SETUP:-}" ]] || "$root/scripts/setup.sh" --tests
 
 if [[ "${1:-}" == "--sanitize" ]]; then
   # LibTorch itself is not instrumented, and a sanitized build of everything that links it takes

@@ -1,6 +1,7 @@
 #include "analysis/dump/structure_check.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,7 +73,7 @@ herr_t read_attribute(hid_t object, const char* name, const H5A_info_t*, void* e
 }
 
 // Opens each object, reads its header (type, space, creation properties), its attributes, and a
-// dataset's values when they are small.
+// dataset's values when they are small and not maps (which the reader reads a chunk at a time).
 herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* errors) {
   const hid_t object = H5Oopen(root, name, H5P_DEFAULT);
   if (object < 0) {
@@ -82,10 +84,12 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
     const hid_t type = H5Dget_type(object);
     const hid_t space = H5Dget_space(object);
     const hid_t properties = H5Dget_create_plist(object);
+    const std::string path = name;
+    const bool maps = path.size() >= 4 && path.compare(path.size() - 4, 4, "maps") == 0;
     const bool ok = type >= 0 && space >= 0 && properties >= 0 &&
-                    read_whole(type, space, [&](hid_t memory, void* to) {
-                      return H5Dread(object, memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, to);
-                    });
+                    (maps || read_whole(type, space, [&](hid_t memory, void* to) {
+                       return H5Dread(object, memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, to);
+                     }));
     if (!ok) ++*static_cast<int*>(errors);
     if (properties >= 0) H5Pclose(properties);
     if (space >= 0) H5Sclose(space);
@@ -124,6 +128,13 @@ std::chrono::milliseconds time_limit() {
   return std::chrono::seconds(30);
 }
 
+pid_t wait_for(pid_t child, int& status, int options) {
+  pid_t done = -1;
+  while ((done = ::waitpid(child, &status, options)) < 0 && errno == EINTR) {
+  }
+  return done;
+}
+
 }  // namespace
 
 void check_hdf5_structure(const std::filesystem::path& path) {
@@ -131,25 +142,43 @@ void check_hdf5_structure(const std::filesystem::path& path) {
   std::fflush(nullptr);
   const pid_t child = ::fork();
   if (child < 0) throw DumpError(path.string() + ": fork: " + std::strerror(errno));
-  if (child == 0) ::_exit(walk(path));
+  if (child == 0) {
+    // Never outlive the caller, never run past the limit, and hold none of its files or locks.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::alarm(static_cast<unsigned>(limit.count() / 1000 + 1));
+    ::closefrom(3);
+    ::_exit(walk(path));
+  }
   const auto deadline = std::chrono::steady_clock::now() + limit;
   int status = 0;
   pid_t done = 0;
   auto pause = std::chrono::microseconds(200);
-  while ((done = ::waitpid(child, &status, WNOHANG)) == 0 &&
+  while ((done = wait_for(child, status, WNOHANG)) == 0 &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(pause);
     pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(20));
   }
+  if (done < 0) throw DumpError(path.string() + ": waitpid: " + std::strerror(errno));
+  const auto hung = [&] {
+    return DumpError(path.string() + ": the file is damaged: the HDF5 library did not finish "
+                     "reading its structure within " + std::to_string(limit.count()) + " ms");
+  };
   if (done == 0) {
     ::kill(child, SIGKILL);
-    ::waitpid(child, &status, 0);
-    throw DumpError(path.string() + ": the file is damaged: the HDF5 library did not finish "
-                    "reading its structure within " + std::to_string(limit.count()) + " ms");
+    wait_for(child, status, 0);
+    throw hung();
   }
   if (WIFSIGNALED(status)) {
+    const int signal = WTERMSIG(status);
+    if (signal == SIGALRM) throw hung();
+    if (signal != SIGSEGV && signal != SIGBUS && signal != SIGABRT && signal != SIGFPE &&
+        signal != SIGILL) {
+      // Ctrl-C, a kill, the OOM killer: says nothing about the file.
+      throw std::runtime_error(path.string() + ": checking the file was interrupted (" +
+                               strsignal(signal) + ")");
+    }
     throw DumpError(path.string() + ": the file is damaged: the HDF5 library crashed reading "
-                    "its structure (" + strsignal(WTERMSIG(status)) + ")");
+                    "its structure (" + strsignal(signal) + ")");
   }
   const int code = WEXITSTATUS(status);
   if (code != kWalked && code != kReported) {

@@ -158,12 +158,16 @@ TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Modul
       archive.read("model", model_archive);
       // Module::load replaces each tensor with the saved one whatever its shape, so a checkpoint
       // of another architecture would load and fail later, deep in a forward pass: compare.
+      // It also replaces them in place as it goes: keep the current ones to put back.
       std::vector<std::pair<std::string, std::vector<std::int64_t>>> shapes;
+      std::vector<std::pair<torch::Tensor, torch::Tensor>> before;  // tensor, its data now
       for (const auto& item : model->named_parameters()) {
         shapes.emplace_back(item.key(), item.value().sizes().vec());
+        before.emplace_back(item.value(), item.value().detach().clone());
       }
       for (const auto& item : model->named_buffers()) {
         shapes.emplace_back(item.key(), item.value().sizes().vec());
+        before.emplace_back(item.value(), item.value().detach().clone());
       }
       std::string mismatch;
       try {
@@ -186,14 +190,16 @@ TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Modul
         mismatch = mismatch.substr(0, mismatch.find('\n'));
       }
       if (!mismatch.empty()) {
+        for (auto& [tensor, data] : before) tensor.set_data(data);
         // The configs say which choice made the architectures differ.
         c10::IValue saved;
         const auto difference =
             !expected_config.empty() && archive.try_read("config", saved) && saved.isString()
                 ? architecture_difference(saved.toStringRef(), expected_config)
                 : std::string();
-        throw CheckpointError("its weights do not fit this model (" + mismatch + ")" +
-                              (difference.empty() ? "" : "; configured differently: " + difference));
+        throw CheckpointMismatch(
+            "its weights do not fit this model (" + mismatch + ")" +
+            (difference.empty() ? "" : "; configured differently: " + difference));
       }
     }
     if (optimizer != nullptr) {
@@ -221,7 +227,11 @@ TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Modul
   } catch (const c10::Error& error) {
     throw CheckpointError("cannot load checkpoint " + path.string() + ": " +
                           error.what_without_backtrace());
+  } catch (const CheckpointMismatch& error) {
+    throw CheckpointMismatch("cannot load checkpoint " + path.string() + ": " + error.what());
   } catch (const CheckpointError& error) {
+    throw CheckpointError("cannot load checkpoint " + path.string() + ": " + error.what());
+  } catch (const std::exception& error) {  // e.g. a short counter tensor
     throw CheckpointError("cannot load checkpoint " + path.string() + ": " + error.what());
   }
   return state;

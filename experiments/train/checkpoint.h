@@ -44,6 +44,14 @@ class CheckpointError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The checkpoint is readable but made for another model: no older checkpoint of the same run can
+// be better, so a resume stops on it rather than trying the next one. The model keeps its
+// weights.
+class CheckpointMismatch : public CheckpointError {
+ public:
+  using CheckpointError::CheckpointError;
+};
+
 std::filesystem::path step_checkpoint_path(const std::filesystem::path& directory,
                                            std::int64_t step);
 // Step checkpoints in a directory, newest first.

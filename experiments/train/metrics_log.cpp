@@ -61,11 +61,16 @@ std::vector<MetricsRow> MetricsLog::read_jsonl(const std::filesystem::path& json
     MetricsRow row;
     row.step = object["step"].get<std::int64_t>();
     row.split = object["split"].get<std::string>();
-    row.loss = object["loss"].get<double>();
-    row.accuracy = object["accuracy"].get<double>();
-    row.sequence_accuracy = object["sequence_accuracy"].get<double>();
-    row.lr = object["lr"].get<double>();
-    row.elapsed_seconds = object["elapsed_s"].get<double>();
+    // JSON has no NaN: a diverged loss is written as null and reads back as NaN.
+    const auto number = [&object](const char* name) {
+      const auto& value = object[name];
+      return value.is_null() ? std::numeric_limits<double>::quiet_NaN() : value.get<double>();
+    };
+    row.loss = number("loss");
+    row.accuracy = number("accuracy");
+    row.sequence_accuracy = number("sequence_accuracy");
+    row.lr = number("lr");
+    row.elapsed_seconds = number("elapsed_s");
     if (!object["tokens_per_s"].is_null()) row.tokens_per_second = object["tokens_per_s"].get<double>();
     for (const auto& [name, value] : object.items()) {
       const bool known = std::find(columns().begin(), columns().end(), name) != columns().end();

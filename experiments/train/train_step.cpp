@@ -1,8 +1,11 @@
 #include "experiments/train/train_step.h"
 
+#include <cmath>
 #include <limits>
+#include <vector>
 
-#include <torch/nn/utils/clip_grad.h>
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
 
 #include "experiments/train/objective.h"
 
@@ -33,8 +36,24 @@ torch::Tensor forward_backward(model::Transformer& model, const tasks::Batch& ba
 namespace attnlab::train {
 
 double clip_gradient_norm(model::TransformerImpl& model, double max_norm) {
-  return torch::nn::utils::clip_grad_norm_(
-      model.parameters(), max_norm > 0.0 ? max_norm : std::numeric_limits<double>::infinity());
+  // As LibTorch's clip_grad_norm_ (2-norm of the per-parameter 2-norms, coefficient
+  // max / (norm + 1e-6) when below 1), except that gradients are left alone when the norm is not
+  // finite: clip_grad_norm_ would multiply them all by NaN and hide the parameter that diverged.
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;
+  std::vector<torch::Tensor> gradients;
+  for (const auto& parameter : model.parameters()) {
+    if (!parameter.grad().defined()) continue;
+    gradients.push_back(parameter.grad());
+    norms.push_back(parameter.grad().norm(2));
+  }
+  if (norms.empty()) return 0.0;
+  const double norm = torch::stack(norms).norm(2).item<double>();
+  const double coefficient = max_norm / (norm + 1e-6);
+  if (std::isfinite(norm) && max_norm > 0.0 && coefficient < 1.0) {
+    for (auto& gradient : gradients) gradient.mul_(coefficient);
+  }
+  return norm;
 }
 
 }  // namespace attnlab::train

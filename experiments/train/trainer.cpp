@@ -108,16 +108,29 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
   std::vector<std::string> resume_notes;
   if (options.resume) {
     // The newest checkpoint that loads wins; a damaged one (should an fsync have lied) is skipped.
-    for (const auto& path : step_checkpoints(run.checkpoints())) {
+    // One made for another model stops the resume (CheckpointMismatch passes through), and so
+    // does a run whose every checkpoint is damaged: starting again at step 0 would discard them.
+    const auto checkpoints = step_checkpoints(run.checkpoints());
+    bool resumed = false;
+    for (const auto& path : checkpoints) {
       try {
         state = load_checkpoint(path, model.ptr().get(), &optimizer, config.to_toml());
         resume_notes.push_back(fmt::format("resumed from {} (step {})", path.string(), state.step));
+        resumed = true;
         break;
+      } catch (const CheckpointMismatch&) {
+        throw;
       } catch (const CheckpointError& error) {
         resume_notes.push_back(fmt::format("skipping {}", error.what()));
       }
     }
-    if (state.step == 0) resume_notes.push_back("no checkpoint to resume from: starting at step 0");
+    if (!resumed && !checkpoints.empty()) {
+      std::string notes;
+      for (const auto& note : resume_notes) notes += "\n  " + note;
+      throw CheckpointError("none of the run's checkpoints loads; not starting it again from step "
+                            "0 over them:" + notes);
+    }
+    if (!resumed) resume_notes.push_back("no checkpoint to resume from: starting at step 0");
   }
 
   MetricsLog metrics(run.metrics_jsonl(), run.metrics_csv(), state.step);
@@ -178,7 +191,13 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
     window_seconds += step_seconds;
     ++window_steps;
 
-    if (completed % log_every == 0 || last_step) {
+    // A window of skipped steps only has nothing scored, so no loss to report (not a loss of 0):
+    // it writes no train row.
+    const bool log_now = completed % log_every == 0 || last_step;
+    if (log_now && window[1].item<double>() == 0.0) {
+      window_steps = 0;
+      window_seconds = 0.0;
+    } else if (log_now) {
       const auto sums = window.accessor<double, 1>();
       const double scored = std::max(1.0, sums[1]);
       MetricsRow row;

@@ -63,8 +63,10 @@ bool run_and_kill(Start start, std::mt19937_64& random, std::chrono::millisecond
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  ::kill(-child, SIGKILL);  // its own process group: the process and anything it started
-  CHECK(testing::wait_exit_code(child) == -SIGKILL);
+  REQUIRE(::kill(-child, SIGKILL) == 0);  // its own group: the process and what it started
+  const int code = testing::wait_exit_code(child);
+  if (code == 0) return false;  // it finished between the last look and the kill
+  CHECK(code == -SIGKILL);
   return true;
 }
 
@@ -188,6 +190,8 @@ TEST_CASE("a recording run killed at random moments resumes to an identical resu
   const auto finished = testing::run_attnlab(restart_arguments(killed), work.path());
   INFO(finished.output);
   REQUIRE(finished.exit_code == 0);
+  // The campaign must have met the run in progress, not only in its start-up.
+  CHECK_THAT(read_text(killed / "train.log"), Catch::Contains("resumed from"));
 
   CHECK(untimed_metrics(killed) == untimed_metrics(straight));
   const auto bytes = compare_dumps(killed / dump::kFileName, straight / dump::kFileName);
@@ -231,6 +235,7 @@ TEST_CASE("a sweep killed with its jobs runs only the missing jobs when started 
     }
   }
   REQUIRE(fs::exists(results));
+  CHECK(kills >= 1);
   const auto sweep = sweep_dir();
   // The jobs that had finished, and when their summaries were written.
   std::map<std::string, fs::file_time_type> finished_before;

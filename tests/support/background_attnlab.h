@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -27,7 +29,12 @@ inline pid_t start_attnlab(const std::vector<std::string>& arguments, const Back
   std::vector<std::string> argv_text = {ATTNLAB_BINARY};
   argv_text.insert(argv_text.end(), arguments.begin(), arguments.end());
   const pid_t child = ::fork();
-  if (child != 0) return child;
+  if (child < 0) throw std::runtime_error("fork failed");
+  if (child > 0) {
+    // Both sides set the group, so a kill(-child) right after the fork cannot miss it.
+    if (how.own_group) ::setpgid(child, child);
+    return child;
+  }
   if (how.own_group) ::setpgid(0, 0);
   std::vector<char*> argv;
   for (auto& text : argv_text) argv.push_back(text.data());
@@ -50,6 +57,7 @@ inline pid_t start_attnlab(const std::vector<std::string>& arguments, const Back
 inline int wait_exit_code(pid_t child) {
   int status = 0;
   while (::waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) throw std::runtime_error("waitpid failed");
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }

@@ -142,3 +142,26 @@ TEST_CASE("a checkpoint of another architecture, or a damaged one, is refused wi
   CHECK(truncated.exit_code == 2);
   CHECK_THAT(truncated.output, Catch::Contains("cannot load checkpoint " + wide.string()));
 }
+
+TEST_CASE("a resume whose every checkpoint is damaged stops instead of starting over",
+          "[train][guards]") {
+  testing::TempDir directory;
+  const auto run = directory.path() / "run";
+  const auto trained = run_attnlab({"train", "--run-dir", run.string(), "train.steps=10",
+                                    "train.eval_every=10", "train.checkpoint_every=5",
+                                    "record.every=0", "runtime.threads=1",
+                                    "runtime.progress=none"},
+                                   directory.path());
+  REQUIRE(trained.exit_code == 0);
+  const auto metrics_before = read_text(run / "metrics.csv");
+  for (const auto& entry : std::filesystem::directory_iterator(run / "checkpoints")) {
+    std::filesystem::resize_file(entry.path(), std::filesystem::file_size(entry.path()) / 2);
+  }
+  const auto resumed = run_attnlab(
+      {"train", "--resume", run.string(), "runtime.threads=1", "runtime.progress=none"},
+      directory.path());
+  INFO(resumed.output);
+  CHECK(resumed.exit_code == 2);
+  CHECK_THAT(resumed.output, Catch::Contains("none of the run's checkpoints loads"));
+  CHECK(read_text(run / "metrics.csv") == metrics_before);  // nothing cut back or rewritten
+}
