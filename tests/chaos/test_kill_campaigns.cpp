@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -47,11 +48,19 @@ int campaign_kills() {
   return text != nullptr ? std::stoi(text) : 10;
 }
 
-// Runs `start()` in the background and kills it after a random delay, unless it ends first.
-// Returns true when it was killed.
+// Runs `start()` in the background and kills it after a random delay, counted from when
+// `ready()` first holds, unless it ends first. Returns true when it was killed.
 template <typename Start>
-bool run_and_kill(Start start, std::mt19937_64& random, std::chrono::milliseconds longest) {
+bool run_and_kill(Start start, std::mt19937_64& random, std::chrono::milliseconds longest,
+                  const std::function<bool()>& ready = [] { return true; }) {
   const pid_t child = start();
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  while (!ready()) {
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, WNOHANG) == 0);  // still running
+    REQUIRE(std::chrono::steady_clock::now() < give_up);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   std::uniform_int_distribution<std::int64_t> delay(20, longest.count());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay(random));
   while (std::chrono::steady_clock::now() < deadline) {
@@ -70,8 +79,9 @@ bool run_and_kill(Start start, std::mt19937_64& random, std::chrono::millisecond
   return true;
 }
 
+// Long enough (about 20 s) that ten kills at most 2.5 s into each start cannot see it finish.
 std::vector<std::string> train_arguments(const fs::path& run_dir) {
-  return {"train", "--run-dir", run_dir.string(), "train.steps=120", "train.warmup=5",
+  return {"train", "--run-dir", run_dir.string(), "train.steps=300", "train.warmup=5",
           "train.log_every=2", "train.eval_every=20", "train.checkpoint_every=10",
           "task.val_examples=64", "record.every=4", "runtime.progress=none",
           "runtime.threads=1"};
@@ -172,12 +182,17 @@ TEST_CASE("a recording run killed at random moments resumes to an identical resu
   while (survived < kills) {
     REQUIRE(++attempts < 4 * kills);  // a kill needs the process to live long enough
     const auto log = work.path() / ("attempt-" + std::to_string(attempts) + ".log");
+    // Most kills land anywhere, start-up included; the last waits for a checkpoint, so that the
+    // final start surely resumes from one, whatever the machine's speed.
+    const bool last = survived + 1 == kills;
     const bool was_killed = run_and_kill(
         [&] {
           return testing::start_attnlab(restart_arguments(killed),
                                         {work.path(), log, /*own_group=*/true});
         },
-        random, std::chrono::milliseconds(2500));
+        random, std::chrono::milliseconds(2500), [&] {
+          return !last || !train::step_checkpoints(killed / "checkpoints").empty();
+        });
     INFO(read_text(log));
     if (!was_killed) {
       // It finished before its kill: start over, so every kill meets a run in progress.
