@@ -19,6 +19,7 @@
 #include "experiments/config/config.h"
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/progress.h"
+#include "experiments/sweep/job_process.h"
 
 namespace attnlab::cli {
 namespace {
@@ -77,7 +78,7 @@ int run_node(const std::vector<std::string>& arguments, const std::string& input
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return sweep::exit_code_of(status);
 }
 
 void run_report(ReportArguments arguments) {
