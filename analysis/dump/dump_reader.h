@@ -1,49 +1,42 @@
-// Reads an attention dump (attention.h5, layout in dump_schema.h): maps one chunk at a time,
-// statistics and probe arrays whole. Only complete snapshots are visible: a file left by a
-// crashed run reads like one that stopped after its last complete snapshot.
+// Reads an attention dump (attention.h5, layout in dump_schema.h) for analysis: the same accessors
+// as DumpFile (dump_file.h), served by a DumpFile in a child process (child_process.h).
+//
+// libhdf5 1.10 crashes (heap overflows, segmentation faults) or loops on some damaged files, and
+// a crash inside a library cannot be caught in the process it happens in. Here it ends the child
+// only: the call throws DumpError ("the file is damaged: the HDF5 library crashed reading it
+// (Segmentation fault)"), and so does a call the child has not answered within
+// ATTNLAB_DUMP_READ_SECONDS (default 300). Every later call throws the same error. Ctrl-C or a
+// kill that stops the child is not blamed on the file (std::runtime_error).
+//
+// Costs: a fork when the reader is made, and for each call a round trip over a socket (about
+// 0.1 ms on these virtual machines) plus one copy of what it returns. Maps come through shared
+// memory, and a walk over the maps of a layer and snapshot (heads fastest or samples fastest) is
+// read ahead in runs of up to 8 MB, so that most map() calls make no round trip (`attnlab bench analyze` measures
+// reading every map through the child against reading it in process).
 //
 // N = complete snapshots, B = probe samples, H = heads, Tq = query length, Tk = key length.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "analysis/dump/dump_schema.h"
-#include "analysis/dump/hdf5_support.h"
+#include "analysis/dump/dump_file.h"
 
 namespace attnlab::dump {
 
-struct LayerInfo {
-  std::int64_t index = 0;  // forward order among every attention module of the model
-  std::string kind;        // "self" | "cross"
-  bool causal = false;
-  std::int64_t heads = 0;
-  std::int64_t query_length = 0;  // Tq
-  std::int64_t key_length = 0;    // Tk
-};
-
-// A row-major array with its shape.
-template <typename T>
-struct Array {
-  std::vector<std::int64_t> shape;
-  std::vector<T> values;
-};
-
-// Steps of the complete snapshots of an open dump: the /steps prefix that is written (no fill
-// value, strictly increasing) and covered by every other snapshot-axis dataset. Used by the
-// reader and by a writer that resumes a dump.
-std::vector<std::int64_t> committed_steps(hid_t file, const std::string& context);
-
-// Every dataset that grows along the snapshot axis (paths from the root).
-std::vector<std::string> snapshot_datasets(hid_t file, const std::string& context);
+class ChildProcess;
 
 class DumpReader {
  public:
   // Throws DumpError naming the path when the file is missing, not HDF5, not an attention dump,
-  // or written with a newer schema version.
+  // written with a newer schema version, or damaged.
   explicit DumpReader(const std::filesystem::path& path);
+  ~DumpReader();
+  DumpReader(const DumpReader&) = delete;
+  DumpReader& operator=(const DumpReader&) = delete;
 
   const std::filesystem::path& path() const { return path_; }
   std::int64_t schema_version() const { return schema_version_; }
@@ -71,23 +64,36 @@ class DumpReader {
   std::vector<double> probe_loss() const;                             // [N]
 
  private:
-  const LayerInfo& layer_info(std::int64_t layer) const;
+  // Sends one request to the child; returns its reply's payload or throws what the child threw.
+  std::string ask(const std::string& request) const;
   std::string context() const;
 
   std::filesystem::path path_;
-  Handle file_;
+  std::unique_ptr<ChildProcess> child_;
   std::int64_t schema_version_ = 0;
   std::int64_t samples_ = 0;
   std::int64_t heads_ = 0;
   bool has_maps_ = false;
   bool has_importance_ = false;
   std::vector<LayerInfo> layers_;
-  std::vector<Handle> maps_;  // per layer, kept open for chunk-by-chunk reads
   std::vector<std::int64_t> steps_;
   std::size_t map_element_bytes_ = 0;
-  bool maps_are_half_ = false;
-  Handle half_type_;  // the float16 memory type maps are read in when stored so
   mutable std::uint64_t map_bytes_read_ = 0;
+
+  // The maps shared memory holds: `count` maps of one layer and snapshot from position `first`
+  // on (in [samples, heads] order with heads fastest, or samples fastest), `size` floats each.
+  struct MapRun {
+    std::int64_t layer = -1, snapshot = -1, first = 0, count = 0;
+    bool heads_fastest = true;
+    std::uint64_t size = 0;
+  };
+  // The map asked for last.
+  struct MapAt {
+    std::int64_t layer = -1, snapshot = -1, sample = -1, head = -1;
+  };
+  mutable MapRun run_;
+  mutable MapAt last_;
+  mutable std::int64_t streak_ = 0;  // maps asked for in one walk so far, this one included
 };
 
 }  // namespace attnlab::dump

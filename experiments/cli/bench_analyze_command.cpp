@@ -1,10 +1,13 @@
 // attnlab bench analyze: how fast `attnlab analyze` reads a dump, in MB/s of stored maps, for the
 // per-head pass (every selected snapshot) and the similarity pass (the last snapshot), on a given
 // dump or on a synthetic one (peaked causal softmax maps, the writer benchmark's) of chosen size.
+// Also what reading through DumpReader's child process costs: every map read with no analysis,
+// through DumpReader and through an in-process DumpFile, alternately.
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <utility>
 
 #include "analysis/dump/dump_reader.h"
 #include "analysis/heads/head_analysis.h"
@@ -45,6 +48,28 @@ Pass time_pass(const std::filesystem::path& path, Work work) {
   return pass;
 }
 
+// Reads every map once (no analysis) through `Reader`: DumpReader (analysis commands' reader, a
+// child process) or DumpFile (in process).
+template <typename Reader>
+Pass read_maps(const std::filesystem::path& path) {
+  const Reader reader(path);
+  const std::size_t element_bytes = dump::DumpFile(path).map_element_bytes();
+  Pass pass;
+  if (!reader.has_maps()) return pass;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::int64_t layer = 0; layer < static_cast<std::int64_t>(reader.layers().size()); ++layer) {
+    for (std::int64_t snapshot = 0; snapshot < reader.snapshots(); ++snapshot) {
+      for (std::int64_t sample = 0; sample < reader.samples(); ++sample) {
+        for (std::int64_t head = 0; head < reader.layers()[layer].heads; ++head) {
+          pass.bytes += reader.map(layer, snapshot, sample, head).size() * element_bytes;
+        }
+      }
+    }
+  }
+  pass.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return pass;
+}
+
 Pass best(const std::vector<Pass>& passes) {
   Pass fastest = passes.front();
   for (const auto& pass : passes) {
@@ -68,7 +93,7 @@ void run_bench(const BenchAnalyzeArguments& arguments) {
     std::fflush(stdout);
     record::write_synthetic_dump(path, shape);
   }
-  std::vector<Pass> heads_passes, similarity_passes;
+  std::vector<Pass> heads_passes, similarity_passes, child_passes, in_process_passes;
   std::int64_t snapshots = 0;
   try {
     for (int repeat = 0; repeat < arguments.repeats; ++repeat) {
@@ -79,6 +104,8 @@ void run_bench(const BenchAnalyzeArguments& arguments) {
       similarity_passes.push_back(time_pass(path, [](const dump::DumpReader& reader) {
         heads::head_similarity(reader, reader.snapshots() - 1);
       }));
+      child_passes.push_back(read_maps<dump::DumpReader>(path));
+      in_process_passes.push_back(read_maps<dump::DumpFile>(path));
     }
   } catch (const dump::DumpError& error) {
     throw config::ConfigError(error.what());
@@ -90,6 +117,7 @@ void run_bench(const BenchAnalyzeArguments& arguments) {
     std::filesystem::remove_all(scratch, ignored);
   }
   const auto heads_pass = best(heads_passes), similarity_pass = best(similarity_passes);
+  const auto child_pass = best(child_passes), in_process_pass = best(in_process_passes);
   fmt::print("{:<34} {:>10} {:>10} {:>10}\n", "pass (best of " + std::to_string(arguments.repeats) + ")",
              "MB read", "seconds", "MB/s");
   fmt::print("{:<34} {:>10.1f} {:>10.3f} {:>10.1f}\n",
@@ -99,6 +127,18 @@ void run_bench(const BenchAnalyzeArguments& arguments) {
   fmt::print("{:<34} {:>10.1f} {:>10.3f} {:>10.1f}\n", "similarity, last snapshot",
              static_cast<double>(similarity_pass.bytes) / 1e6, similarity_pass.seconds,
              similarity_pass.megabytes_per_second());
+  // A dump without maps has nothing to time here.
+  const bool maps = in_process_pass.bytes > 0;
+  const double child_cost = maps ? child_pass.seconds / in_process_pass.seconds : 0.0;
+  if (maps) {
+    for (const auto& [name, pass] : {std::pair{"maps only, reader's child process", child_pass},
+                                     std::pair{"maps only, in process", in_process_pass}}) {
+      fmt::print("{:<34} {:>10.1f} {:>10.3f} {:>10.1f}\n", name,
+                 static_cast<double>(pass.bytes) / 1e6, pass.seconds, pass.megabytes_per_second());
+    }
+    fmt::print("reading through the child process takes {:.2f}x the in-process time\n",
+               child_cost);
+  }
   const nlohmann::json report = {
       {"dump", arguments.dump.empty() ? "synthetic" : arguments.dump.string()},
       {"synthetic",
@@ -112,7 +152,17 @@ void run_bench(const BenchAnalyzeArguments& arguments) {
       {"heads", {{"bytes", heads_pass.bytes}, {"seconds", heads_pass.seconds},
                  {"megabytes_per_second", heads_pass.megabytes_per_second()}}},
       {"similarity", {{"bytes", similarity_pass.bytes}, {"seconds", similarity_pass.seconds},
-                      {"megabytes_per_second", similarity_pass.megabytes_per_second()}}}};
+                      {"megabytes_per_second", similarity_pass.megabytes_per_second()}}},
+      {"maps_child_process",
+       maps ? nlohmann::json{{"bytes", child_pass.bytes}, {"seconds", child_pass.seconds},
+                             {"megabytes_per_second", child_pass.megabytes_per_second()}}
+            : nlohmann::json()},
+      {"maps_in_process",
+       maps ? nlohmann::json{{"bytes", in_process_pass.bytes},
+                             {"seconds", in_process_pass.seconds},
+                             {"megabytes_per_second", in_process_pass.megabytes_per_second()}}
+            : nlohmann::json()},
+      {"child_process_time_ratio", maps ? nlohmann::json(child_cost) : nlohmann::json()}};
   run::write_file_atomic(arguments.output, report.dump(2) + "\n");
   fmt::print("wrote {}\n", arguments.output.string());
 }

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "analysis/dump/dump_reader.h"
+#include "analysis/dump/dump_file.h"
 #include "analysis/dump/dump_schema.h"
 #include "analysis/dump/hdf5_support.h"
 #include "experiments/run/atomic_file.h"

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -27,15 +28,15 @@ std::vector<double> to_vector(const torch::Tensor& tensor) {
   return {contiguous.data_ptr<double>(), contiguous.data_ptr<double>() + contiguous.numel()};
 }
 
-// Leaves of the model, variant and task tables as "key" -> TOML text of the value.
-void architecture_keys(const toml::table& table, const std::string& prefix,
-                       std::map<std::string, std::string>& out) {
+// Leaves of the tables named in `tables` as "key" -> TOML text of the value.
+void leaves(const toml::table& table, const std::string& prefix,
+            const std::vector<std::string>& tables, std::map<std::string, std::string>& out) {
   for (const auto& [name, node] : table) {
     const std::string key = prefix.empty() ? std::string(name.str())
                                            : prefix + "." + std::string(name.str());
-    if (prefix.empty() && key != "model" && key != "variant" && key != "task") continue;
+    if (prefix.empty() && std::find(tables.begin(), tables.end(), key) == tables.end()) continue;
     if (const auto* child = node.as_table()) {
-      architecture_keys(*child, key, out);
+      leaves(*child, key, tables, out);
     } else {
       std::ostringstream text;
       node.visit([&text](const auto& leaf) { text << leaf; });
@@ -44,14 +45,23 @@ void architecture_keys(const toml::table& table, const std::string& prefix,
   }
 }
 
-}  // namespace
+// The model keys that change what the weights compute without always changing their shapes
+// (model.heads splits the same projections differently; positions, norms and the MLP come and
+// go). The preset's name, dropout and initialisation do not change a trained model.
+bool shapes_computation(const std::string& key) {
+  return key.rfind("model.", 0) == 0 && key != "model.name" && key != "model.dropout" &&
+         key != "model.init" && key != "model.init_std";
+}
 
-std::string architecture_difference(const std::string& checkpoint_config,
-                                    const std::string& expected_config) {
+// "key = X in the checkpoint, Y here; ..." over the leaves of `tables` that `keep` accepts.
+template <typename Keep>
+std::string config_difference(const std::string& checkpoint_config,
+                              const std::string& expected_config,
+                              const std::vector<std::string>& tables, Keep keep) {
   std::map<std::string, std::string> saved, expected;
   try {
-    architecture_keys(toml::parse(checkpoint_config), "", saved);
-    architecture_keys(toml::parse(expected_config), "", expected);
+    leaves(toml::parse(checkpoint_config), "", tables, saved);
+    leaves(toml::parse(expected_config), "", tables, expected);
   } catch (const toml::parse_error&) {
     return {};
   }
@@ -66,13 +76,42 @@ std::string architecture_difference(const std::string& checkpoint_config,
   for (const auto& [key, unused] : keys) {
     const auto before = describe(saved, key);
     const auto now = describe(expected, key);
-    if (before != now) {
+    if (before != now && keep(key)) {
       differences.push_back(fmt::format("{} = {} in the checkpoint, {} here", key, before, now));
     }
   }
   std::string text;
   for (const auto& difference : differences) text += (text.empty() ? "" : "; ") + difference;
   return text;
+}
+
+// The first name the archive holds at `module`'s level or below that the module has no
+// parameter, buffer or submodule for ("blocks.2"), or empty. Module::load reads only what the
+// model has, so a checkpoint of a deeper model would otherwise load into a shallower one.
+std::string unexpected_key(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                           const std::string& prefix) {
+  std::set<std::string> known;
+  for (const auto& item : module.named_parameters(/*recurse=*/false)) known.insert(item.key());
+  for (const auto& item : module.named_buffers(/*recurse=*/false)) known.insert(item.key());
+  for (const auto& item : module.named_children()) known.insert(item.key());
+  for (const auto& key : archive.keys()) {
+    if (known.count(key) == 0 && key != "training") return prefix + key;
+  }
+  for (const auto& item : module.named_children()) {
+    torch::serialize::InputArchive child;
+    if (!archive.try_read(item.key(), child)) continue;
+    auto found = unexpected_key(*item.value(), child, prefix + item.key() + ".");
+    if (!found.empty()) return found;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string architecture_difference(const std::string& checkpoint_config,
+                                    const std::string& expected_config) {
+  return config_difference(checkpoint_config, expected_config, {"model", "variant", "task"},
+                           [](const std::string&) { return true; });
 }
 
 std::filesystem::path step_checkpoint_path(const std::filesystem::path& directory,
@@ -156,6 +195,22 @@ TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Modul
     if (model != nullptr) {
       torch::serialize::InputArchive model_archive;
       archive.read("model", model_archive);
+      c10::IValue saved;
+      const std::string saved_config =
+          archive.try_read("config", saved) && saved.isString() ? saved.toStringRef() : "";
+      // The configs say which choice made the architectures differ.
+      const auto configured_differently = [&] {
+        const auto difference = expected_config.empty() || saved_config.empty()
+                                    ? std::string()
+                                    : architecture_difference(saved_config, expected_config);
+        return difference.empty() ? std::string() : "; configured differently: " + difference;
+      };
+      const auto extra = unexpected_key(*model, model_archive, "");
+      if (!extra.empty()) {
+        throw CheckpointMismatch("its weights do not fit this model (" + extra +
+                                 " is in the checkpoint, not in this model)" +
+                                 configured_differently());
+      }
       // Module::load replaces each tensor with the saved one whatever its shape, so a checkpoint
       // of another architecture would load and fail later, deep in a forward pass: compare.
       // It also replaces them in place as it goes: keep the current ones to put back.
@@ -189,17 +244,20 @@ TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Modul
         mismatch = error.what_without_backtrace();
         mismatch = mismatch.substr(0, mismatch.find('\n'));
       }
-      if (!mismatch.empty()) {
+      // Same names and shapes can still mean another model (4 heads or 8 over the same
+      // projections, another position scheme).
+      const auto structure =
+          !mismatch.empty() || expected_config.empty() || saved_config.empty()
+              ? std::string()
+              : config_difference(saved_config, expected_config, {"model"}, shapes_computation);
+      if (!mismatch.empty() || !structure.empty()) {
         for (auto& [tensor, data] : before) tensor.set_data(data);
-        // The configs say which choice made the architectures differ.
-        c10::IValue saved;
-        const auto difference =
-            !expected_config.empty() && archive.try_read("config", saved) && saved.isString()
-                ? architecture_difference(saved.toStringRef(), expected_config)
-                : std::string();
-        throw CheckpointMismatch(
-            "its weights do not fit this model (" + mismatch + ")" +
-            (difference.empty() ? "" : "; configured differently: " + difference));
+        if (!structure.empty()) {
+          throw CheckpointMismatch("it was made for another model, though its weights have this "
+                                   "model's shapes: " + structure);
+        }
+        throw CheckpointMismatch("its weights do not fit this model (" + mismatch + ")" +
+                                 configured_differently());
       }
     }
     if (optimizer != nullptr) {

@@ -133,6 +133,33 @@ TEST_CASE("a checkpoint of another architecture, or a damaged one, is refused wi
              Catch::Contains("configured differently: model.d_model = 32 in the checkpoint, 64 "
                              "here"));
 
+  // More layers than the model: Module::load would read the layers the model has and ignore the
+  // rest. Same shapes under another head count: only the configs tell them apart.
+  const auto deep = train("deep", "model.layers=3");
+  const auto eight_heads = train("eight_heads", "model.heads=8");
+  const auto deeper = run_attnlab(
+      {"eval", "--run", (directory.path() / "wide").string(), "--checkpoint", deep.string()},
+      directory.path());
+  INFO(deeper.output);
+  CHECK(deeper.exit_code == 2);
+  CHECK_THAT(deeper.output, Catch::Contains("its weights do not fit this model (blocks.2 is in "
+                                            "the checkpoint, not in this model)"));
+  CHECK_THAT(deeper.output, Catch::Contains("model.layers = 3 in the checkpoint, 2 here"));
+  const auto heads = run_attnlab({"eval", "--run", (directory.path() / "wide").string(),
+                                  "--checkpoint", eight_heads.string()},
+                                 directory.path());
+  INFO(heads.output);
+  CHECK(heads.exit_code == 2);
+  CHECK_THAT(heads.output,
+             Catch::Contains("it was made for another model, though its weights have this "
+                             "model's shapes: model.heads = 8 in the checkpoint, 4 here"));
+  // The run's own checkpoint still loads.
+  const auto own = run_attnlab(
+      {"eval", "--run", (directory.path() / "wide").string(), "--checkpoint", wide.string()},
+      directory.path());
+  INFO(own.output);
+  CHECK(own.exit_code == 0);
+
   // Cut in half, as a crash mid-copy would leave it (attnlab itself writes atomically).
   std::filesystem::resize_file(wide, std::filesystem::file_size(wide) / 2);
   const auto truncated = run_attnlab(

@@ -13,6 +13,9 @@
 #include <csignal>
 #include <fstream>
 #include <iterator>
+#include <random>
+#include <algorithm>
+#include <array>
 
 #include <c10/util/Half.h>
 
@@ -124,24 +127,30 @@ void append(record::DumpWriter& writer, const record::DumpLayout& layout, std::i
   writer.append(data.snapshot);
 }
 
+// Whether `map` is the one written for (snapshot index `index`, layer, sample, head).
+bool is_written_map(const std::vector<float>& map, const dump::LayerInfo& info, std::int64_t index,
+                    std::int64_t layer, std::int64_t sample, std::int64_t head) {
+  if (map.size() != static_cast<std::size_t>(info.query_length * info.key_length)) return false;
+  bool equal = true;
+  for (std::int64_t query = 0; query < info.query_length; ++query) {
+    for (std::int64_t key = 0; key < info.key_length; ++key) {
+      equal &= map[static_cast<std::size_t>(query * info.key_length + key)] ==
+               map_value(index, layer, sample, head, query, key);
+    }
+  }
+  return equal;
+}
+
 // Every map and statistic of snapshot `snapshot` as written for snapshot index `index`.
 void check_snapshot(const dump::DumpReader& reader, std::int64_t snapshot, std::int64_t index) {
   for (std::int64_t layer = 0; layer < 2; ++layer) {
     const auto& info = reader.layers()[static_cast<std::size_t>(layer)];
     for (std::int64_t sample = 0; sample < kSamples; ++sample) {
       for (std::int64_t head = 0; head < kHeads; ++head) {
-        const auto map = reader.map(layer, snapshot, sample, head);
-        REQUIRE(map.size() == static_cast<std::size_t>(info.query_length * info.key_length));
-        bool equal = true;
-        for (std::int64_t query = 0; query < info.query_length; ++query) {
-          for (std::int64_t key = 0; key < info.key_length; ++key) {
-            equal &= map[static_cast<std::size_t>(query * info.key_length + key)] ==
-                     map_value(index, layer, sample, head, query, key);
-          }
-        }
         INFO("layer " << layer << " snapshot " << snapshot << " sample " << sample << " head "
                       << head);
-        CHECK(equal);
+        CHECK(is_written_map(reader.map(layer, snapshot, sample, head), info, index, layer,
+                             sample, head));
       }
     }
     for (std::size_t statistic = 0; statistic < dump::kStatistics.size(); ++statistic) {
@@ -177,6 +186,60 @@ void extend_without_commit(const std::filesystem::path& path, const std::string&
 }
 
 }  // namespace
+
+TEST_CASE("maps read ahead through the reader's child are the maps asked for, in any order",
+          "[record][dump]") {
+  // DumpReader reads a run of maps ahead once two requests show a walk (heads fastest or samples
+  // fastest); every order below must still get exactly the map it asks for.
+  testing::TempDir directory;
+  const auto layout = small_layout(record::MapDtype::Float32, 0);
+  const auto path = directory.path() / dump::kFileName;
+  {
+    auto writer = record::DumpWriter::create(path, layout);
+    for (std::int64_t index = 0; index < 2; ++index) append(*writer, layout, index, index * 5);
+    writer->close();
+  }
+  using Request = std::array<std::int64_t, 4>;  // layer, snapshot, sample, head
+  std::vector<Request> heads_fastest, samples_fastest;
+  for (std::int64_t layer = 0; layer < 2; ++layer) {
+    for (std::int64_t snapshot = 0; snapshot < 2; ++snapshot) {
+      for (std::int64_t sample = 0; sample < kSamples; ++sample) {
+        for (std::int64_t head = 0; head < kHeads; ++head) {
+          heads_fastest.push_back({layer, snapshot, sample, head});
+        }
+      }
+      for (std::int64_t head = 0; head < kHeads; ++head) {
+        for (std::int64_t sample = 0; sample < kSamples; ++sample) {
+          samples_fastest.push_back({layer, snapshot, sample, head});
+        }
+      }
+    }
+  }
+  auto backwards = heads_fastest;
+  std::reverse(backwards.begin(), backwards.end());
+  auto shuffled = heads_fastest;
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(7));
+  // A walk that breaks off half way, then jumps back into the run it had started.
+  std::vector<Request> broken(samples_fastest.begin(), samples_fastest.begin() + 4);
+  broken.push_back({1, 1, 2, 1});
+  broken.push_back(samples_fastest[2]);
+  broken.push_back(samples_fastest[3]);
+  for (const auto* order : {&heads_fastest, &samples_fastest, &backwards, &shuffled, &broken}) {
+    const dump::DumpReader reader(path);
+    for (const auto& [layer, snapshot, sample, head] : *order) {
+      INFO("layer " << layer << " snapshot " << snapshot << " sample " << sample << " head "
+                    << head);
+      CHECK(is_written_map(reader.map(layer, snapshot, sample, head),
+                           reader.layers()[static_cast<std::size_t>(layer)], snapshot, layer,
+                           sample, head));
+    }
+    // Out of bounds stays an error, wherever a run stands.
+    CHECK_THROWS_AS(reader.map(0, 0, kSamples, 0), std::out_of_range);
+    CHECK_THROWS_AS(reader.map(0, 0, 0, kHeads), std::out_of_range);
+    CHECK_THROWS_AS(reader.map(2, 0, 0, 0), std::out_of_range);
+    CHECK_THROWS_AS(reader.map(0, 2, 0, 0), std::out_of_range);
+  }
+}
 
 TEST_CASE("maps and statistics round-trip through the dump", "[record][dump]") {
   testing::TempDir directory;
