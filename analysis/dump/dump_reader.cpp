@@ -94,7 +94,8 @@ std::string answer(const std::filesystem::path& path, std::unique_ptr<DumpFile>&
         const auto count = in.get<std::int64_t>();
         const auto order = in.get<MapOrder>();
         const auto& layers = file->layers();
-        if (layer < 0 || layer >= static_cast<std::int64_t>(layers.size()) || count < 1) {
+        if (count < 1) throw std::logic_error("a map request for no maps");
+        if (layer < 0 || layer >= static_cast<std::int64_t>(layers.size())) {
           file->map(layer, snapshot, sample, head);  // throws, naming the layer
         }
         const auto& info = layers[static_cast<std::size_t>(layer)];
