@@ -87,15 +87,24 @@ pid_t wait_for(pid_t child, int& status) {
   return done;
 }
 
+// Closes descriptors [from, to]; one by one where close_range is not available (old kernels,
+// seccomp filters).
+void close_descriptors(unsigned from, unsigned to) {
+  if (from > to || ::close_range(from, to, 0) == 0) return;
+  const long open_max = ::sysconf(_SC_OPEN_MAX);
+  const unsigned last = std::min<unsigned>(to, open_max > 0 ? static_cast<unsigned>(open_max) : 1u << 16);
+  for (unsigned descriptor = from; descriptor <= last; ++descriptor) ::close(static_cast<int>(descriptor));
+}
+
 // Closes every descriptor but the standard streams, `first` and `second`.
 void close_descriptors_except(int first, int second) {
   unsigned from = 3;
   for (const int keep : {std::min(first, second), std::max(first, second)}) {
     if (keep < static_cast<int>(from)) continue;
-    if (static_cast<unsigned>(keep) > from) ::close_range(from, static_cast<unsigned>(keep) - 1, 0);
+    if (static_cast<unsigned>(keep) > from) close_descriptors(from, static_cast<unsigned>(keep) - 1);
     from = static_cast<unsigned>(keep) + 1;
   }
-  ::close_range(from, ~0u, 0);
+  close_descriptors(from, ~0u - 1);
 }
 
 }  // namespace
@@ -118,6 +127,8 @@ char* SharedBuffer::map(std::size_t bytes, bool grow) {
   mapped_ = 0;
   void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor_, 0);
   if (mapped == MAP_FAILED) throw std::bad_alloc();
+  // Children forked later (other readers) need none of it.
+  ::madvise(mapped, bytes, MADV_DONTFORK);
   data_ = static_cast<char*>(mapped);
   mapped_ = bytes;
   return data_;
@@ -143,9 +154,18 @@ ChildProcess::ChildProcess(Answer answer, std::chrono::milliseconds reply_limit)
     if (::getppid() != parent) ::_exit(0);  // the parent died before prctl took effect
     // The parent's signal handlers (a graceful stop, a test framework's crash report) are not
     // the child's: a crash here must end the child with its signal, for call() to see it.
+    // Signals the parent ignores (nohup's SIGHUP, a background job's SIGINT) stay ignored.
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
-    for (int signal = 1; signal < NSIG; ++signal) ::sigaction(signal, &default_action, nullptr);
+    for (int signal = 1; signal < NSIG; ++signal) {
+      struct sigaction current {};
+      if (::sigaction(signal, nullptr, &current) != 0) continue;
+      const bool crash = signal == SIGSEGV || signal == SIGBUS || signal == SIGABRT ||
+                         signal == SIGFPE || signal == SIGILL;
+      const bool handled = (current.sa_flags & SA_SIGINFO) != 0 ||
+                           (current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN);
+      if (crash || handled) ::sigaction(signal, &default_action, nullptr);
+    }
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -189,8 +209,8 @@ std::string ChildProcess::call(const std::string& request) {
   }
   // The child closed its end: it has ended, or is ending.
   int status = 0;
-  if (wait_for(pid_, status) < 0) {
-    fail(Failure(Failure::Kind::crashed, std::string("waitpid: ") + std::strerror(errno)));
+  if (wait_for(pid_, status) < 0) {  // says nothing about the input either
+    fail(Failure(Failure::Kind::interrupted, std::string("waitpid: ") + std::strerror(errno)));
   }
   if (WIFSIGNALED(status)) {
     const int signal = WTERMSIG(status);

@@ -95,22 +95,27 @@ std::string answer(const std::filesystem::path& path, std::unique_ptr<DumpFile>&
         const auto order = in.get<MapOrder>();
         const auto& layers = file->layers();
         if (count < 1) throw std::logic_error("a map request for no maps");
-        if (layer < 0 || layer >= static_cast<std::int64_t>(layers.size())) {
-          file->map(layer, snapshot, sample, head);  // throws, naming the layer
+        if (layer < 0 || layer >= static_cast<std::int64_t>(layers.size()) || !file->has_maps()) {
+          file->map(layer, snapshot, sample, head);  // throws, naming the layer or the lack of maps
         }
         const auto& info = layers[static_cast<std::size_t>(layer)];
         const auto size = static_cast<std::uint64_t>(info.query_length * info.key_length);
         auto* values = reinterpret_cast<float*>(
             shared.map((size * static_cast<std::uint64_t>(count) + 1) * sizeof(float), true));
-        // The first map as asked (DumpFile checks the bounds), the rest by position.
+        // The first map as asked (DumpFile checks the bounds), the rest by position. A map read
+        // ahead that fails ends the run there: it is reported when it is asked for itself.
         file->map_into(layer, snapshot, sample, head, values);
         const auto first = position_of(order, sample, head, file->samples(), info.heads);
-        for (std::int64_t index = 1; index < count; ++index) {
-          const auto [next_sample, next_head] =
-              map_at(order, first + index, file->samples(), info.heads);
-          file->map_into(layer, snapshot, next_sample, next_head, values + index * size);
+        std::int64_t read = 1;
+        try {
+          for (; read < count; ++read) {
+            const auto [next_sample, next_head] =
+                map_at(order, first + read, file->samples(), info.heads);
+            file->map_into(layer, snapshot, next_sample, next_head, values + read * size);
+          }
+        } catch (const DumpError&) {
         }
-        out.put(size);
+        out.put(size).put(read);
         break;
       }
       case Request::statistic: {
@@ -136,7 +141,10 @@ std::string answer(const std::filesystem::path& path, std::unique_ptr<DumpFile>&
   } catch (const std::out_of_range& error) {
     return MessageWriter().put(Outcome::out_of_range).put(std::string(error.what())).take();
   } catch (const std::exception& error) {
-    return MessageWriter().put(Outcome::other_error).put(std::string(error.what())).take();
+    return MessageWriter()
+        .put(Outcome::other_error)
+        .put("attention dump " + path.string() + ": " + error.what())
+        .take();
   }
 }
 
@@ -146,9 +154,9 @@ std::chrono::milliseconds reply_limit() {
   if (text == nullptr || *text == '\0') return std::chrono::seconds(300);
   char* end = nullptr;
   const double seconds = std::strtod(text, &end);
-  if (*end != '\0' || !(seconds > 0) || seconds > 1e6) {
+  if (*end != '\0' || !(seconds >= 0.001) || seconds > 1e6) {
     throw std::invalid_argument(std::string(kVariable) + "=" + text +
-                                ": expected a positive number of seconds");
+                                ": expected a number of seconds from 0.001 to 1e6");
   }
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
 }
@@ -194,6 +202,13 @@ DumpReader::DumpReader(const std::filesystem::path& path) : path_(path) {
   }
 }
 
+std::uint64_t DumpReader::map_size(std::int64_t layer) const {
+  // DumpFile checked these (positive; Tq * Tk bounded by the file's size when there are maps).
+  const auto& info = layers_[static_cast<std::size_t>(layer)];
+  return static_cast<std::uint64_t>(info.query_length) *
+         static_cast<std::uint64_t>(info.key_length);
+}
+
 DumpReader::~DumpReader() = default;
 
 std::string DumpReader::context() const { return "attention dump " + path_.string(); }
@@ -218,7 +233,7 @@ std::string DumpReader::ask(const std::string& message) const {
   MessageReader in(reply);
   const auto outcome = in.get<Outcome>();
   if (outcome == Outcome::done) return reply;
-  const auto what = in.get_string();
+  const auto what = in.get_string();  // a short reply throws std::logic_error: a bug, not the file
   if (outcome == Outcome::dump_error) throw DumpError(what);
   if (outcome == Outcome::out_of_range) throw std::out_of_range(what);
   throw std::runtime_error(what);
@@ -251,7 +266,7 @@ std::vector<float> DumpReader::map(std::int64_t layer, std::int64_t snapshot, st
   // heads, up to kFirstRunBytes: a few maps decoded in vain when the walk goes along the
   // samples instead, none at all once maps are 1 MB or larger.
   constexpr std::uint64_t kRunBytes = 8 << 20, kFirstRunBytes = 1 << 20;
-  const bool valid = layer >= 0 && layer < static_cast<std::int64_t>(layers_.size()) &&
+  const bool valid = has_maps_ && layer >= 0 && layer < static_cast<std::int64_t>(layers_.size()) &&
                      snapshot >= 0 && snapshot < snapshots() && sample >= 0 &&
                      sample < samples_ && head >= 0 &&
                      head < layers_[static_cast<std::size_t>(layer)].heads;
@@ -276,9 +291,7 @@ std::vector<float> DumpReader::map(std::int64_t layer, std::int64_t snapshot, st
     const auto order = order_of(!samples_fastest);
     std::int64_t count = 1;
     if (valid) {
-      const auto& info = layers_[static_cast<std::size_t>(layer)];
-      const auto map_bytes =
-          static_cast<std::uint64_t>(info.query_length * info.key_length) * sizeof(float);
+      const auto map_bytes = map_size(layer) * sizeof(float);
       const auto fits = [&](std::uint64_t bytes) {
         return static_cast<std::int64_t>(std::max<std::uint64_t>(1, bytes / map_bytes));
       };
@@ -290,16 +303,21 @@ std::vector<float> DumpReader::map(std::int64_t layer, std::int64_t snapshot, st
                         : std::min(fits(kFirstRunBytes), row_left);
     }
     run_ = {layer, snapshot, position(order, sample, head), 0, order == MapOrder::heads_fastest, 0};
-    run_.size = result(ask(request(Request::map)
-                               .put(layer)
-                               .put(snapshot)
-                               .put(sample)
-                               .put(head)
-                               .put(count)
-                               .put(order)
-                               .take()),
-                       [](MessageReader& in) { return in.get<std::uint64_t>(); });
-    run_.count = count;
+    const auto [size, read] = result(
+        ask(request(Request::map).put(layer).put(snapshot).put(sample).put(head).put(count).put(order).take()),
+        [](MessageReader& in) {
+          const auto size = in.get<std::uint64_t>();
+          return std::pair{size, in.get<std::int64_t>()};
+        });
+    // The parent maps and copies what the child says it wrote: it must be what was asked for.
+    if (size != map_size(layer) || read < 1 || read > count) {
+      throw DumpError(context() + ": the file is damaged: its reader returned " +
+                      std::to_string(read) + " maps of " + std::to_string(size) +
+                      " values for a request of " + std::to_string(count) + " of " +
+                      std::to_string(map_size(layer)));
+    }
+    run_.size = size;
+    run_.count = read;
   }
   last_.layer = layer;
   last_.snapshot = snapshot;

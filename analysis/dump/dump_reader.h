@@ -66,6 +66,7 @@ class DumpReader {
  private:
   // Sends one request to the child; returns its reply's payload or throws what the child threw.
   std::string ask(const std::string& request) const;
+  std::uint64_t map_size(std::int64_t layer) const;  // Tq * Tk of a valid layer
   std::string context() const;
 
   std::filesystem::path path_;

@@ -53,7 +53,8 @@ bool shapes_computation(const std::string& key) {
          key != "model.init" && key != "model.init_std";
 }
 
-// "key = X in the checkpoint, Y here; ..." over the leaves of `tables` that `keep` accepts.
+// "key = X in the checkpoint, Y here; ..." over the leaves of `tables` that `keep` accepts
+// (called with the key and whether both configs have it).
 template <typename Keep>
 std::string config_difference(const std::string& checkpoint_config,
                               const std::string& expected_config,
@@ -76,7 +77,7 @@ std::string config_difference(const std::string& checkpoint_config,
   for (const auto& [key, unused] : keys) {
     const auto before = describe(saved, key);
     const auto now = describe(expected, key);
-    if (before != now && keep(key)) {
+    if (before != now && keep(key, saved.count(key) > 0 && expected.count(key) > 0)) {
       differences.push_back(fmt::format("{} = {} in the checkpoint, {} here", key, before, now));
     }
   }
@@ -111,7 +112,7 @@ std::string unexpected_key(torch::nn::Module& module, torch::serialize::InputArc
 std::string architecture_difference(const std::string& checkpoint_config,
                                     const std::string& expected_config) {
   return config_difference(checkpoint_config, expected_config, {"model", "variant", "task"},
-                           [](const std::string&) { return true; });
+                           [](const std::string&, bool) { return true; });
 }
 
 std::filesystem::path step_checkpoint_path(const std::filesystem::path& directory,
@@ -249,7 +250,11 @@ TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Modul
       const auto structure =
           !mismatch.empty() || expected_config.empty() || saved_config.empty()
               ? std::string()
-              : config_difference(saved_config, expected_config, {"model"}, shapes_computation);
+              : config_difference(saved_config, expected_config, {"model"},
+                                  [](const std::string& key, bool in_both) {
+                                    // A key newer than the checkpoint is not a difference.
+                                    return in_both && shapes_computation(key);
+                                  });
       if (!mismatch.empty() || !structure.empty()) {
         for (auto& [tensor, data] : before) tensor.set_data(data);
         if (!structure.empty()) {

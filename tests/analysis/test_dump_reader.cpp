@@ -252,8 +252,21 @@ TEST_CASE("a dump on which libhdf5 crashes or loops is a DumpError, not a crash 
 }
 
 TEST_CASE("a bad ATTNLAB_DUMP_READ_SECONDS is refused", "[dump][child_process]") {
-  ScopedVariable limit("ATTNLAB_DUMP_READ_SECONDS", "soon");
-  CHECK_THROWS_WITH(
-      dump::DumpReader(kSourceDir / "tests" / "fuzz" / "corpus" / "dump" / "float16_maps.h5"),
-      Catch::Contains("ATTNLAB_DUMP_READ_SECONDS=soon: expected a positive number of seconds"));
+  const auto dump = kSourceDir / "tests" / "fuzz" / "corpus" / "dump" / "float16_maps.h5";
+  for (const char* value : {"soon", "0", "0.0004", "-3", "1e9"}) {
+    INFO(value);
+    ScopedVariable limit("ATTNLAB_DUMP_READ_SECONDS", value);
+    CHECK_THROWS_WITH(dump::DumpReader(dump),
+                      Catch::Contains("ATTNLAB_DUMP_READ_SECONDS=" + std::string(value) +
+                                      ": expected a number of seconds from 0.001 to 1e6"));
+  }
+}
+
+TEST_CASE("a dump recorded without maps says so when a map is asked for",
+          "[dump][child_process]") {
+  const dump::DumpReader reader(kSourceDir / "tests" / "fuzz" / "corpus" / "dump" /
+                                "statistics_only_compact.h5");
+  REQUIRE_FALSE(reader.has_maps());
+  CHECK_THROWS_WITH(reader.map(0, 0, 0, 0), Catch::Contains("recorded without maps"));
+  CHECK(reader.probe_loss().size() == static_cast<std::size_t>(reader.snapshots()));
 }

@@ -67,6 +67,7 @@ void read_everything(const Reader& reader) {
       }
     }
     attempt([&] { reader.allowed_keys(layer); });
+    if (!reader.has_maps()) attempt([&] { reader.map(layer, 0, 0, 0); });  // "recorded without"
     if (!reader.has_maps() || snapshots == 0 || reader.samples() < 1) continue;
     const std::int64_t heads = reader.layers()[static_cast<std::size_t>(layer)].heads;
     for (std::int64_t snapshot : {std::int64_t{0}, snapshots - 1}) {
