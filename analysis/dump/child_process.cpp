@@ -80,6 +80,12 @@ Read receive_frame(int socket, std::string& message,
   ::_exit(0);
 }
 
+// Signals that mean the process crashed, as opposed to being stopped from outside.
+bool is_crash_signal(int signal) {
+  return signal == SIGSEGV || signal == SIGBUS || signal == SIGABRT || signal == SIGFPE ||
+         signal == SIGILL;
+}
+
 pid_t wait_for(pid_t child, int& status) {
   pid_t done = -1;
   while ((done = ::waitpid(child, &status, 0)) < 0 && errno == EINTR) {
@@ -160,8 +166,7 @@ ChildProcess::ChildProcess(Answer answer, std::chrono::milliseconds reply_limit)
     for (int signal = 1; signal < NSIG; ++signal) {
       struct sigaction current {};
       if (::sigaction(signal, nullptr, &current) != 0) continue;
-      const bool crash = signal == SIGSEGV || signal == SIGBUS || signal == SIGABRT ||
-                         signal == SIGFPE || signal == SIGILL;
+      const bool crash = is_crash_signal(signal);
       const bool handled = (current.sa_flags & SA_SIGINFO) != 0 ||
                            (current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN);
       if (crash || handled) ::sigaction(signal, &default_action, nullptr);
@@ -214,8 +219,7 @@ std::string ChildProcess::call(const std::string& request) {
   }
   if (WIFSIGNALED(status)) {
     const int signal = WTERMSIG(status);
-    const bool crash = signal == SIGSEGV || signal == SIGBUS || signal == SIGABRT ||
-                       signal == SIGFPE || signal == SIGILL;
+    const bool crash = is_crash_signal(signal);
     fail(Failure(crash ? Failure::Kind::crashed : Failure::Kind::interrupted, strsignal(signal)));
   }
   fail(Failure(Failure::Kind::crashed, "exit code " + std::to_string(WEXITSTATUS(status))));

@@ -319,10 +319,7 @@ std::vector<float> DumpReader::map(std::int64_t layer, std::int64_t snapshot, st
     run_.size = size;
     run_.count = read;
   }
-  last_.layer = layer;
-  last_.snapshot = snapshot;
-  last_.sample = sample;
-  last_.head = head;
+  last_ = {layer, snapshot, sample, head};
   const auto index = position(order_of(run_.heads_fastest), sample, head) - run_.first;
   const auto* shared = reinterpret_cast<const float*>(
       child_->shared().map((run_.size * static_cast<std::uint64_t>(run_.count) + 1) *
