@@ -44,15 +44,15 @@ torch::Tensor unit_inner_stride(const torch::Tensor& x) {
   return x.stride(3) == 1 && x.stride(2) >= x.size(3) ? x : x.contiguous();
 }
 
-// Query rows are handled in blocks of kRowBlock; each block multiplies only the keys its mask can
-// reach (KeyRanges), so a causal head computes about half of the T x S scores and a local one a
-// band. Masked-out probabilities outside a block's range are exact zeros, as on the plain path.
-constexpr std::int64_t kRowBlock = 32;
-
+// Query rows are handled in blocks of kFusedRowBlock; each block multiplies only the keys its mask
+// can reach (KeyRanges), so a causal head computes a little over half of the T x S scores and a
+// local one a band.
 struct KeyRanges {
   std::int64_t heads = 1;       // ranges are given per mask head (h % heads)
   std::vector<std::int64_t> begin, end;  // [heads x row blocks]
-  std::int64_t blocks(std::int64_t queries) const { return (queries + kRowBlock - 1) / kRowBlock; }
+  std::int64_t blocks(std::int64_t queries) const {
+    return (queries + kFusedRowBlock - 1) / kFusedRowBlock;
+  }
 };
 
 KeyRanges full_ranges(std::int64_t queries, std::int64_t keys) {
@@ -71,9 +71,9 @@ KeyRanges allowed_ranges(const torch::Tensor& allowed, std::int64_t heads) {
   const auto expanded = allowed.expand({heads, queries, keys}).contiguous();
   const auto* data = expanded.data_ptr<bool>();
   for (std::int64_t head = 0; head < heads; ++head) {
-    for (std::int64_t first = 0; first < queries; first += kRowBlock) {
+    for (std::int64_t first = 0; first < queries; first += kFusedRowBlock) {
       std::int64_t begin = keys, end = 0;
-      for (std::int64_t row = first; row < std::min(queries, first + kRowBlock); ++row) {
+      for (std::int64_t row = first; row < std::min(queries, first + kFusedRowBlock); ++row) {
         const bool* allowed_row = data + (head * queries + row) * keys;
         for (std::int64_t key = 0; key < keys; ++key) {
           if (allowed_row[key]) {
@@ -96,18 +96,55 @@ struct Block {
 Block block_of(const KeyRanges& ranges, std::int64_t head, std::int64_t block,
                std::int64_t queries) {
   const auto index = static_cast<std::size_t>((head % ranges.heads) * ranges.blocks(queries) + block);
-  const std::int64_t first = block * kRowBlock;
-  return {first, std::min(kRowBlock, queries - first), ranges.begin[index],
+  const std::int64_t first = block * kFusedRowBlock;
+  return {first, std::min(kFusedRowBlock, queries - first), ranges.begin[index],
           ranges.end[index] - ranges.begin[index]};
+}
+
+// The probabilities kept for the backward pass hold only what the blocks compute: each block's
+// [rows, keys] matrix, contiguous, block after block, head after head. Nothing is spent on the
+// masked-out part (37.5% of a causal head at T = 256), the softmax writes its output in place, and
+// the backward pass reads a block as one matrix.
+struct ProbabilityLayout {
+  std::int64_t blocks = 0;
+  std::vector<std::int64_t> block_start;  // [range heads x blocks]: offset within its head
+  std::vector<std::int64_t> head_start;   // [H + 1]: offset of head h within one batch entry
+  std::int64_t at(std::int64_t batch, std::int64_t head, std::int64_t block,
+                  std::int64_t range_heads) const {
+    return batch * head_start.back() + head_start[static_cast<std::size_t>(head)] +
+           block_start[static_cast<std::size_t>((head % range_heads) * blocks + block)];
+  }
+};
+
+ProbabilityLayout probability_layout(const KeyRanges& ranges, std::int64_t heads,
+                                     std::int64_t queries) {
+  ProbabilityLayout layout;
+  layout.blocks = ranges.blocks(queries);
+  std::vector<std::int64_t> head_size;
+  for (std::int64_t range_head = 0; range_head < ranges.heads; ++range_head) {
+    std::int64_t size = 0;
+    for (std::int64_t block = 0; block < layout.blocks; ++block) {
+      const Block blk = block_of(ranges, range_head, block, queries);
+      layout.block_start.push_back(size);
+      size += blk.rows * blk.keys;
+    }
+    head_size.push_back(size);
+  }
+  layout.head_start.push_back(0);
+  for (std::int64_t head = 0; head < heads; ++head) {
+    layout.head_start.push_back(layout.head_start.back() +
+                                head_size[static_cast<std::size_t>(head % ranges.heads)]);
+  }
+  return layout;
 }
 
 torch::Tensor forward_heads(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                             double scale, const AdditiveMask& mask, const KeyRanges& ranges,
                             torch::Tensor& probs) {
   const Shape s = shape_of(q, k);
-  const std::int64_t head_block = s.queries * s.keys;
+  const auto layout = probability_layout(ranges, s.heads, s.queries);
   auto out = torch::empty({s.batch, s.queries, s.heads, s.dim}, q.options());  // [B,T,H,D]
-  probs = torch::empty({s.batch, s.heads, s.queries, s.keys}, q.options());
+  probs = torch::empty({s.batch * layout.head_start.back()}, q.options());
   const auto queries = head_matrices(q), keys = head_matrices(k), values = head_matrices(v);
   float* out_data = out.data_ptr<float>();
   float* probs_data = probs.data_ptr<float>();
@@ -115,20 +152,15 @@ torch::Tensor forward_heads(const torch::Tensor& q, const torch::Tensor& k, cons
   const std::int64_t table_heads = mask.table.defined() ? mask.table.size(0) : 1;
   const bool* empty_data = mask.empty.defined() ? mask.empty.data_ptr<bool>() : nullptr;
   const std::int64_t out_row = s.heads * s.dim;
-  const std::int64_t blocks = ranges.blocks(s.queries);
 
   at::parallel_for(0, s.batch * s.heads, 1, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<float> scores(static_cast<std::size_t>(kRowBlock * s.keys));
-    std::vector<float> block_probs(scores.size());
+    std::vector<float> scores(static_cast<std::size_t>(kFusedRowBlock * s.keys));
     for (std::int64_t index = begin; index < end; ++index) {
       const std::int64_t b = index / s.heads, h = index % s.heads;
       const std::int64_t table_head = h % table_heads;
-      float* p = probs_data + index * head_block;
       float* o = out_data + b * s.queries * out_row + h * s.dim;
-      for (std::int64_t block = 0; block < blocks; ++block) {
+      for (std::int64_t block = 0; block < layout.blocks; ++block) {
         const Block blk = block_of(ranges, h, block, s.queries);
-        float* p_rows = p + blk.first * s.keys;
-        std::fill(p_rows, p_rows + blk.rows * s.keys, 0.0F);
         if (blk.keys == 0) {
           for (std::int64_t row = 0; row < blk.rows; ++row) {
             std::fill(o + (blk.first + row) * out_row, o + (blk.first + row) * out_row + s.dim, 0.0F);
@@ -148,16 +180,15 @@ torch::Tensor forward_heads(const torch::Tensor& q, const torch::Tensor& k, cons
               queries.at(b, h) + blk.first * queries.row_stride, queries.row_stride,
               keys.at(b, h) + blk.key_begin * keys.row_stride, keys.row_stride, beta,
               scores.data(), blk.keys);
-        auto probs_view = matrix_view(block_probs.data(), blk.rows, blk.keys);
-        at::_softmax_out(probs_view, matrix_view(scores.data(), blk.rows, blk.keys), 1, false);
+        float* p = probs_data + layout.at(b, h, block, ranges.heads);
+        auto p_view = matrix_view(p, blk.rows, blk.keys);
+        at::_softmax_out(p_view, matrix_view(scores.data(), blk.rows, blk.keys), 1, false);
         for (std::int64_t row = 0; row < blk.rows; ++row) {
-          const bool empty_row =
-              empty_data != nullptr && empty_data[table_head * s.queries + blk.first + row];
-          if (empty_row) continue;  // stays zero instead of softmax's NaN
-          std::memcpy(p_rows + row * s.keys + blk.key_begin, block_probs.data() + row * blk.keys,
-                      static_cast<std::size_t>(blk.keys) * sizeof(float));
+          if (empty_data != nullptr && empty_data[table_head * s.queries + blk.first + row]) {
+            std::fill(p + row * blk.keys, p + (row + 1) * blk.keys, 0.0F);  // not softmax's NaN
+          }
         }
-        sgemm(false, false, blk.rows, s.dim, blk.keys, 1.0F, p_rows + blk.key_begin, s.keys,
+        sgemm(false, false, blk.rows, s.dim, blk.keys, 1.0F, p, blk.keys,
               values.at(b, h) + blk.key_begin * values.row_stride, values.row_stride, 0.0F,
               o + blk.first * out_row, out_row);
       }
@@ -171,7 +202,7 @@ std::vector<torch::Tensor> backward_heads(const torch::Tensor& q, const torch::T
                                           const torch::Tensor& grad_out, double scale,
                                           const KeyRanges& ranges) {
   const Shape s = shape_of(q, k);
-  const std::int64_t head_block = s.queries * s.keys;
+  const auto layout = probability_layout(ranges, s.heads, s.queries);
   auto grad_q = torch::empty({s.batch, s.queries, s.heads, s.dim}, q.options());
   // dK and dV accumulate over query blocks.
   auto grad_k = torch::zeros({s.batch, s.keys, s.heads, s.dim}, q.options());
@@ -183,18 +214,16 @@ std::vector<torch::Tensor> backward_heads(const torch::Tensor& q, const torch::T
   float* grad_q_data = grad_q.data_ptr<float>();
   float* grad_k_data = grad_k.data_ptr<float>();
   float* grad_v_data = grad_v.data_ptr<float>();
-  const std::int64_t blocks = ranges.blocks(s.queries);
 
   at::parallel_for(0, s.batch * s.heads, 1, [&](std::int64_t begin, std::int64_t end) {
-    const auto scratch = static_cast<std::size_t>(kRowBlock * s.keys);
-    std::vector<float> block_probs(scratch), grad_probs(scratch), grad_scores(scratch);
+    const auto scratch = static_cast<std::size_t>(kFusedRowBlock * s.keys);
+    std::vector<float> grad_probs(scratch), grad_scores(scratch);
     for (std::int64_t index = begin; index < end; ++index) {
       const std::int64_t b = index / s.heads, h = index % s.heads;
-      const float* p = probs_data + index * head_block;
       float* d_q = grad_q_data + b * s.queries * row_stride + h * s.dim;
       float* d_k = grad_k_data + b * s.keys * row_stride + h * s.dim;
       float* d_v = grad_v_data + b * s.keys * row_stride + h * s.dim;
-      for (std::int64_t block = 0; block < blocks; ++block) {
+      for (std::int64_t block = 0; block < layout.blocks; ++block) {
         const Block blk = block_of(ranges, h, block, s.queries);
         if (blk.keys == 0) {
           for (std::int64_t row = 0; row < blk.rows; ++row) {
@@ -203,22 +232,20 @@ std::vector<torch::Tensor> backward_heads(const torch::Tensor& q, const torch::T
           }
           continue;
         }
-        const float* p_block = p + blk.first * s.keys + blk.key_begin;  // row stride s.keys
+        // The block's probabilities, [rows, keys] contiguous.
+        const float* p = probs_data + layout.at(b, h, block, ranges.heads);
         const float* d_out = grads.at(b, h) + blk.first * grads.row_stride;
         // dV += P^T dO;  dP = dO V^T;  dS = P * (dP - rowsum(dP * P));  dQ = s dS K;  dK += s dS^T Q
-        sgemm(true, false, blk.keys, s.dim, blk.rows, 1.0F, p_block, s.keys, d_out,
-              grads.row_stride, 1.0F, d_v + blk.key_begin * row_stride, row_stride);
+        sgemm(true, false, blk.keys, s.dim, blk.rows, 1.0F, p, blk.keys, d_out, grads.row_stride,
+              1.0F, d_v + blk.key_begin * row_stride, row_stride);
         sgemm(false, true, blk.rows, blk.keys, s.dim, 1.0F, d_out, grads.row_stride,
               values.at(b, h) + blk.key_begin * values.row_stride, values.row_stride, 0.0F,
               grad_probs.data(), blk.keys);
-        for (std::int64_t row = 0; row < blk.rows; ++row) {
-          std::memcpy(block_probs.data() + row * blk.keys, p_block + row * s.keys,
-                      static_cast<std::size_t>(blk.keys) * sizeof(float));
-        }
         auto grad_scores_view = matrix_view(grad_scores.data(), blk.rows, blk.keys);
+        // The probabilities are only read; the view is non-const because from_blob's is.
         at::_softmax_backward_data_out(grad_scores_view,
                                        matrix_view(grad_probs.data(), blk.rows, blk.keys),
-                                       matrix_view(block_probs.data(), blk.rows, blk.keys), 1,
+                                       matrix_view(const_cast<float*>(p), blk.rows, blk.keys), 1,
                                        torch::kFloat);
         sgemm(false, false, blk.rows, s.dim, blk.keys, static_cast<float>(scale),
               grad_scores.data(), blk.keys, keys.at(b, h) + blk.key_begin * keys.row_stride,

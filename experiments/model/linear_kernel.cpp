@@ -39,8 +39,13 @@ class LinearFunction : public torch::autograd::Function<LinearFunction> {
     }
     if (context->needs_input_grad(1)) {
       grad_weight = torch::empty({outputs, inputs}, x.options());  // dY^T X
-      variants::sgemm(true, false, outputs, inputs, rows, 1.0F, grad_y.data_ptr<float>(), outputs,
-                      x.data_ptr<float>(), inputs, 0.0F, grad_weight.data_ptr<float>(), inputs);
+      if (outputs * inputs >= kLargeWeight) {
+        torch::mm_out(grad_weight, grad_y.t(), x);
+      } else {
+        variants::sgemm(true, false, outputs, inputs, rows, 1.0F, grad_y.data_ptr<float>(),
+                        outputs, x.data_ptr<float>(), inputs, 0.0F, grad_weight.data_ptr<float>(),
+                        inputs);
+      }
     }
     if (context->needs_input_grad(2)) {
       grad_bias = grad_y.sum(0);

@@ -1,6 +1,86 @@
 #include "experiments/train/optimizer.h"
 
+#include <cmath>
+
+#include <ATen/Parallel.h>
+
+#include "experiments/train/adamw_kernel.h"
+
 namespace attnlab::train {
+namespace {
+
+bool fusable(const torch::Tensor& tensor) {
+  return tensor.device().is_cpu() && tensor.scalar_type() == torch::kFloat &&
+         tensor.is_contiguous();
+}
+
+void update(const torch::Tensor& parameter, const torch::Tensor& gradient,
+            const torch::Tensor& exp_avg, const torch::Tensor& exp_avg_sq,
+            const torch::optim::AdamWOptions& options, std::int64_t step) {
+  const auto [beta1, beta2] = options.betas();
+  const double correction1 = 1.0 - std::pow(beta1, static_cast<double>(step));
+  const double correction2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+  // Without weight decay LibTorch skips the product; a product by exactly 1 changes nothing.
+  const AdamWConstants k{static_cast<float>(1.0 - options.lr() * options.weight_decay()),
+                         static_cast<float>(beta1),
+                         static_cast<float>(1.0 - beta1),
+                         static_cast<float>(beta2),
+                         static_cast<float>(1.0 - beta2),
+                         static_cast<float>(std::sqrt(correction2)),
+                         static_cast<float>(options.eps()),
+                         static_cast<float>(-options.lr() / correction1)};
+  float* p = parameter.data_ptr<float>();
+  const float* g = gradient.data_ptr<float>();
+  float* m = exp_avg.data_ptr<float>();
+  float* v = exp_avg_sq.data_ptr<float>();
+  at::parallel_for(0, parameter.numel(), 32768, [&](std::int64_t begin, std::int64_t end) {
+    adamw_update(p + begin, g + begin, m + begin, v + begin, end - begin, k);
+  });
+}
+
+}  // namespace
+
+torch::Tensor FusedAdamW::step(LossClosure closure) {
+  for (const auto& group : param_groups_) {
+    const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    if (options.amsgrad()) return AdamW::step(closure);
+    for (const auto& parameter : group.params()) {
+      if (parameter.grad().defined() && !(fusable(parameter) && fusable(parameter.grad()))) {
+        return AdamW::step(closure);
+      }
+    }
+  }
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    for (auto& parameter : group.params()) {
+      if (!parameter.grad().defined()) continue;
+      // The state as LibTorch's AdamW keys and creates it, so that either can load the other's.
+      auto& slot = state_[c10::guts::to_string(parameter.unsafeGetTensorImpl())];
+      if (!slot) {
+        auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+        fresh->step(0);
+        fresh->exp_avg(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
+        slot = std::move(fresh);
+      }
+      auto& state = static_cast<torch::optim::AdamWParamState&>(*slot);
+      if (!fusable(state.exp_avg()) || !fusable(state.exp_avg_sq())) {
+        state.exp_avg(state.exp_avg().to(torch::kFloat).contiguous());
+        state.exp_avg_sq(state.exp_avg_sq().to(torch::kFloat).contiguous());
+      }
+      state.step(state.step() + 1);
+      update(parameter, parameter.grad(), state.exp_avg(), state.exp_avg_sq(), options,
+             state.step());
+    }
+  }
+  return loss;
+}
 
 AdamWSettings adamw_settings(const config::Config& config) {
   return {config.get_float("train.lr"), config.get_float("train.beta1"),
@@ -8,7 +88,7 @@ AdamWSettings adamw_settings(const config::Config& config) {
           config.get_float("train.weight_decay")};
 }
 
-torch::optim::AdamW make_optimizer(model::TransformerImpl& model, const AdamWSettings& settings) {
+FusedAdamW make_optimizer(model::TransformerImpl& model, const AdamWSettings& settings) {
   std::vector<torch::Tensor> decay, no_decay;
   for (const auto& parameter : model.parameters()) {
     (parameter.dim() >= 2 ? decay : no_decay).push_back(parameter);
@@ -22,7 +102,7 @@ torch::optim::AdamW make_optimizer(model::TransformerImpl& model, const AdamWSet
                                      settings.weight_decay)));
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
                                     torch::optim::AdamWOptions(options).weight_decay(0.0)));
-  return torch::optim::AdamW(groups, options);
+  return FusedAdamW(groups, options);
 }
 
 void set_learning_rate(torch::optim::AdamW& optimizer, double lr) {

@@ -1,5 +1,6 @@
-// The model's dense layers on oneDNN's sgemm against LibTorch's linear: values and gradients,
-// 2-D and 3-D inputs, non-contiguous inputs, and the fall-back under autocast.
+// The model's dense layers on oneDNN's sgemm against LibTorch's linear: values and gradients of
+// small and large layers, 2-D and 3-D inputs, non-contiguous inputs, and the fall-back under
+// autocast.
 #include <catch2/catch.hpp>
 
 #include "experiments/model/linear_kernel.h"
@@ -9,28 +10,35 @@ using attnlab::model::apply_linear;
 
 TEST_CASE("dense layers agree with LibTorch's linear in values and gradients", "[model]") {
   torch::manual_seed(6);
-  torch::nn::Linear layer(24, 40);
-  for (const auto& shape : std::vector<std::vector<std::int64_t>>{{7, 24}, {3, 5, 24}}) {
-    DYNAMIC_SECTION("input rank " << shape.size()) {
-      auto x = torch::randn(shape).requires_grad_(true);
-      auto out_shape = shape;
-      out_shape.back() = 40;
-      const auto weights = torch::randn(out_shape);
+  // A small layer, and one whose weight gradient takes the large-weight product.
+  for (const auto& [inputs, outputs] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+           {24, 40}, {256, 640}}) {
+    torch::nn::Linear layer(inputs, outputs);
+    REQUIRE((inputs * outputs >= attnlab::model::kLargeWeight) == (inputs == 256));
+    for (const auto& rows : std::vector<std::vector<std::int64_t>>{{7}, {3, 5}}) {
+      auto shape = rows;
+      shape.push_back(inputs);
+      DYNAMIC_SECTION(inputs << "x" << outputs << ", input rank " << shape.size()) {
+        auto x = torch::randn(shape).requires_grad_(true);
+        auto out_shape = rows;
+        out_shape.push_back(outputs);
+        const auto weights = torch::randn(out_shape);
 
-      (apply_linear(layer, x) * weights).sum().backward();
-      const std::vector<torch::Tensor> fast = {x.grad().clone(), layer->weight.grad().clone(),
-                                               layer->bias.grad().clone()};
-      x.mutable_grad() = torch::Tensor();
-      layer->zero_grad(/*set_to_none=*/true);
-      const auto expected = torch::linear(x, layer->weight, layer->bias);
-      (expected * weights).sum().backward();
+        (apply_linear(layer, x) * weights).sum().backward();
+        const std::vector<torch::Tensor> fast = {x.grad().clone(), layer->weight.grad().clone(),
+                                                 layer->bias.grad().clone()};
+        x.mutable_grad() = torch::Tensor();
+        layer->zero_grad(/*set_to_none=*/true);
+        const auto expected = torch::linear(x, layer->weight, layer->bias);
+        (expected * weights).sum().backward();
 
-      CHECK(apply_linear(layer, x).sizes() == expected.sizes());
-      CHECK(torch::allclose(apply_linear(layer, x), expected, 1e-5, 1e-5));
-      CHECK(torch::allclose(fast[0], x.grad(), 1e-5, 1e-5));
-      CHECK(torch::allclose(fast[1], layer->weight.grad(), 1e-4, 1e-5));
-      CHECK(torch::allclose(fast[2], layer->bias.grad(), 1e-4, 1e-5));
-      layer->zero_grad(/*set_to_none=*/true);
+        CHECK(apply_linear(layer, x).sizes() == expected.sizes());
+        CHECK(torch::allclose(apply_linear(layer, x), expected, 1e-5, 1e-5));
+        CHECK(torch::allclose(fast[0], x.grad(), 1e-5, 1e-5));
+        CHECK(torch::allclose(fast[1], layer->weight.grad(), 1e-4, 1e-5));
+        CHECK(torch::allclose(fast[2], layer->bias.grad(), 1e-4, 1e-5));
+        layer->zero_grad(/*set_to_none=*/true);
+      }
     }
   }
 }
