@@ -20,7 +20,7 @@
 namespace attnlab::variants {
 
 // Query rows per block. 64 rather than 32: half the calls into oneDNN and the softmax per head,
-// for 1/8 more scores on a causal head at T = 256 (the medium training preset's steps took 2-5%
+// for 1/9 more scores on a causal head at T = 256 (the medium training preset's steps took 2-5%
 // less time in three alternating rounds); 128 was no faster.
 constexpr std::int64_t kFusedRowBlock = 64;
 

@@ -10,8 +10,25 @@ namespace attnlab::train {
 namespace {
 
 bool fusable(const torch::Tensor& tensor) {
-  return tensor.device().is_cpu() && tensor.scalar_type() == torch::kFloat &&
-         tensor.is_contiguous();
+  return tensor.layout() == torch::kStrided && tensor.device().is_cpu() &&
+         tensor.scalar_type() == torch::kFloat && tensor.is_contiguous();
+}
+
+bool takes_fused_step(const std::vector<torch::optim::OptimizerParamGroup>& groups) {
+  for (const auto& group : groups) {
+    if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
+    for (const auto& parameter : group.params()) {
+      const auto& gradient = parameter.grad();
+      if (gradient.defined() && !(fusable(parameter) && fusable(gradient))) return false;
+    }
+  }
+  return true;
+}
+
+// Written through raw pointers: bump the versions as in-place tensor operations would, so that a
+// graph still holding the parameter reports the change instead of using the new values.
+void mark_modified(std::initializer_list<const torch::Tensor*> tensors) {
+  for (const auto* tensor : tensors) tensor->unsafeGetTensorImpl()->bump_version();
 }
 
 void update(const torch::Tensor& parameter, const torch::Tensor& gradient,
@@ -41,21 +58,16 @@ void update(const torch::Tensor& parameter, const torch::Tensor& gradient,
 }  // namespace
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {
-  for (const auto& group : param_groups_) {
-    const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
-    if (options.amsgrad()) return AdamW::step(closure);
-    for (const auto& parameter : group.params()) {
-      if (parameter.grad().defined() && !(fusable(parameter) && fusable(parameter.grad()))) {
-        return AdamW::step(closure);
-      }
-    }
-  }
-  torch::NoGradGuard no_grad;
   torch::Tensor loss;
-  if (closure) {
+  if (closure) {  // first: the closure is what makes the gradients
     torch::AutoGradMode enable_grad(true);
     loss = closure();
   }
+  if (!takes_fused_step(param_groups_)) {
+    AdamW::step();
+    return loss;
+  }
+  torch::NoGradGuard no_grad;
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
     for (auto& parameter : group.params()) {
@@ -77,6 +89,7 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
       state.step(state.step() + 1);
       update(parameter, parameter.grad(), state.exp_avg(), state.exp_avg_sq(), options,
              state.step());
+      mark_modified({&parameter, &state.exp_avg(), &state.exp_avg_sq()});
     }
   }
   return loss;

@@ -49,8 +49,8 @@ TEST_CASE("the fused path agrees with the plain path in outputs and gradients",
         auto options = small_options(combination.score, combination.position, combination.pattern);
         AttentionVariant variant(options, AttentionSite{0, heads, head_dim, combination.causal, cross});
         // Over two row blocks (the last one partial), so that each block's own span of allowed
-        // keys is exercised.
-        const std::int64_t keys = kFusedRowBlock + 8, queries = cross ? kFusedRowBlock - 24 : keys;
+        // keys is exercised; cross-attention with more queries than keys.
+        const std::int64_t keys = kFusedRowBlock + 8, queries = cross ? kFusedRowBlock + 24 : keys;
         auto q = torch::randn({batch, heads, queries, head_dim}).requires_grad_(true);
         auto k = torch::randn({batch, heads, keys, head_dim}).requires_grad_(true);
         auto v = torch::randn({batch, heads, keys, head_dim}).requires_grad_(true);

@@ -171,6 +171,18 @@ void set_gradients(const std::vector<torch::Tensor>& params,
   }
 }
 
+// The same parameters under each optimiser.
+struct BothOptimizers {
+  std::vector<torch::Tensor> fused_params, reference_params;
+  train::FusedAdamW fused;
+  torch::optim::AdamW reference;
+  explicit BothOptimizers(const std::vector<torch::Tensor>& initial)
+      : fused_params(parameters_like(initial)),
+        reference_params(parameters_like(initial)),
+        fused(adamw_groups(fused_params)),
+        reference(adamw_groups(reference_params)) {}
+};
+
 void require_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
   for (std::size_t index = 0; index < a.size(); ++index) {
     INFO("parameter " << index);
@@ -184,9 +196,8 @@ TEST_CASE("the fused AdamW step computes LibTorch's AdamW and shares its state f
   torch::manual_seed(7);
   const std::vector<torch::Tensor> initial{torch::randn({300, 200}), torch::randn({17}),
                                            torch::randn({5})};
-  auto fused_params = parameters_like(initial), reference_params = parameters_like(initial);
-  train::FusedAdamW fused(adamw_groups(fused_params));
-  torch::optim::AdamW reference(adamw_groups(reference_params));
+  BothOptimizers both(initial);
+  auto& [fused_params, reference_params, fused, reference] = both;
   for (int step = 0; step < 6; ++step) {
     // The last parameter has no gradient on even steps: both leave it alone then.
     const std::vector<torch::Tensor> grads{torch::randn({300, 200}), torch::randn({17}),
@@ -199,21 +210,62 @@ TEST_CASE("the fused AdamW step computes LibTorch's AdamW and shares its state f
   }
   REQUIRE_FALSE(torch::allclose(fused_params[0], initial[0]));  // it did train
 
-  // Either loads the other's state: a checkpoint from before the fused step still resumes.
-  torch::serialize::OutputArchive saved;
-  fused.save(saved);
-  std::stringstream bytes;
-  saved.save_to(bytes);
-  auto resumed_params = parameters_like(fused_params);
-  torch::optim::AdamW resumed(adamw_groups(resumed_params));
-  torch::serialize::InputArchive loaded;
-  loaded.load_from(bytes);
-  resumed.load(loaded);
-  const std::vector<torch::Tensor> grads{torch::randn({300, 200}), torch::randn({17}),
-                                         torch::randn({5})};
-  set_gradients(fused_params, grads);
-  set_gradients(resumed_params, grads);
-  fused.step();
-  resumed.step();
-  require_close(fused_params, resumed_params);
+  // Each loads the other's saved state and steps on from it as the other would.
+  const auto resume = [&](torch::optim::Optimizer& from, std::vector<torch::Tensor>& from_params,
+                          torch::optim::Optimizer& into, std::vector<torch::Tensor>& into_params) {
+    torch::serialize::OutputArchive saved;
+    from.save(saved);
+    std::stringstream bytes;
+    saved.save_to(bytes);
+    torch::serialize::InputArchive loaded;
+    loaded.load_from(bytes);
+    into.load(loaded);
+    const std::vector<torch::Tensor> grads{torch::randn({300, 200}), torch::randn({17}),
+                                           torch::randn({5})};
+    set_gradients(from_params, grads);
+    set_gradients(into_params, grads);
+    from.step();
+    into.step();
+    require_close(from_params, into_params);
+  };
+  SECTION("LibTorch's AdamW resumes from the fused step's state") {
+    auto params = parameters_like(fused_params);
+    torch::optim::AdamW resumed(adamw_groups(params));
+    resume(fused, fused_params, resumed, params);
+  }
+  SECTION("the fused step resumes from LibTorch's AdamW's state (checkpoints made before it)") {
+    auto params = parameters_like(reference_params);
+    train::FusedAdamW resumed(adamw_groups(params));
+    resume(reference, reference_params, resumed, params);
+  }
+}
+
+TEST_CASE("the fused AdamW step runs the closure before it reads the gradients", "[train]") {
+  torch::manual_seed(9);
+  const std::vector<torch::Tensor> initial{torch::randn({40, 30}), torch::randn({30}),
+                                           torch::randn({5})};
+  BothOptimizers both(initial);
+  auto& [fused_params, reference_params, fused, reference] = both;
+  // The closure makes the gradients (none exist before it runs), the matrix's one laid out
+  // transposed: the fused pass must see that and leave the step to LibTorch's AdamW.
+  const auto closure_for = [](std::vector<torch::Tensor>& params) {
+    return [&params]() {
+      torch::Tensor loss = torch::zeros({});
+      for (auto& param : params) {
+        loss = loss + (param.detach() * param.detach()).sum();
+        param.mutable_grad() = (2 * param.detach()).t().contiguous().t();
+      }
+      return loss;
+    };
+  };
+  closure_for(fused_params)();
+  REQUIRE_FALSE(fused_params[0].grad().is_contiguous());
+  for (auto& param : fused_params) param.mutable_grad() = torch::Tensor();
+  for (int step = 0; step < 3; ++step) {
+    const auto fused_loss = fused.step(closure_for(fused_params));
+    const auto reference_loss = reference.step(closure_for(reference_params));
+    REQUIRE(torch::allclose(fused_loss, reference_loss));
+    require_close(fused_params, reference_params);
+  }
+  REQUIRE_FALSE(torch::allclose(fused_params[0], initial[0]));
 }
