@@ -10,6 +10,13 @@
 namespace attnlab::dump {
 namespace {
 
+// Values in one map of the layer, Tq * Tk (DumpFile checked both positive and, when the file has
+// maps, bounded by its size).
+std::uint64_t map_values(const LayerInfo& info) {
+  return static_cast<std::uint64_t>(info.query_length) *
+         static_cast<std::uint64_t>(info.key_length);
+}
+
 // The requests the child answers, one per DumpFile accessor.
 enum class Request : std::uint8_t {
   open,
@@ -99,7 +106,7 @@ std::string answer(const std::filesystem::path& path, std::unique_ptr<DumpFile>&
           file->map(layer, snapshot, sample, head);  // throws, naming the layer or the lack of maps
         }
         const auto& info = layers[static_cast<std::size_t>(layer)];
-        const auto size = static_cast<std::uint64_t>(info.query_length * info.key_length);
+        const auto size = map_values(info);
         auto* values = reinterpret_cast<float*>(
             shared.map((size * static_cast<std::uint64_t>(count) + 1) * sizeof(float), true));
         // The first map as asked (DumpFile checks the bounds), the rest by position. A map read
@@ -203,10 +210,7 @@ DumpReader::DumpReader(const std::filesystem::path& path) : path_(path) {
 }
 
 std::uint64_t DumpReader::map_size(std::int64_t layer) const {
-  // DumpFile checked these (positive; Tq * Tk bounded by the file's size when there are maps).
-  const auto& info = layers_[static_cast<std::size_t>(layer)];
-  return static_cast<std::uint64_t>(info.query_length) *
-         static_cast<std::uint64_t>(info.key_length);
+  return map_values(layers_[static_cast<std::size_t>(layer)]);
 }
 
 DumpReader::~DumpReader() = default;

@@ -14,15 +14,9 @@ bool fusable(const torch::Tensor& tensor) {
          tensor.scalar_type() == torch::kFloat && tensor.is_contiguous();
 }
 
-bool takes_fused_step(const std::vector<torch::optim::OptimizerParamGroup>& groups) {
-  for (const auto& group : groups) {
-    if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
-    for (const auto& parameter : group.params()) {
-      const auto& gradient = parameter.grad();
-      if (gradient.defined() && !(fusable(parameter) && fusable(gradient))) return false;
-    }
-  }
-  return true;
+// The key LibTorch's AdamW files a parameter's state under, so that either loads the other's.
+std::string state_key(const torch::Tensor& parameter) {
+  return c10::guts::to_string(parameter.unsafeGetTensorImpl());
 }
 
 // Written through raw pointers: bump the versions as in-place tensor operations would, so that a
@@ -57,13 +51,30 @@ void update(const torch::Tensor& parameter, const torch::Tensor& gradient,
 
 }  // namespace
 
+bool FusedAdamW::takes_fused_step() const {
+  for (const auto& group : param_groups_) {
+    if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
+    for (const auto& parameter : group.params()) {
+      const auto& gradient = parameter.grad();
+      if (!gradient.defined()) continue;
+      if (!fusable(parameter) || !fusable(gradient)) return false;
+      // State loaded from elsewhere (another device or dtype) stays with LibTorch's step.
+      const auto found = state_.find(state_key(parameter));
+      if (found == state_.end()) continue;
+      const auto& state = static_cast<const torch::optim::AdamWParamState&>(*found->second);
+      if (!fusable(state.exp_avg()) || !fusable(state.exp_avg_sq())) return false;
+    }
+  }
+  return true;
+}
+
 torch::Tensor FusedAdamW::step(LossClosure closure) {
   torch::Tensor loss;
   if (closure) {  // first: the closure is what makes the gradients
     torch::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  if (!takes_fused_step(param_groups_)) {
+  if (!takes_fused_step()) {
     AdamW::step();
     return loss;
   }
@@ -72,8 +83,8 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
     const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
     for (auto& parameter : group.params()) {
       if (!parameter.grad().defined()) continue;
-      // The state as LibTorch's AdamW keys and creates it, so that either can load the other's.
-      auto& slot = state_[c10::guts::to_string(parameter.unsafeGetTensorImpl())];
+      // The state as LibTorch's AdamW creates it.
+      auto& slot = state_[state_key(parameter)];
       if (!slot) {
         auto fresh = std::make_unique<torch::optim::AdamWParamState>();
         fresh->step(0);
@@ -82,10 +93,6 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
         slot = std::move(fresh);
       }
       auto& state = static_cast<torch::optim::AdamWParamState&>(*slot);
-      if (!fusable(state.exp_avg()) || !fusable(state.exp_avg_sq())) {
-        state.exp_avg(state.exp_avg().to(torch::kFloat).contiguous());
-        state.exp_avg_sq(state.exp_avg_sq().to(torch::kFloat).contiguous());
-      }
       state.step(state.step() + 1);
       update(parameter, parameter.grad(), state.exp_avg(), state.exp_avg_sq(), options,
              state.step());

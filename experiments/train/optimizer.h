@@ -20,12 +20,16 @@ struct AdamWSettings {
 // LibTorch's AdamW with the same state, options and arithmetic (checkpoints are interchangeable),
 // whose step updates each CPU float parameter in one parallel pass over its memory. LibTorch's
 // step spends nine tensor operations per parameter, each a pass over memory and a dispatch: on
-// the tiny benchmark preset that was about a tenth of the step. Anything else (another device or dtype,
-// amsgrad) takes LibTorch's step.
+// the tiny benchmark preset that was about a tenth of the step. Anything else (another device or
+// dtype, amsgrad) takes LibTorch's step.
 class FusedAdamW : public torch::optim::AdamW {
  public:
   using torch::optim::AdamW::AdamW;
   torch::Tensor step(LossClosure closure = nullptr) override;
+
+ private:
+  // Whether every parameter with a gradient, the gradient and its state are CPU float contiguous.
+  bool takes_fused_step() const;
 };
 
 AdamWSettings adamw_settings(const config::Config& config);  // the train.* keys
