@@ -103,6 +103,10 @@ for target in "${targets[@]}"; do
   # of their reports would take most of the run. Findings are symbolised by describe() below.
   sanitizer_options=${ASAN_OPTIONS:-}
   [[ "$target" == dump ]] && sanitizer_options="${sanitizer_options:+$sanitizer_options:}symbolize=0"
+  # Its children inherit libFuzzer's malloc limit too, and libhdf5 asks for gigabytes on some
+  # damaged files (a 4 GiB H5FL_blk_malloc was saved as an "oom" of the parent). The parent's
+  # resident memory stays capped by -rss_limit_mb.
+  [[ "$target" == dump ]] && options+=(-malloc_limit_mb=65536)
   ASAN_OPTIONS=$sanitizer_options "$binary" "${options[@]}" "$work/corpus" >"$log" 2>&1 ||
     status=$?
 
