@@ -73,6 +73,10 @@ AttentionVariantImpl::AttentionVariantImpl(const VariantOptions& options,
   pattern_ = chosen(pattern_registry(), options).make(options, site);
 }
 
+bool AttentionVariantImpl::fused_parts() const {
+  return score_->is_scaled_dot() && !pattern_->depends_on_scores() && !has_trainable_position();
+}
+
 bool AttentionVariantImpl::has_trainable_position() const {
   for (const auto& parameter : position_->parameters()) {
     if (parameter.requires_grad()) return true;
@@ -159,8 +163,7 @@ torch::Tensor AttentionVariantImpl::forward_chunked(const torch::Tensor& q, cons
 
 bool AttentionVariantImpl::uses_fused_path(const torch::Tensor& q, const torch::Tensor& k,
                                            const torch::Tensor& v) const {
-  return score_->is_scaled_dot() && !pattern_->depends_on_scores() && !has_trainable_position() &&
-         fused_attention_supports(q, k, v);
+  return fused_parts() && fused_attention_supports(q, k, v);
 }
 
 torch::Tensor AttentionVariantImpl::forward_fused(const torch::Tensor& q, const torch::Tensor& k,
@@ -168,28 +171,59 @@ torch::Tensor AttentionVariantImpl::forward_fused(const torch::Tensor& q, const 
   if (!uses_fused_path(q, k, v)) return forward_reference(q, k, v).out;
   const std::int64_t query_length = q.size(2), key_length = k.size(2);
   pattern_->check_lengths(query_length, key_length);
+  const auto& mask = additive_mask(query_length, key_length, q.options());
+  auto [rotated_q, rotated_k] = position_->rotate(q, k);
+  return fused_dot_attention(rotated_q, rotated_k, v, score_->dot_scale(), mask);
+}
+
+const AdditiveMask& AttentionVariantImpl::additive_mask(std::int64_t query_length,
+                                                        std::int64_t key_length,
+                                                        const torch::TensorOptions& options) {
   const auto shape = std::make_pair(query_length, key_length);
   auto cached = additive_cache_.find(shape);
   if (cached == additive_cache_.end()) {
     torch::NoGradGuard no_grad;
-    const auto bias = position_->bias(query_length, key_length, q.options());
+    const auto bias = position_->bias(query_length, key_length, options);
     cached = additive_cache_
                  .emplace(shape, make_additive_mask(allowed(query_length, key_length), bias))
                  .first;
   }
-  auto [rotated_q, rotated_k] = position_->rotate(q, k);
-  return fused_dot_attention(rotated_q, rotated_k, v, score_->dot_scale(), cached->second);
+  return cached->second;
+}
+
+std::int64_t AttentionVariantImpl::fused_kept_probabilities(std::int64_t query_length,
+                                                            std::int64_t key_length) {
+  pattern_->check_lengths(query_length, key_length);
+  const auto& mask = additive_mask(query_length, key_length, torch::TensorOptions(torch::kFloat));
+  return variants::fused_kept_probabilities(mask, site_.heads, query_length, key_length);
+}
+
+AttentionPath AttentionVariantImpl::path_for(std::int64_t query_length, std::int64_t key_length,
+                                             const torch::TensorOptions& inputs) const {
+  if (uses_chunked_path(query_length, key_length)) return AttentionPath::Chunked;
+  return fused_parts() && fused_attention_supports(inputs) ? AttentionPath::Fused
+                                                          : AttentionPath::Plain;
 }
 
 AttentionOutput AttentionVariantImpl::forward(const torch::Tensor& q, const torch::Tensor& k,
                                               const torch::Tensor& v, bool need_probs) {
-  if (!need_probs && uses_chunked_path(q.size(2), k.size(2))) {
-    return {forward_chunked(q, k, v), torch::Tensor()};
+  if (!need_probs) {
+    switch (path_for(q.size(2), k.size(2), q.options())) {
+      case AttentionPath::Chunked: return {forward_chunked(q, k, v), torch::Tensor()};
+      case AttentionPath::Fused: return {forward_fused(q, k, v), torch::Tensor()};
+      case AttentionPath::Plain: return {forward_reference(q, k, v).out, torch::Tensor()};
+    }
   }
-  if (!need_probs && uses_fused_path(q, k, v)) return {forward_fused(q, k, v), torch::Tensor()};
-  AttentionOutput result = forward_reference(q, k, v);
-  if (!need_probs) result.probs = torch::Tensor();
-  return result;
+  return forward_reference(q, k, v);
+}
+
+const char* path_name(AttentionPath path) {
+  switch (path) {
+    case AttentionPath::Plain: return "plain";
+    case AttentionPath::Fused: return "fused";
+    case AttentionPath::Chunked: return "chunked";
+  }
+  return "?";
 }
 
 std::vector<OptionSpec> all_option_specs() {

@@ -17,6 +17,10 @@
 
 namespace attnlab::variants {
 
+// The ways forward() can compute attention without probabilities (see forward()).
+enum class AttentionPath { Plain, Fused, Chunked };
+const char* path_name(AttentionPath path);  // "plain", "fused", "chunked"
+
 struct AttentionOutput {
   torch::Tensor out;    // [B,H,Tq,D]
   torch::Tensor probs;  // [B,H,Tq,Tk] when requested, else undefined
@@ -53,6 +57,13 @@ class AttentionVariantImpl : public torch::nn::Module {
   // not depend on the scores and no trainable position bias. The inputs must also be CPU float32.
   bool uses_fused_path(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) const;
 
+  // The path forward() takes without probabilities for these lengths and inputs of this device
+  // and dtype. What the path keeps for the backward pass decides the memory of a training step.
+  AttentionPath path_for(std::int64_t query_length, std::int64_t key_length,
+                         const torch::TensorOptions& inputs) const;
+  // Probabilities the fused path keeps for the backward pass per batch entry (all heads).
+  std::int64_t fused_kept_probabilities(std::int64_t query_length, std::int64_t key_length);
+
   // allowed [1 or H, Tq, Tk] for this site (cached per shape), or undefined when all keys allowed.
   torch::Tensor allowed(std::int64_t query_length, std::int64_t key_length);
   // The tiles of the chunked path for these lengths, on `device` (cached per shape).
@@ -64,6 +75,12 @@ class AttentionVariantImpl : public torch::nn::Module {
  private:
   // Fast paths treat position biases as constants; a trainable one needs autograd.
   bool has_trainable_position() const;
+  // Whether the parts allow the fused path: `scale * q·k` scores, a pattern that does not depend
+  // on the scores and no trainable position bias.
+  bool fused_parts() const;
+  // The fused path's mask and bias table for these lengths (cached per shape).
+  const AdditiveMask& additive_mask(std::int64_t query_length, std::int64_t key_length,
+                                    const torch::TensorOptions& options);
 
   AttentionSite site_;
   std::int64_t chunk_;

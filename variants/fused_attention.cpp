@@ -89,6 +89,12 @@ KeyRanges allowed_ranges(const torch::Tensor& allowed, std::int64_t heads) {
   return ranges;
 }
 
+// The key ranges of a mask's row blocks (every key for a mask without a table).
+KeyRanges ranges_of(const AdditiveMask& mask, std::int64_t queries, std::int64_t keys) {
+  return mask.key_begin.empty() ? full_ranges(queries, keys)
+                                : KeyRanges{mask.range_heads, mask.key_begin, mask.key_end};
+}
+
 struct Block {
   std::int64_t first, rows, key_begin, keys;  // keys = 0: no query in the block sees any key
 };
@@ -266,9 +272,7 @@ class FusedDotAttention : public torch::autograd::Function<FusedDotAttention> {
                                const AdditiveMask& mask) {
     const auto q_in = unit_inner_stride(q), k_in = unit_inner_stride(k),
                v_in = unit_inner_stride(v);
-    const KeyRanges ranges = mask.key_begin.empty()
-                                 ? full_ranges(q.size(2), k.size(2))
-                                 : KeyRanges{mask.range_heads, mask.key_begin, mask.key_end};
+    const KeyRanges ranges = ranges_of(mask, q.size(2), k.size(2));
     torch::Tensor probs;
     auto out = forward_heads(q_in, k_in, v_in, scale, mask, ranges, probs);
     context->save_for_backward({q_in, k_in, v_in, probs});
@@ -318,9 +322,18 @@ AdditiveMask make_additive_mask(const torch::Tensor& allowed, const torch::Tenso
 bool fused_attention_supports(const torch::Tensor& q, const torch::Tensor& k,
                               const torch::Tensor& v) {
   for (const auto* x : {&q, &k, &v}) {
-    if (!x->device().is_cpu() || x->scalar_type() != torch::kFloat || x->dim() != 4) return false;
+    if (!fused_attention_supports(x->options()) || x->dim() != 4) return false;
   }
   return true;
+}
+
+bool fused_attention_supports(const torch::TensorOptions& inputs) {
+  return inputs.device().is_cpu() && inputs.dtype() == torch::kFloat;
+}
+
+std::int64_t fused_kept_probabilities(const AdditiveMask& mask, std::int64_t heads,
+                                      std::int64_t queries, std::int64_t keys) {
+  return probability_layout(ranges_of(mask, queries, keys), heads, queries).head_start.back();
 }
 
 torch::Tensor fused_dot_attention(const torch::Tensor& q, const torch::Tensor& k,

@@ -42,6 +42,13 @@ AdditiveMask make_additive_mask(const torch::Tensor& allowed, const torch::Tenso
 // Whether fused_dot_attention() takes these inputs: CPU float32, unit stride along D.
 bool fused_attention_supports(const torch::Tensor& q, const torch::Tensor& k,
                               const torch::Tensor& v);
+// Whether inputs of this device and dtype can take the fused path (CPU float32).
+bool fused_attention_supports(const torch::TensorOptions& inputs);
+
+// Probabilities the fused path keeps for the backward pass per batch entry, for `heads` heads of
+// `queries` rows over the keys `mask` lets them reach (its memory; the cost estimate reads it).
+std::int64_t fused_kept_probabilities(const AdditiveMask& mask, std::int64_t heads,
+                                      std::int64_t queries, std::int64_t keys);
 
 // softmax(scale * q k^T + mask) v, differentiable in q, k and v. q [B,H,T,D], k and v [B,H,S,D]
 // (any strides with unit stride along D, e.g. views of a fused QKV projection) -> [B,H,T,D], a

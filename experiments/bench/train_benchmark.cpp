@@ -55,17 +55,6 @@ model::ModelSpec preset_model(const TrainPreset& preset) {
   return spec;
 }
 
-double training_flops_per_token(const model::ModelSpec& spec, std::int64_t length) {
-  const double c = static_cast<double>(spec.d_model);
-  const double layers = static_cast<double>(spec.layers);
-  const double hidden = static_cast<double>(spec.mlp_ratio) * c;
-  const double outputs = static_cast<double>(spec.num_classes > 0 ? spec.num_classes : spec.vocab_size);
-  // QKV (3 C^2), output (C^2) and the MLP's two matrices per layer, then the head.
-  const double matrix_parameters =
-      layers * (4.0 * c * c + (spec.attention_only ? 0.0 : 2.0 * c * hidden)) + c * outputs;
-  return 6.0 * matrix_parameters + 12.0 * layers * static_cast<double>(length) * c;
-}
-
 double TrainMeasurement::tokens_per_second() const {
   const double seconds = std::accumulate(step_seconds.begin(), step_seconds.end(), 0.0);
   return seconds > 0.0 ? static_cast<double>(tokens_per_step) *

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
+#include "experiments/model/model_size.h"
 #include "experiments/model/transformer.h"
 #include "experiments/run/sample_statistics.h"
 #include "experiments/train/precision.h"
@@ -30,12 +31,6 @@ const std::vector<TrainPreset>& train_presets();  // tiny, small, medium
 const TrainPreset& train_preset(const std::string& name);
 
 model::ModelSpec preset_model(const TrainPreset& preset);
-
-// Model FLOPs of one training step per token, as PaLM counts them (Chowdhery et al. 2022, app. B):
-// 6 x the matrix-product parameters (every layer's QKV, output and MLP matrices and the head)
-// + 12 L T C for the attention products, with every one of the T keys counted even when causal
-// masking hides half of them. Embedding lookups, norms, softmax and the optimiser are not counted.
-double training_flops_per_token(const model::ModelSpec& spec, std::int64_t length);
 
 struct TrainMeasurement {
   std::vector<double> step_seconds;  // the measured steps, after the warm-up

@@ -193,7 +193,7 @@ void run_bench(const TrainBenchArguments& arguments) {
   std::map<std::string, double> flops_per_token;  // per preset, computed once
   for (const auto* preset : presets) {
     flops_per_token[preset->name] =
-        bench::training_flops_per_token(bench::preset_model(*preset), preset->length);
+        model::training_flops_per_token(bench::preset_model(*preset), preset->length);
   }
   for (int round = 1; round <= arguments.rounds; ++round) {
     const double fp32_peak = round == 1 ? first_fp32_peak : peak(torch::kFloat);

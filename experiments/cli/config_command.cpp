@@ -3,6 +3,7 @@
 
 #include "experiments/cli/commands.h"
 #include "experiments/run/schema.h"
+#include "experiments/train/cost_estimate.h"
 
 namespace attnlab::cli {
 
@@ -13,8 +14,14 @@ void add_config_command(CLI::App& app) {
   auto arguments = std::make_shared<ConfigArguments>();
   auto* show = command->add_subcommand("show", "print the resolved config (TOML) after overrides");
   add_config_arguments(*show, *arguments);
-  show->callback([arguments] {
-    fmt::print("{}", run::load_config(arguments->config_file, arguments->overrides).to_toml());
+  auto with_cost = std::make_shared<bool>(false);
+  show->add_flag("--cost", *with_cost,
+                 "also print parameters, training FLOPs and the estimated peak memory, term by "
+                 "term, on the configured device");
+  show->callback([arguments, with_cost] {
+    const auto config = run::load_config(arguments->config_file, arguments->overrides);
+    fmt::print("{}", config.to_toml());
+    if (*with_cost) fmt::print("\n{}", train::describe_cost(train::estimate_cost(config)));
   });
 
   auto* doc = command->add_subcommand("doc", "print every config key with type, default and doc");

@@ -10,6 +10,7 @@
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/run_dir.h"
 #include "experiments/run/schema.h"
+#include "experiments/run/shape_checks.h"
 #include "experiments/train/checkpoint.h"
 #include "experiments/train/evaluate.h"
 
@@ -57,13 +58,10 @@ void run_eval(const EvalArguments& arguments) {
   // Length generalisation: the same weights on the task at other lengths.
   nlohmann::json lengths = nlohmann::json::array();
   for (const auto length : config.get_int_list("eval.lengths")) {
-    auto overrides = arguments.overrides;
-    overrides.push_back("task.length=" + std::to_string(length));
-    const auto at_length = run::load_config(run.config_file(), overrides);
-    const auto longer = tasks::make_task(at_length);
+    // The config was validated at every eval.lengths value (run/shape_checks.h).
+    const auto longer = tasks::make_task(config.with_int("task.length", length));
     nlohmann::json entry = {{"task_length", length}, {"sequence_length", longer->sequence_length()}};
-    if (config.get_string("model.positions") == "learned" &&
-        longer->sequence_length() > task->sequence_length()) {
+    if (!run::evaluates_at(config, *task, *longer)) {
       entry["skipped"] = "learned positions cover only " +
                          std::to_string(task->sequence_length()) + " tokens";
       fmt::print("  {:>8} skipped: {}\n", length, entry["skipped"].get<std::string>());

@@ -10,6 +10,7 @@
 #include "experiments/run/file_lock.h"
 #include "experiments/run/run_dir.h"
 #include "experiments/run/schema.h"
+#include "experiments/train/cost_estimate.h"
 #include "experiments/train/trainer.h"
 
 namespace attnlab::cli {
@@ -59,6 +60,15 @@ run::FileLock lock_run_dir(const std::filesystem::path& path) {
   return lock;
 }
 
+// The run's cost, printed before anything is written; a run that would not fit in memory stops
+// here with exit 2 (runtime.allow_oversubscribe lets it try).
+nlohmann::json preflight_cost(const config::Config& config) {
+  const auto cost = train::estimate_cost(config);
+  fmt::print(stderr, "{}", train::describe_cost(cost, /*all_terms=*/false));
+  train::check_memory(cost, config);
+  return cost.to_json();
+}
+
 void run_train(const TrainArguments& arguments) {
   train::TrainOptions options;
   if (!arguments.resume.empty()) {
@@ -69,6 +79,7 @@ void run_train(const TrainArguments& arguments) {
     const auto existing = run::RunDir::open(arguments.resume);
     const auto lock = lock_run_dir(existing.path());
     const auto config = run::load_config(existing.config_file(), arguments.config.overrides);
+    options.cost_estimate = preflight_cost(config);
     options.resume = true;
     add_recorder(options, config, existing);
     train::train(config, existing, options);
@@ -76,6 +87,7 @@ void run_train(const TrainArguments& arguments) {
   }
   // Everything is validated before anything is written under results/.
   const auto config = run::load_config(arguments.config.config_file, arguments.config.overrides);
+  options.cost_estimate = preflight_cost(config);
   std::optional<run::FileLock> lock;
   if (!arguments.run_dir.empty()) lock.emplace(lock_run_dir(arguments.run_dir));
   const auto run = arguments.run_dir.empty() ? run::RunDir::create(config)

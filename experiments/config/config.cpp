@@ -152,6 +152,16 @@ std::string Config::to_toml() const {
   return std::string(kHeaderComment) + render_body(table_, section_order_, key_order_);
 }
 
+Config Config::with_int(std::string_view key, std::int64_t value) const {
+  if (!require(table_, key).is_integer()) throw wrong_type(key, require(table_, key), "an int");
+  Config copy = *this;
+  const auto dot = key.rfind('.');
+  toml::table* parent = &copy.table_;
+  if (dot != std::string_view::npos) parent = copy.table_[key.substr(0, dot)].as_table();
+  parent->insert_or_assign(key.substr(dot == std::string_view::npos ? 0 : dot + 1), value);
+  return copy;
+}
+
 std::string Config::hash() const {
   std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis
   for (char c : render_body(table_, section_order_, key_order_)) {

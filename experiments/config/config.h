@@ -127,6 +127,8 @@ class Config {
   // names): equal configs hash equal however they were composed.
   std::string hash() const;
   const toml::table& table() const { return table_; }
+  // A copy with one declared int key set to `value` (e.g. the task at another task.length).
+  Config with_int(std::string_view key, std::int64_t value) const;
 
  private:
   toml::table table_;

@@ -3,9 +3,14 @@
 #include <sched.h>
 #include <thread>
 
+#include <optional>
+
 #include <c10/core/Device.h>
 #include <c10/util/Exception.h>
+#include <fmt/format.h>
+#include <torch/cuda.h>
 
+#include "experiments/run/shape_checks.h"
 #include "experiments/tasks/task.h"
 #include "variants/attention_variant.h"
 
@@ -54,6 +59,55 @@ void as_config_error(Check&& check) {
     throw config::ConfigError(error.what());
   } catch (const c10::Error& error) {
     throw config::ConfigError(error.what_without_backtrace());
+  }
+}
+
+// runtime.device must name a device this build and machine have: LibTorch would otherwise fail
+// in the first forward pass with a backtrace, after the run directory exists.
+void check_device(const config::Config& config) {
+  const std::string text = config.get_string("runtime.device");
+  const config::ConfigError unsupported("runtime.device = '" + text +
+                                        "': attnlab runs on cpu or cuda[:N]");
+  std::optional<torch::Device> device;
+  try {
+    device.emplace(text);
+  } catch (const c10::Error&) {
+    throw unsupported;
+  }
+  if (device->is_cpu()) return;
+  if (!device->is_cuda()) throw unsupported;
+  if (!torch::cuda::is_available()) {
+    throw config::ConfigError("runtime.device = '" + text + "': this attnlab is built against a "
+                              "LibTorch without CUDA, or no GPU is visible; use runtime.device=cpu, "
+                              "or build against a CUDA LibTorch 2.x on a GPU machine");
+  }
+  const auto count = static_cast<std::int64_t>(torch::cuda::device_count());
+  if (device->has_index() && device->index() >= count) {
+    throw config::ConfigError("runtime.device = '" + text + "': this machine has " +
+                              std::to_string(count) + " GPU(s), cuda:0 to cuda:" +
+                              std::to_string(count - 1));
+  }
+}
+
+// A name that becomes a folder under experiment.results_dir must stay one folder there.
+void check_folder_name(const config::Config& config, const std::string& key) {
+  const std::string name = config.get_string(key);
+  std::string shown;
+  bool printable = true;
+  for (const char c : name) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      printable = false;
+      shown += fmt::format("\\x{:02x}", byte);
+    } else {
+      shown += c;
+    }
+  }
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+      !printable) {
+    throw config::ConfigError(key + " = '" + shown + "' names a folder under experiment.results_dir: "
+                              "it must be one folder name (not empty, not '.' or '..', no '/', no "
+                              "control characters)");
   }
 }
 
@@ -162,6 +216,9 @@ config::Schema build_schema() {
              "intra-op threads (0: every core this process may use)", at_least(0));
   schema.add("runtime.device", Type::String, std::string("cpu"),
              "torch device, e.g. cpu or cuda:0");
+  schema.add("runtime.allow_oversubscribe", Type::Bool, false,
+             "train even when the estimated peak memory (attnlab config show --cost) exceeds "
+             "what is available");
   schema.add("runtime.progress", Type::String, std::string("auto"),
              "auto: a bar on a terminal, lines otherwise", one_of({"auto", "bar", "lines", "none"}));
 
@@ -214,9 +271,10 @@ config::Schema build_schema() {
                                 " examples) the probe is drawn from");
     }
   });
-  schema.add_check([](const config::Config& config) {
-    as_config_error([&] { (void)torch::Device(config.get_string("runtime.device")); });
-  });
+  schema.add_check([](const config::Config& config) { check_device(config); });
+  schema.add_check([](const config::Config& config) { check_folder_name(config, "experiment.name"); });
+  // Last: it builds the task at every evaluated length, which the checks above make valid.
+  schema.add_check([](const config::Config& config) { as_config_error([&] { check_shapes(config); }); });
   return schema;
 }
 

@@ -15,6 +15,7 @@
 #include "experiments/config/config.h"
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/schema.h"
+#include "experiments/train/cost_estimate.h"
 #include "experiments/run/shell_command.h"
 #include "experiments/run/file_lock.h"
 #include "experiments/sweep/job_process.h"
@@ -121,6 +122,11 @@ std::filesystem::path run_sweep(const SweepRequest& request) {
   for (const auto& job : jobs) {
     try {
       const auto composed = run::load_config(spec.config_file, job.overrides);
+      // Local jobs share this machine's memory, `--jobs` at a time; Slurm's nodes are elsewhere.
+      const auto side_by_side = std::min<std::int64_t>(request.jobs, static_cast<std::int64_t>(jobs.size()));
+      if (request.launcher == "local") {
+        train::check_memory(train::estimate_cost(composed), composed, side_by_side);
+      }
       job_configs.push_back(composed.to_toml());
       if (job.index == 0) first = composed;
     } catch (const config::ConfigError& error) {

@@ -286,6 +286,7 @@ nlohmann::json train(const config::Config& config, const run::RunDir& run,
                            ? tokens_per_step * static_cast<double>(total_steps) / state.train_seconds
                            : 0.0},
       {"peak_rss_mb", run::peak_rss_mb()},
+      {"cost_estimate", options.cost_estimate},
       {"parameters", model->parameter_count()},
       {"environment", run::environment_json(threads)}};
   for (const auto& observer : options.observers) observer->on_finish(summary);

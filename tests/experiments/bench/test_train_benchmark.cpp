@@ -33,10 +33,10 @@ TEST_CASE("model FLOPs per token follow PaLM's count", "[bench]") {
   // medium: C 256, L 4, T 256, V 256. Matrices: 4 x (4 C^2 + 2 x C x 4C) + C V = 3,211,264;
   // 6 x that = 19,267,584; attention 12 L T C = 3,145,728.
   const auto spec = bench::preset_model(bench::train_preset("medium"));
-  CHECK(bench::training_flops_per_token(spec, 256) == 22413312.0);
+  CHECK(model::training_flops_per_token(spec, 256) == 22413312.0);
   auto attention_only = spec;
   attention_only.attention_only = true;
-  CHECK(bench::training_flops_per_token(attention_only, 256) ==
+  CHECK(model::training_flops_per_token(attention_only, 256) ==
         6.0 * (4 * 4 * 256.0 * 256 + 256.0 * 256) + 3145728.0);
 }
 

@@ -1,0 +1,68 @@
+#include "experiments/model/model_size.h"
+
+#include "experiments/model/attention_shapes.h"
+
+namespace attnlab::model {
+namespace {
+
+std::int64_t linear(std::int64_t in, std::int64_t out) { return in * out + out; }
+std::int64_t layer_norm(std::int64_t width) { return 2 * width; }
+
+// The variant's own parameters (an additive score's projections, say), from one module of the
+// kind: modules of a kind differ in seeds, not in shapes.
+std::int64_t variant_parameters(const ModelSpec& spec, const variants::AttentionSite& site) {
+  std::int64_t count = 0;
+  for (const auto& parameter : variants::AttentionVariant(spec.variant, site)->parameters()) {
+    count += parameter.numel();
+  }
+  return count;
+}
+
+}  // namespace
+
+std::int64_t parameter_count(const ModelSpec& spec) {
+  const std::int64_t c = spec.d_model;
+  const std::int64_t hidden = spec.mlp_ratio * c;
+  std::int64_t count = spec.vocab_size * c;  // token embedding
+  if (spec.positions == "learned") count += (spec.max_length + spec.max_source_length) * c;
+  for (const auto& shape : attention_shapes(spec, spec.max_length, spec.max_source_length)) {
+    // Self-attention: fused QKV and output projections. Cross: queries, keys+values, output, and
+    // the LayerNorm in front of it.
+    const std::int64_t projections = shape.site.cross
+                                         ? layer_norm(c) + linear(c, c) + linear(c, 2 * c) + linear(c, c)
+                                         : linear(c, 3 * c) + linear(c, c);
+    count += shape.modules * (projections + variant_parameters(spec, shape.site));
+  }
+  // Per block: the attention's LayerNorm and the MLP with its LayerNorm; encoders have blocks too.
+  const std::int64_t stacks = spec.has_encoder() ? 2 : 1;
+  const std::int64_t mlp = spec.attention_only ? 0 : layer_norm(c) + linear(c, hidden) + linear(hidden, c);
+  count += stacks * spec.layers * (layer_norm(c) + mlp);
+  count += stacks * layer_norm(c);  // final norms
+  count += linear(c, spec.num_classes > 0 ? spec.num_classes : spec.vocab_size);
+  return count;
+}
+
+double training_flops_per_example(const ModelSpec& spec, std::int64_t length,
+                                  std::int64_t source_length) {
+  const double c = static_cast<double>(spec.d_model);
+  const double layers = static_cast<double>(spec.layers);
+  const double hidden = static_cast<double>(spec.mlp_ratio) * c;
+  const double t = static_cast<double>(length), s = static_cast<double>(source_length);
+  const double block = 4.0 * c * c + (spec.attention_only ? 0.0 : 2.0 * c * hidden);  // QKV, out, MLP
+  const double outputs = static_cast<double>(spec.num_classes > 0 ? spec.num_classes : spec.vocab_size);
+  const double head = spec.num_classes > 0 ? c * outputs : t * c * outputs;  // pooled: once
+  double flops = 6.0 * (layers * block * t + head) + 12.0 * layers * t * t * c;
+  if (spec.has_encoder()) {
+    flops += 6.0 * layers * block * s + 12.0 * layers * s * s * c;   // the encoder
+    flops += 6.0 * layers * (2.0 * c * c * t + 2.0 * c * c * s);     // cross: q, out; keys, values
+    flops += 12.0 * layers * t * s * c;                               // cross scores and values
+  }
+  return flops;
+}
+
+double training_flops_per_token(const ModelSpec& spec, std::int64_t length) {
+  return training_flops_per_example(spec, length, spec.has_encoder() ? spec.max_source_length : 0) /
+         static_cast<double>(length);
+}
+
+}  // namespace attnlab::model

@@ -1,0 +1,51 @@
+#include "experiments/run/shape_checks.h"
+
+#include <fmt/format.h>
+
+#include "experiments/model/attention_shapes.h"
+#include "experiments/model/model_config.h"
+#include "variants/attention_variant.h"
+
+namespace attnlab::run {
+namespace {
+
+void check_lengths_at(const config::Config& config, const tasks::Task& task,
+                      const std::string& where) {
+  const auto spec = model::model_spec(config, task);
+  for (const auto& shape : model::attention_shapes(spec, task.sequence_length(), task.source_length())) {
+    try {
+      variants::validate_lengths(spec.variant, shape.site, shape.query_length, shape.key_length);
+    } catch (const variants::VariantError& error) {
+      throw config::ConfigError(fmt::format("{} ({} attention over {} queries x {} keys {})",
+                                            error.what(), shape.kind, shape.query_length,
+                                            shape.key_length, where));
+    }
+  }
+}
+
+}  // namespace
+
+bool evaluates_at(const config::Config& config, const tasks::Task& trained, const tasks::Task& other) {
+  return config.get_string("model.positions") != "learned" ||
+         other.sequence_length() <= trained.sequence_length();
+}
+
+void check_shapes(const config::Config& config) {
+  const auto task = tasks::make_task(config);
+  check_lengths_at(config, *task,
+                   fmt::format("at task.length = {}, the training and recording length",
+                               config.get_int("task.length")));
+  for (const auto length : config.get_int_list("eval.lengths")) {
+    const auto at_length = config.with_int("task.length", length);
+    std::shared_ptr<tasks::Task> other;
+    try {
+      other = tasks::make_task(at_length);
+    } catch (const config::ConfigError& error) {
+      throw config::ConfigError(fmt::format("eval.lengths: the task at length {}: {}", length, error.what()));
+    }
+    if (!evaluates_at(config, *task, *other)) continue;
+    check_lengths_at(at_length, *other, fmt::format("at eval.lengths value {}", length));
+  }
+}
+
+}  // namespace attnlab::run
