@@ -147,6 +147,9 @@ PassFloats pass_floats(Context& context, const Pass& pass, bool force_plain) {
   return floats;
 }
 
+// Whether the estimate is for the host's memory, the one available_memory() reads.
+bool on_host(const CostEstimate& estimate) { return torch::Device(estimate.device).is_cpu(); }
+
 // "216.4 MB", "23.4 GB": megabytes up to ten thousand, then gigabytes or terabytes.
 std::string format_bytes(double bytes) {
   const double megabytes = bytes / kMegabyte;
@@ -337,7 +340,9 @@ std::string describe_cost(const CostEstimate& estimate, bool all_terms) {
     text += fmt::format("    {:>10}  {:<40} {}{}\n", format_bytes(item.bytes), item.name,
                         phase_name(item.phase), counted ? "" : " (not at the peak)");
   }
-  if (const auto available = run::available_memory()) {
+  if (!on_host(estimate)) {
+    text += "  available: not read for " + estimate.device + " (host memory only so far)\n";
+  } else if (const auto available = run::available_memory()) {
     text += fmt::format("  available: {} ({})\n", format_bytes(available->bytes), available->source);
   }
   return text;
@@ -345,7 +350,7 @@ std::string describe_cost(const CostEstimate& estimate, bool all_terms) {
 
 void check_memory(const CostEstimate& estimate, const config::Config& config,
                   std::int64_t processes) {
-  if (config.get_bool("runtime.allow_oversubscribe")) return;
+  if (config.get_bool("runtime.allow_oversubscribe") || !on_host(estimate)) return;
   const auto available = run::available_memory();
   // The runtime term is already resident, so it counts against what is free plus itself.
   const auto& runtime = estimate.terms.front();

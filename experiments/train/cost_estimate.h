@@ -58,7 +58,8 @@ std::string describe_cost(const CostEstimate& estimate, bool all_terms = true);
 
 // Throws config::ConfigError when the peak exceeds the memory available to this process (RAM or
 // the cgroup's limit), naming the largest term and the keys that shrink it; not with
-// runtime.allow_oversubscribe = true, nor where the available memory cannot be read. `processes`
+// runtime.allow_oversubscribe = true, nor where the available memory cannot be read (a GPU's free
+// memory is not read yet). `processes`
 // runs of this estimate side by side (a local sweep's --jobs) need that many times its peak.
 void check_memory(const CostEstimate& estimate, const config::Config& config,
                   std::int64_t processes = 1);
