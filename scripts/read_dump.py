@@ -4,7 +4,7 @@
     /usr/bin/python3 scripts/read_dump.py results/default/<run>/attention.h5
 
 Uses Debian's python3-h5py and python3-numpy (hence /usr/bin/python3, not a pyenv python).
-The layout is documented in README.md ("Attention dumps") and defined in
+The layout is documented in docs/recording.md and defined in
 analysis/dump/dump_schema.h. In a notebook, the essentials are:
 
     import h5py

@@ -29,7 +29,7 @@ code with attnlab): pre-LayerNorm blocks; decoder, encoder and encoder_decoder s
 positions learned / sinusoidal / none; scores scaled / dot / additive; positions none / rope /
 alibi; patterns full / local / strided / bigbird (random blocks drawn with the same std::mt19937_64
 and seed mixing as variants/patterns/bigbird.cpp) / topk; causal or bidirectional; cross attention.
-Tensor names follow the contract in README ("Use a run from PyTorch").
+Tensor names follow the contract in docs/export.md.
 
 B = batch, T = (decoder) length, S = source length, C = d_model, H = heads, D = head dim.
 """
@@ -420,8 +420,8 @@ def parse_tokens(text):
 def main():
     parser = argparse.ArgumentParser(
         description="Plain PyTorch reference of an attnlab export (attnlab export --format "
-                    "safetensors).", epilog="See the top of this file and README, "
-                    "\"Use a run from PyTorch\".")
+                    "safetensors).", epilog="See the top of this file and "
+                    "docs/export.md.")
     commands = parser.add_subparsers(dest="command", required=True)
     check_parser = commands.add_parser(
         "check", help="recompute probe.safetensors next to each model; exit 1 on disagreement")

@@ -301,7 +301,7 @@ std::string describe_registered() {
   describe_registry(pattern_registry(), out);
   out << "\nevery variant:\n";
   for (const auto& option : all_option_specs()) {
-    if (option.name != "chunk") continue;
+    if (option.name != "chunk" && option.name != "materialise_max") continue;
     out << "      variant." << option.name << " = " << format_value(option.default_value) << "  "
         << option.doc << "\n";
   }

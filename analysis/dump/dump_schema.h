@@ -1,6 +1,6 @@
 // The attention dump (attention.h5): every dataset and attribute name, the schema version and the
 // shape of each array, defined once and used by the writer (experiments/record) and the reader
-// (analysis/dump). README.md ("Attention dumps") documents the same layout for h5py users.
+// (analysis/dump). docs/recording.md documents the same layout for h5py users.
 //
 // N = snapshots (the growing axis), B = probe samples, H = heads, Tq = query length,
 // Tk = key length, L = attention layers (every attention module, in forward order).
@@ -91,7 +91,7 @@ inline std::string layer_group(std::int64_t layer) {
 
 // Per-head statistics. Means run over the probe's valid queries (n_i >= 1: at least one allowed
 // key) and its samples; per-query arrays are means over samples only. Query i sits at key
-// position p_i = i + Tk - Tq (self-attention: p_i = i). Definitions: /work/shared/METRICS.md.
+// position p_i = i + Tk - Tq (self-attention: p_i = i). Definitions: docs/head-metrics.md.
 enum class StatisticShape {
   Head,           // float32 [N,H]
   HeadQuery,      // float32 [N,H,Tq]

@@ -1,6 +1,6 @@
 // Every threshold and window of the head classification, defined once with the reason for its
-// value. README.md ("Head analysis") lists the same numbers for users; the definitions of the
-// scores they apply to are in /work/shared/METRICS.md and analysis/heads/map_metrics.h.
+// value. docs/head-metrics.md lists the same numbers for users; the definitions of the
+// scores they apply to are in docs/head-metrics.md and analysis/heads/map_metrics.h.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +34,7 @@ inline constexpr double kSinkThreshold = 0.3;
 inline constexpr double kSinkMinimumQueryFraction = 0.5;
 
 // broad: normalised entropy (H_i / ln n_i, 1 = uniform over the allowed keys) >= 0.9. Preferred to
-// METRICS.md's "max weight <= ~0.1" because the max weight of a causal row i is at least 1/(i+1),
+// docs/head-metrics.md's "max weight <= ~0.1": the max weight of a causal row i is >= 1/(i+1),
 // so that cut depends on the sequence length; max_weight is still reported.
 inline constexpr double kBroadThreshold = 0.9;
 

@@ -1,5 +1,5 @@
 // Per-head scores computed from attention maps, one (sample) map at a time, so memory stays one
-// map whatever the dump size. Plain floats, no LibTorch. Definitions: /work/shared/METRICS.md.
+// map whatever the dump size. Plain floats, no LibTorch. Definitions: docs/head-metrics.md.
 //
 // Tq = query length, Tk = key length. A[i, j]: map row i (a query), column j (a key). Query i sits
 // at key position p_i = i + Tk - Tq (p_i = i for self-attention). A query is valid when it may

@@ -119,8 +119,7 @@ void run_export(const ExportArguments& arguments) {
 void add_export_command(CLI::App& app) {
   auto arguments = std::make_shared<ExportArguments>();
   auto* command = app.add_subcommand(
-      "export", "write a run's weights for PyTorch (safetensors; names: README, \"Use a run from "
-                "PyTorch\")");
+      "export", "write a run's weights for PyTorch (safetensors; tensor names: docs/export.md)");
   add_run_options(*command, arguments->run, arguments->checkpoint);
   command->add_option("--format", arguments->format, "output format: safetensors")->required();
   command->add_option("--out", arguments->out,

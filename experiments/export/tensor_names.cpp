@@ -8,7 +8,7 @@ namespace {
 
 ExportError unnamed(const std::string& module_path) {
   return ExportError("no export name for " + module_path +
-                     " (add a rule to experiments/export/tensor_names and the README's contract)");
+                     " (add a rule to experiments/export/tensor_names and docs/export.md's contract)");
 }
 
 // Rewrites a leading `from` of `path` to `to`; false when `path` does not start with `from`.

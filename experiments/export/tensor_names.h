@@ -1,5 +1,5 @@
-// The export's tensor naming contract: stable, documented names for the model's weights (README,
-// "Use a run from PyTorch"), independent of the C++ module names, which may change. Derived from
+// The export's tensor naming contract: stable, documented names for the model's weights
+// (docs/export.md), independent of the C++ module names, which may change. Derived from
 // the module tree by fixed rules; a parameter or buffer no rule covers is an error, so a new
 // module cannot leak into an export under an undocumented name.
 //

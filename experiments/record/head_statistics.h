@@ -1,5 +1,5 @@
 // Per-head statistics of attention maps, computed while the probabilities are in memory
-// (definitions: README.md, "Attention dumps"; dump_schema.h names each array).
+// (definitions: docs/recording.md; dump_schema.h names each array).
 //
 // B = probe samples, H = heads, Tq = query length, Tk = key length, D = head dim, C = d_model.
 // Query i sits at key position p_i = i + Tk - Tq (the variants' convention; p_i = i for

@@ -1,4 +1,4 @@
-// Head scores and labels on synthetic maps with known answers (definitions: METRICS.md): uniform
+// Head scores and labels on synthetic maps with known answers (docs/head-metrics.md): uniform
 // maps (entropy ln T; causal: mean ln(i+1)), one-hot offset maps (previous-token score (T-1)/T, 1
 // without the current token; distance δ), sink maps (α_0 = 1), duplicate and induction maps on
 // repeated tokens, and the label each kind gets.

@@ -31,7 +31,7 @@ const AttnlabCharts = (function () {
     mixed: '#d4d4d4',
   };
 
-  // One line under each head-statistic heatmap (definitions: README.md, "Attention dumps").
+  // One line under each head-statistic heatmap (definitions: docs/recording.md).
   const STATISTIC_DESCRIPTIONS = {
     entropy: 'mean attention entropy of a query (nats)',
     entropy_normalised: 'entropy / ln(allowed keys): 1 = uniform',

@@ -367,8 +367,8 @@
     const decodedLayers = new Map();  // "run/layer position" -> Uint8Array [S][B'][H][rows][cols]
     const shared = {sample: 0, view: 'heatmap'};
 
-    // Queries of an encoder self-attention layer are the source tokens. README.md ("Attention
-    // dumps") gives the order: encoder self-attention layers first, then per decoder block its
+    // Queries of an encoder self-attention layer are the source tokens. docs/recording.md gives the
+    // order: encoder self-attention layers first, then per decoder block its
     // self- and cross-attention, so the self layers before the one just ahead of the first cross
     // layer belong to the encoder.
     function tokenLists(run, mapLayer, sample) {

@@ -1,4 +1,4 @@
-// The README's promise: the default experiment (tiny decoder, scaled attention, copy task) reaches
+// docs/getting-started.md's promise: the default experiment (tiny decoder, scaled attention, copy task) reaches
 // at least 99% validation token accuracy within 60 s of training on 2 cores. Labelled slow.
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // Training end to end in process, on short budgets: the same seed gives a bit-identical loss
 // curve; a run interrupted and resumed gives the same metrics as one that ran straight through;
-// the loss goes down; the run directory holds what the README promises; the fused AdamW step
+// the loss goes down; the run directory holds what docs/configs.md promises; the fused AdamW step
 // computes LibTorch's AdamW.
 #include <catch2/catch.hpp>
 
