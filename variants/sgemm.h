@@ -1,14 +1,18 @@
-// Row-major single-precision matrix products through oneDNN's sgemm, for the CPU fast paths
-// (fused attention, the model's dense layers).
+// Row-major single-precision matrix products for the CPU fast paths (fused attention, the model's
+// dense layers): through oneDNN's sgemm where the build has it (ATTNLAB_ONEDNN), else through
+// LibTorch's own product over views of the same memory.
 //
 // Why oneDNN and not the BLAS LibTorch calls: OpenBLAS zeroes the output in a separate pass
 // before every product with beta = 0 and was slower at this project's skinny shapes; measured
 // on the dense layers' shapes (4096 rows, 128-768 columns), oneDNN's JIT kernels ran 10-25%
-// faster. Called from inside a parallel region, oneDNN runs single-threaded (OpenMP does not
-// nest), which is what the head-by-head attention wants.
+// faster. Called from inside a parallel region, either runs single-threaded (OpenMP does not
+// nest, nor do LibTorch's intra-op threads), which is what the head-by-head attention wants.
 #pragma once
 
+#include <ATen/ATen.h>
+#ifdef ATTNLAB_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
+#endif
 
 #include <cstdint>
 #include <stdexcept>
@@ -16,16 +20,36 @@
 
 namespace attnlab::variants {
 
+// C[m,n] = alpha op(A) op(B) + beta C through LibTorch's product over views of the same memory:
+// what sgemm() runs in a build without oneDNN (tests hold the two to each other).
+inline void torch_sgemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n,
+                        std::int64_t k, float alpha, const float* a, std::int64_t lda,
+                        const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+  const auto options = at::TensorOptions().dtype(at::kFloat);
+  // A row-major [rows, cols] matrix with row stride `stride`, read in place.
+  auto matrix = [&](const float* data, std::int64_t rows, std::int64_t cols, std::int64_t stride) {
+    return at::from_blob(const_cast<float*>(data), {rows, cols}, {stride, 1}, options);
+  };
+  const auto op_a = transpose_a ? matrix(a, k, m, lda).t() : matrix(a, m, k, lda);  // [m,k]
+  const auto op_b = transpose_b ? matrix(b, n, k, ldb).t() : matrix(b, k, n, ldb);  // [k,n]
+  auto out = matrix(c, m, n, ldc);                                                  // [m,n]
+  out.addmm_(op_a, op_b, /*beta=*/beta, /*alpha=*/alpha);
+}
+
 // C[m,n] = alpha op(A) op(B) + beta C, where op transposes when the flag is set; lda, ldb, ldc
-// are row strides.
+// are row strides. With beta = 0, C's previous contents are ignored (NaN included).
 inline void sgemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n,
                   std::int64_t k, float alpha, const float* a, std::int64_t lda, const float* b,
                   std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+#ifdef ATTNLAB_ONEDNN
   const auto status = dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k, alpha,
                                  a, lda, b, ldb, beta, c, ldc);
   if (status != dnnl_success) {
     throw std::runtime_error("oneDNN sgemm failed with status " + std::to_string(status));
   }
+#else
+  torch_sgemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
 }
 
 }  // namespace attnlab::variants

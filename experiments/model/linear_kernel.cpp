@@ -1,9 +1,9 @@
 #include "experiments/model/linear_kernel.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/autograd.h>
 
 #include "variants/sgemm.h"
+#include "variants/torch_compat.h"
 
 namespace attnlab::model {
 namespace {
@@ -56,7 +56,7 @@ class LinearFunction : public torch::autograd::Function<LinearFunction> {
 
 bool takes_fast_path(const torch::Tensor& x, const torch::Tensor& weight) {
   return x.device().is_cpu() && x.scalar_type() == torch::kFloat &&
-         weight.scalar_type() == torch::kFloat && !at::autocast::is_cpu_enabled() &&
+         weight.scalar_type() == torch::kFloat && !compat::autocast_enabled(at::kCPU) &&
          x.numel() > 0;
 }
 

@@ -202,8 +202,6 @@ void add_unattributed(std::vector<MemoryTerm>& terms) {
   for (const auto& item : terms) {
     if (item.phase != Phase::Always) phase_bytes[item.phase] += static_cast<double>(item.bytes);
   }
-  terms.push_back({"first-step start-up (threads, kernels)", Phase::Always,
-                   static_cast<std::int64_t>(kUnattributedFixed), {}});
   for (const auto& [phase, bytes] : phase_bytes) {
     terms.push_back({std::string("allocator and autograd overhead"), phase,
                      static_cast<std::int64_t>(kUnattributedShare * bytes), {}});
@@ -261,6 +259,8 @@ CostEstimate estimate_cost(const config::Config& config) {
   const double p = static_cast<double>(estimate.parameters);
   const std::vector<std::string> model_keys = {"model.d_model", "model.layers", "task.vocab"};
   terms.push_back({"runtime (this process before training)", Phase::Always, run::current_rss_bytes(), {}});
+  terms.push_back({"first-step start-up (threads, kernels)", Phase::Always,
+                   static_cast<std::int64_t>(kUnattributedFixed), {}});
   terms.push_back(term("weights", Phase::Always, p, model_keys));
   terms.push_back(term("gradients", Phase::Always, p, model_keys));
   terms.push_back(term("AdamW moments", Phase::Always, 2.0 * p, model_keys));

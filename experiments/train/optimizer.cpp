@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include "experiments/train/adamw_kernel.h"
+#include "variants/torch_compat.h"
 
 namespace attnlab::train {
 namespace {
@@ -15,9 +16,7 @@ bool fusable(const torch::Tensor& tensor) {
 }
 
 // The key LibTorch's AdamW files a parameter's state under, so that either loads the other's.
-std::string state_key(const torch::Tensor& parameter) {
-  return c10::guts::to_string(parameter.unsafeGetTensorImpl());
-}
+auto state_key(const torch::Tensor& parameter) { return compat::optimizer_state_key(parameter); }
 
 // Written through raw pointers: bump the versions as in-place tensor operations would, so that a
 // graph still holding the parameter reports the change instead of using the new values.

@@ -6,6 +6,8 @@
 
 #include <ATen/autocast_mode.h>
 
+#include "variants/torch_compat.h"
+
 namespace attnlab::train {
 
 bool cpu_has_bf16_matrix_units() {
@@ -36,32 +38,20 @@ PrecisionChoice resolve_precision(const std::string& requested, const torch::Dev
 }
 
 AutocastScope::AutocastScope(Precision precision, const torch::Device& device)
-    : active_(precision == Precision::BFloat16), cuda_(device.is_cuda()) {
+    : active_(precision == Precision::BFloat16), device_(device.type()) {
   if (!active_) return;
-  if (cuda_) {
-    was_enabled_ = at::autocast::is_enabled();
-    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-  } else {
-    was_enabled_ = at::autocast::is_cpu_enabled();
-    previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-  }
+  was_enabled_ = compat::autocast_enabled(device_);
+  previous_dtype_ = compat::autocast_dtype(device_);
+  compat::set_autocast_dtype(device_, at::kBFloat16);
+  compat::set_autocast_enabled(device_, true);
   at::autocast::increment_nesting();
 }
 
 AutocastScope::~AutocastScope() {
   if (!active_) return;
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  if (cuda_) {
-    at::autocast::set_enabled(was_enabled_);
-    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
-  } else {
-    at::autocast::set_cpu_enabled(was_enabled_);
-    at::autocast::set_autocast_cpu_dtype(previous_dtype_);
-  }
+  compat::set_autocast_enabled(device_, was_enabled_);
+  compat::set_autocast_dtype(device_, previous_dtype_);
 }
 
 }  // namespace attnlab::train
