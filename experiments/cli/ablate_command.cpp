@@ -14,6 +14,7 @@
 #include "experiments/cli/run_arguments.h"
 #include "experiments/model/model_config.h"
 #include "experiments/run/atomic_file.h"
+#include "experiments/run/preflight.h"
 #include "experiments/run/progress.h"
 #include "experiments/run/run_dir.h"
 #include "experiments/run/schema.h"
@@ -48,6 +49,7 @@ void run_ablate(const AblateArguments& arguments) {
   }
   const auto run = run::RunDir::open(arguments.run);
   const auto config = run::load_config(run.config_file(), arguments.overrides);
+  run::check_runnable(config);
   std::filesystem::path checkpoint;
   try {
     checkpoint = train::find_checkpoint(run.checkpoints(), arguments.checkpoint);

@@ -9,8 +9,8 @@
 #include "experiments/model/model_config.h"
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/run_dir.h"
+#include "experiments/run/preflight.h"
 #include "experiments/run/schema.h"
-#include "experiments/run/shape_checks.h"
 #include "experiments/train/checkpoint.h"
 #include "experiments/train/evaluate.h"
 
@@ -30,6 +30,7 @@ void run_eval(const EvalArguments& arguments) {
   if (split == tasks::Split::Train) throw config::ConfigError("--split must be val or test");
   const auto run = run::RunDir::open(arguments.run);
   const auto config = run::load_config(run.config_file(), arguments.overrides);
+  run::check_runnable(config);  // every eval.lengths value included
   torch::set_num_threads(run::resolve_threads(config));
   const torch::Device device(config.get_string("runtime.device"));
 
@@ -58,7 +59,6 @@ void run_eval(const EvalArguments& arguments) {
   // Length generalisation: the same weights on the task at other lengths.
   nlohmann::json lengths = nlohmann::json::array();
   for (const auto length : config.get_int_list("eval.lengths")) {
-    // The config was validated at every eval.lengths value (run/shape_checks.h).
     const auto longer = tasks::make_task(config.with_int("task.length", length));
     nlohmann::json entry = {{"task_length", length}, {"sequence_length", longer->sequence_length()}};
     if (!run::evaluates_at(config, *task, *longer)) {

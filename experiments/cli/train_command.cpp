@@ -9,6 +9,7 @@
 #include "experiments/run/atomic_file.h"
 #include "experiments/run/file_lock.h"
 #include "experiments/run/run_dir.h"
+#include "experiments/run/preflight.h"
 #include "experiments/run/schema.h"
 #include "experiments/train/cost_estimate.h"
 #include "experiments/train/trainer.h"
@@ -60,9 +61,10 @@ run::FileLock lock_run_dir(const std::filesystem::path& path) {
   return lock;
 }
 
-// The run's cost, printed before anything is written; a run that would not fit in memory stops
-// here with exit 2 (runtime.allow_oversubscribe lets it try).
-nlohmann::json preflight_cost(const config::Config& config) {
+// The checks a run must pass before anything is written (run/preflight.h), then its cost: a run
+// that would not fit in memory stops here with exit 2 (runtime.allow_oversubscribe lets it try).
+nlohmann::json preflight(const config::Config& config) {
+  run::check_runnable(config);
   const auto cost = train::estimate_cost(config);
   fmt::print(stderr, "{}", train::describe_cost(cost, /*all_terms=*/false));
   train::check_memory(cost, config);
@@ -79,7 +81,7 @@ void run_train(const TrainArguments& arguments) {
     const auto existing = run::RunDir::open(arguments.resume);
     const auto lock = lock_run_dir(existing.path());
     const auto config = run::load_config(existing.config_file(), arguments.config.overrides);
-    options.cost_estimate = preflight_cost(config);
+    options.cost_estimate = preflight(config);
     options.resume = true;
     add_recorder(options, config, existing);
     train::train(config, existing, options);
@@ -87,7 +89,7 @@ void run_train(const TrainArguments& arguments) {
   }
   // Everything is validated before anything is written under results/.
   const auto config = run::load_config(arguments.config.config_file, arguments.config.overrides);
-  options.cost_estimate = preflight_cost(config);
+  options.cost_estimate = preflight(config);
   std::optional<run::FileLock> lock;
   if (!arguments.run_dir.empty()) lock.emplace(lock_run_dir(arguments.run_dir));
   const auto run = arguments.run_dir.empty() ? run::RunDir::create(config)

@@ -155,10 +155,7 @@ std::string Config::to_toml() const {
 Config Config::with_int(std::string_view key, std::int64_t value) const {
   if (!require(table_, key).is_integer()) throw wrong_type(key, require(table_, key), "an int");
   Config copy = *this;
-  const auto dot = key.rfind('.');
-  toml::table* parent = &copy.table_;
-  if (dot != std::string_view::npos) parent = copy.table_[key.substr(0, dot)].as_table();
-  parent->insert_or_assign(key.substr(dot == std::string_view::npos ? 0 : dot + 1), value);
+  detail::set_node(copy.table_, key, toml::value<std::int64_t>(value));
   return copy;
 }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -41,22 +42,55 @@ std::optional<std::string> cgroup_path(const std::string& controller) {
   return std::nullopt;
 }
 
-// Headroom under the cgroup's memory limit: limit - usage, v2 first, then v1.
-std::optional<AvailableMemory> cgroup_headroom() {
-  if (const auto path = cgroup_path("")) {
-    const std::string dir = "/sys/fs/cgroup" + *path;
-    const auto limit = file_number(dir + "/memory.max");
-    const auto usage = file_number(dir + "/memory.current");
-    if (limit && usage) return AvailableMemory{*limit - *usage, "cgroup memory.max"};
+// A field of a cgroup's memory.stat ("inactive_file 123").
+std::optional<std::int64_t> stat_field(const std::string& path, const std::string& field) {
+  std::ifstream in(path);
+  std::string name;
+  std::int64_t value = 0;
+  while (in >> name >> value) {
+    if (name == field) return value;
   }
-  if (const auto path = cgroup_path("memory")) {
-    const std::string dir = "/sys/fs/cgroup/memory" + *path;
-    const auto limit = file_number(dir + "/memory.limit_in_bytes");
-    const auto usage = file_number(dir + "/memory.usage_in_bytes");
+  return std::nullopt;
+}
+
+// Headroom under one cgroup's limit: limit - usage, where usage leaves out the page cache the
+// kernel reclaims first (inactive files), as the kernel itself does before it reclaims anything.
+std::int64_t headroom(std::int64_t limit, std::int64_t usage,
+                      std::optional<std::int64_t> reclaimable) {
+  return std::max<std::int64_t>(0, limit - (usage - reclaimable.value_or(0)));
+}
+
+// The tightest headroom from `leaf` up to `mount`: a Slurm job or a container may set its limit
+// on a cgroup above the process's own.
+std::optional<AvailableMemory> tightest(const std::string& mount, const std::string& leaf,
+                                        const char* limit_file, const char* usage_file,
+                                        const char* reclaimable_field, const char* source) {
+  std::optional<AvailableMemory> best;
+  for (std::string path = leaf;; path = path.substr(0, path.rfind('/'))) {
+    const std::string dir = mount + path;
+    const auto limit = file_number(dir + "/" + limit_file);  // "max" (v2) reads as none
+    const auto usage = file_number(dir + "/" + usage_file);
     // v1 reports "no limit" as a huge number rather than "max".
     if (limit && usage && *limit < (std::int64_t{1} << 60)) {
-      return AvailableMemory{*limit - *usage, "cgroup memory.limit_in_bytes"};
+      const auto room = headroom(*limit, *usage, stat_field(dir + "/memory.stat", reclaimable_field));
+      if (!best || room < best->bytes) best = AvailableMemory{room, source};
     }
+    if (path.empty() || path == "/") break;
+  }
+  return best;
+}
+
+// Headroom under the process's cgroup limits, v2 first, then v1.
+std::optional<AvailableMemory> cgroup_headroom() {
+  if (const auto path = cgroup_path("")) {
+    if (auto v2 = tightest("/sys/fs/cgroup", *path, "memory.max", "memory.current", "inactive_file",
+                           "cgroup memory.max")) {
+      return v2;
+    }
+  }
+  if (const auto path = cgroup_path("memory")) {
+    return tightest("/sys/fs/cgroup/memory", *path, "memory.limit_in_bytes",
+                    "memory.usage_in_bytes", "total_inactive_file", "cgroup memory.limit_in_bytes");
   }
   return std::nullopt;
 }

@@ -8,9 +8,7 @@
 #include <c10/core/Device.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
-#include <torch/cuda.h>
 
-#include "experiments/run/shape_checks.h"
 #include "experiments/tasks/task.h"
 #include "variants/attention_variant.h"
 
@@ -62,30 +60,18 @@ void as_config_error(Check&& check) {
   }
 }
 
-// runtime.device must name a device this build and machine have: LibTorch would otherwise fail
-// in the first forward pass with a backtrace, after the run directory exists.
+// runtime.device must parse as a device attnlab runs on; whether this build and machine have it
+// is checked by the commands that use it (run/preflight.h): a run made on a GPU can still be
+// exported, or its sweep submitted, from a machine without one.
 void check_device(const config::Config& config) {
   const std::string text = config.get_string("runtime.device");
-  const config::ConfigError unsupported("runtime.device = '" + text +
-                                        "': attnlab runs on cpu or cuda[:N]");
   std::optional<torch::Device> device;
   try {
     device.emplace(text);
   } catch (const c10::Error&) {
-    throw unsupported;
   }
-  if (device->is_cpu()) return;
-  if (!device->is_cuda()) throw unsupported;
-  if (!torch::cuda::is_available()) {
-    throw config::ConfigError("runtime.device = '" + text + "': this attnlab is built against a "
-                              "LibTorch without CUDA, or no GPU is visible; use runtime.device=cpu, "
-                              "or build against a CUDA LibTorch 2.x on a GPU machine");
-  }
-  const auto count = static_cast<std::int64_t>(torch::cuda::device_count());
-  if (device->has_index() && device->index() >= count) {
-    throw config::ConfigError("runtime.device = '" + text + "': this machine has " +
-                              std::to_string(count) + " GPU(s), cuda:0 to cuda:" +
-                              std::to_string(count - 1));
+  if (!device || !(device->is_cpu() || device->is_cuda())) {
+    throw config::ConfigError("runtime.device = '" + text + "': attnlab runs on cpu or cuda[:N]");
   }
 }
 
@@ -273,8 +259,6 @@ config::Schema build_schema() {
   });
   schema.add_check([](const config::Config& config) { check_device(config); });
   schema.add_check([](const config::Config& config) { check_folder_name(config, "experiment.name"); });
-  // Last: it builds the task at every evaluated length, which the checks above make valid.
-  schema.add_check([](const config::Config& config) { as_config_error([&] { check_shapes(config); }); });
   return schema;
 }
 

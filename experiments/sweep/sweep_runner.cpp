@@ -14,6 +14,7 @@
 #include "analysis/compare/comparison.h"
 #include "experiments/config/config.h"
 #include "experiments/run/atomic_file.h"
+#include "experiments/run/preflight.h"
 #include "experiments/run/schema.h"
 #include "experiments/train/cost_estimate.h"
 #include "experiments/run/shell_command.h"
@@ -119,12 +120,16 @@ std::filesystem::path run_sweep(const SweepRequest& request) {
   const auto base = run::load_config(spec.config_file, {});
   config::Config first;
   std::vector<std::string> job_configs;
+  // Local jobs share this machine, `--jobs` at a time; Slurm's nodes are elsewhere, and whether
+  // they have the device and the memory is theirs to say when a job starts.
+  const bool local = request.launcher == "local";
+  const auto side_by_side = std::min<std::int64_t>(request.jobs, static_cast<std::int64_t>(jobs.size()));
   for (const auto& job : jobs) {
     try {
       const auto composed = run::load_config(spec.config_file, job.overrides);
-      // Local jobs share this machine's memory, `--jobs` at a time; Slurm's nodes are elsewhere.
-      const auto side_by_side = std::min<std::int64_t>(request.jobs, static_cast<std::int64_t>(jobs.size()));
-      if (request.launcher == "local") {
+      run::check_shapes(composed);
+      if (local) {
+        run::check_device_available(composed);
         train::check_memory(train::estimate_cost(composed), composed, side_by_side);
       }
       job_configs.push_back(composed.to_toml());

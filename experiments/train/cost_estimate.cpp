@@ -11,6 +11,7 @@
 #include "experiments/model/model_size.h"
 #include "experiments/run/available_memory.h"
 #include "experiments/tasks/task.h"
+#include "experiments/train/precision.h"
 #include "variants/attention_variant.h"
 
 // B = examples in a pass, T = target length, S = source length, C = d_model, R = MLP ratio,
@@ -233,8 +234,12 @@ CostEstimate estimate_cost(const config::Config& config) {
   CostEstimate estimate;
   estimate.device = config.get_string("runtime.device");
   const auto task = tasks::make_task(config);
+  // Under bf16 autocast q, k and v are bf16, which the fused path does not take.
+  const torch::Device device(estimate.device);
+  const bool bf16 =
+      resolve_precision(config.get_string("train.precision"), device).precision == Precision::BFloat16;
   Context context{config, model::model_spec(config, *task),
-                  torch::TensorOptions().dtype(torch::kFloat).device(torch::Device(estimate.device)),
+                  torch::TensorOptions().dtype(bf16 ? torch::kBFloat16 : torch::kFloat).device(device),
                   {}, {}, task->num_classes() > 0 ? task->num_classes() : task->vocab_size()};
   const auto& spec = context.spec;
   const std::int64_t length = task->sequence_length(), source_length = task->source_length();
@@ -258,7 +263,8 @@ CostEstimate estimate_cost(const config::Config& config) {
   auto& terms = estimate.terms;
   const double p = static_cast<double>(estimate.parameters);
   const std::vector<std::string> model_keys = {"model.d_model", "model.layers", "task.vocab"};
-  terms.push_back({"runtime (this process before training)", Phase::Always, run::current_rss_bytes(), {}});
+  estimate.resident_bytes = run::current_rss_bytes();
+  terms.push_back({"runtime (this process before training)", Phase::Always, estimate.resident_bytes, {}});
   terms.push_back({"first-step start-up (threads, kernels)", Phase::Always,
                    static_cast<std::int64_t>(kUnattributedFixed), {}});
   terms.push_back(term("weights", Phase::Always, p, model_keys));
@@ -349,24 +355,28 @@ std::string describe_cost(const CostEstimate& estimate, bool all_terms) {
 }
 
 void check_memory(const CostEstimate& estimate, const config::Config& config,
-                  std::int64_t processes) {
+                  std::int64_t child_processes) {
   if (config.get_bool("runtime.allow_oversubscribe") || !on_host(estimate)) return;
   const auto available = run::available_memory();
-  // The runtime term is already resident, so it counts against what is free plus itself.
-  const auto& runtime = estimate.terms.front();
-  const std::int64_t needed = processes * estimate.peak_bytes;
-  if (!available || needed <= available->bytes + runtime.bytes) return;
+  if (!available) return;
+  // Run here, the process's own resident set is already in use and part of the peak; run by
+  // children, each needs the whole peak beside this process.
+  const bool here = child_processes == 0;
+  const std::int64_t needed = (here ? 1 : child_processes) * estimate.peak_bytes;
+  const std::int64_t usable = available->bytes + (here ? estimate.resident_bytes : 0);
+  if (needed <= usable) return;
   const auto& largest = estimate.largest();
   std::string keys;
   for (const auto& key : largest.keys) keys += (keys.empty() ? "" : ", ") + key;
+  if (child_processes > 1) keys += (keys.empty() ? "" : ", ") + std::string("fewer --jobs");
   throw config::ConfigError(fmt::format(
       "the run needs an estimated {} of memory at its {}{} but {} are available ({}); the "
       "largest term is {} ({}): lower it with {} (`attnlab config show --cost` lists every "
       "term), or set runtime.allow_oversubscribe=true to run anyway",
       format_bytes(needed), phase_name(estimate.peak_phase),
-      processes > 1 ? fmt::format(" ({} runs side by side)", processes) : std::string(),
-      format_bytes(available->bytes + runtime.bytes), available->source, largest.name,
-      format_bytes(largest.bytes), keys.empty() ? "a smaller model" : keys));
+      child_processes > 1 ? fmt::format(" ({} runs side by side)", child_processes) : std::string(),
+      format_bytes(usable), available->source, largest.name, format_bytes(largest.bytes),
+      keys.empty() ? "a smaller model" : keys));
 }
 
 }  // namespace attnlab::train

@@ -41,13 +41,15 @@ struct CostEstimate {
   std::vector<MemoryTerm> terms;
   Phase peak_phase = Phase::Step;  // the phase on top of the always-resident terms at the peak
   std::int64_t peak_bytes = 0;
+  std::int64_t resident_bytes = 0;  // this process's resident set when estimated (a term too)
 
   // The largest term counted in the peak (the one to shrink first).
   const MemoryTerm& largest() const;
   nlohmann::json to_json() const;
 };
 
-// Builds no model: parameters and shapes come from the config (model_size.h, attention_shapes.h).
+// Builds no model: parameters and shapes come from the config (model_size.h, attention_shapes.h);
+// one attention module per kind tells the path and, for the fused path, the reachable keys.
 // The process's resident set at this moment is the "runtime" term. Throws config::ConfigError for
 // configs the task or the variant reject.
 CostEstimate estimate_cost(const config::Config& config);
@@ -59,9 +61,10 @@ std::string describe_cost(const CostEstimate& estimate, bool all_terms = true);
 // Throws config::ConfigError when the peak exceeds the memory available to this process (RAM or
 // the cgroup's limit), naming the largest term and the keys that shrink it; not with
 // runtime.allow_oversubscribe = true, nor where the available memory cannot be read (a GPU's free
-// memory is not read yet). `processes`
-// runs of this estimate side by side (a local sweep's --jobs) need that many times its peak.
+// memory is not read yet). With `child_processes` = 0 this process runs the estimate (its own
+// resident set is part of the peak); N > 0 child processes run it side by side (a local sweep's
+// --jobs) beside this one, each needing the whole peak.
 void check_memory(const CostEstimate& estimate, const config::Config& config,
-                  std::int64_t processes = 1);
+                  std::int64_t child_processes = 0);
 
 }  // namespace attnlab::train

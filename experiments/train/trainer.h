@@ -32,7 +32,7 @@ class TrainingObserver {
 struct TrainOptions {
   bool resume = false;  // continue from the run's newest checkpoint
   std::vector<std::shared_ptr<TrainingObserver>> observers;
-  nlohmann::json cost_estimate;  // CostEstimate::to_json(), kept in summary.json when set
+  nlohmann::json cost_estimate;  // CostEstimate::to_json() for summary.json (null when unset)
 };
 
 // Training stopped because a step's gradients were not finite (a diverged run). Nothing of that

@@ -1,6 +1,7 @@
-// The fast paths' matrix product without oneDNN (a LibTorch 2.x build) against the one this build
-// uses: every transpose, row strides wider than the rows, beta 0 ignoring what C held (NaN
-// included), and the padding between rows left alone.
+// The fast paths' matrix product without oneDNN (what a LibTorch 2.x build runs) against oneDNN's
+// sgemm in a build that has it: every transpose, row strides wider than the rows, beta 0 ignoring
+// what C held (NaN included), and the padding between rows left alone. In a build without oneDNN
+// sgemm() is torch_sgemm(), and only the NaN and padding checks can still fail.
 #include <catch2/catch.hpp>
 
 #include <cmath>

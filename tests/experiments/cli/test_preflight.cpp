@@ -86,12 +86,13 @@ TEST_CASE("eval.lengths are checked at every length eval will run", "[preflight]
 }
 
 TEST_CASE("a run that cannot fit in memory is refused, naming its largest term", "[preflight]") {
-  // 200,001-token copy examples, 64 at a time: hundreds of GB of activations.
-  require_refused(train_with({"task.length=100000"}), "the largest term is step activations");
-  require_refused(train_with({"task.length=100000"}), "train.batch, train.accumulate, task.length");
-  require_refused(train_with({"task.length=100000"}), "runtime.allow_oversubscribe=true");
+  // 20,000,000-token copy examples, 64 at a time: petabytes of activations on any machine.
+  const auto huge = train_with({"task.length=10000000"});
+  require_refused(huge, "the largest term is step activations");
+  require_refused(huge, "train.batch, train.accumulate, task.length");
+  require_refused(huge, "runtime.allow_oversubscribe=true");
   // A local sweep checks every job, each as many times as run side by side, before it starts.
-  require_refused({"sweep", "task.length=100000,16", "train.steps=1"}, "sweep job 0");
+  require_refused({"sweep", "task.length=10000000,16", "train.steps=1"}, "sweep job 0");
 }
 
 TEST_CASE("a device this build or machine lacks is refused by name", "[preflight]") {

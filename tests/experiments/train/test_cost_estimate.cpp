@@ -100,20 +100,21 @@ TEST_CASE("the recorder's probe and the validation pass are their own phases", "
 }
 
 TEST_CASE("a run past the available memory is refused, naming its largest term", "[cost]") {
-  const auto config = config_with({"task.length=100000", "train.steps=1", "record.every=0"});
+  // 20,000,000-token examples: petabytes, past any machine's memory.
+  const auto config = config_with({"task.length=10000000", "train.steps=1", "record.every=0"});
   const auto estimate = train::estimate_cost(config);
   CHECK(estimate.largest().name == "step activations");
   CHECK_THROWS_WITH(train::check_memory(estimate, config),
                     Catch::Contains("step activations") && Catch::Contains("train.batch"));
-  // Recording at that length would hold every layer's 200,001 x 200,001 maps of the probe.
-  const auto recording = config_with({"task.length=100000", "train.steps=1"});
+  // Recording at that length would hold every layer's 2e7 x 2e7 maps of the probe.
+  const auto recording = config_with({"task.length=10000000", "train.steps=1"});
   CHECK(train::estimate_cost(recording).largest().name == "probe attention");
   CHECK_THROWS_WITH(train::check_memory(train::estimate_cost(recording), recording),
                     Catch::Contains("record.samples"));
-  const auto allowed = config_with({"task.length=100000", "train.steps=1",
+  const auto allowed = config_with({"task.length=10000000", "train.steps=1",
                                     "runtime.allow_oversubscribe=true"});
   CHECK_NOTHROW(train::check_memory(train::estimate_cost(allowed), allowed));
-  // The default experiment fits once, and a thousand side by side do not.
+  // The default experiment fits once, and a hundred thousand side by side do not.
   const auto small = config_with({});
   CHECK_NOTHROW(train::check_memory(train::estimate_cost(small), small));
   CHECK_THROWS_WITH(train::check_memory(train::estimate_cost(small), small, 100000),

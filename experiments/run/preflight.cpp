@@ -1,10 +1,12 @@
-#include "experiments/run/shape_checks.h"
+#include "experiments/run/preflight.h"
 
 #include <fmt/format.h>
+#include <torch/cuda.h>
 
 #include "experiments/model/attention_shapes.h"
 #include "experiments/model/model_config.h"
 #include "variants/attention_variant.h"
+#include "variants/options.h"
 
 namespace attnlab::run {
 namespace {
@@ -28,6 +30,28 @@ void check_lengths_at(const config::Config& config, const tasks::Task& task,
 bool evaluates_at(const config::Config& config, const tasks::Task& trained, const tasks::Task& other) {
   return config.get_string("model.positions") != "learned" ||
          other.sequence_length() <= trained.sequence_length();
+}
+
+void check_device_available(const config::Config& config) {
+  const std::string text = config.get_string("runtime.device");
+  const torch::Device device(text);  // the schema has checked that it parses
+  if (!device.is_cuda()) return;
+  if (!torch::cuda::is_available()) {
+    throw config::ConfigError("runtime.device = '" + text + "': this attnlab is built against a "
+                              "LibTorch without CUDA, or no GPU is visible; use runtime.device=cpu, "
+                              "or build against a CUDA LibTorch 2.x on a GPU machine");
+  }
+  const auto count = static_cast<std::int64_t>(torch::cuda::device_count());
+  if (device.has_index() && device.index() >= count) {
+    throw config::ConfigError("runtime.device = '" + text + "': this machine has " +
+                              std::to_string(count) + " GPU(s), cuda:0 to cuda:" +
+                              std::to_string(count - 1));
+  }
+}
+
+void check_runnable(const config::Config& config) {
+  check_device_available(config);
+  check_shapes(config);
 }
 
 void check_shapes(const config::Config& config) {
