@@ -235,10 +235,11 @@ TEST_CASE("the pruning curve masks heads by increasing importance", "[ablation]"
   const auto ablation = train::ablate_heads(setup.model, *setup.task, set);
 
   REQUIRE(ablation.order.size() == 8);
-  // Ties (the three zeros) by layer, then head.
-  CHECK(ablation.order[0] == train::HeadId{0, 1});
-  CHECK(ablation.order[1] == train::HeadId{1, 0});
-  CHECK(ablation.order[2] == train::HeadId{1, 3});
+  // Ties (the three zeros) by layer, then head. (Parenthesised braces: LibTorch 2.x's logging
+  // defines a one-argument CHECK of its own.)
+  CHECK(ablation.order[0] == (train::HeadId{0, 1}));
+  CHECK(ablation.order[1] == (train::HeadId{1, 0}));
+  CHECK(ablation.order[2] == (train::HeadId{1, 3}));
   for (std::size_t rank = 1; rank < ablation.order.size(); ++rank) {
     CHECK(ablation.normalised_importance_of(ablation.order[rank - 1]) <=
           ablation.normalised_importance_of(ablation.order[rank]));
@@ -263,12 +264,12 @@ TEST_CASE("the pruning curve masks heads by increasing importance", "[ablation]"
 
 TEST_CASE("pruning counts: 10% steps rounded to whole heads, without repeats", "[ablation]") {
   using Counts = std::vector<std::int64_t>;
-  CHECK(train::pruning_counts(8) == Counts{0, 1, 2, 3, 4, 5, 6, 7, 8});
-  CHECK(train::pruning_counts(4) == Counts{0, 1, 2, 3, 4});
-  CHECK(train::pruning_counts(5) == Counts{0, 1, 2, 3, 4, 5});  // halves round up
-  CHECK(train::pruning_counts(24) == Counts{0, 2, 5, 7, 10, 12, 14, 17, 19, 22, 24});
-  CHECK(train::pruning_counts(1) == Counts{0, 1});
-  CHECK(train::pruning_counts(10, /*steps=*/2) == Counts{0, 5, 10});
+  CHECK(train::pruning_counts(8) == (Counts{0, 1, 2, 3, 4, 5, 6, 7, 8}));
+  CHECK(train::pruning_counts(4) == (Counts{0, 1, 2, 3, 4}));
+  CHECK(train::pruning_counts(5) == (Counts{0, 1, 2, 3, 4, 5}));  // halves round up
+  CHECK(train::pruning_counts(24) == (Counts{0, 2, 5, 7, 10, 12, 14, 17, 19, 22, 24}));
+  CHECK(train::pruning_counts(1) == (Counts{0, 1}));
+  CHECK(train::pruning_counts(10, /*steps=*/2) == (Counts{0, 5, 10}));
 }
 
 TEST_CASE("a mask naming a head the model does not have is refused", "[ablation]") {
