@@ -5,7 +5,7 @@
 
 Uses Debian's python3-h5py and python3-numpy (hence /usr/bin/python3, not a pyenv python).
 The layout is documented in docs/recording.md and defined in
-analysis/dump/dump_schema.h. In a notebook, the essentials are:
+dump/dump_schema.h. In a notebook, the essentials are:
 
     import h5py
     f = h5py.File(path, "r")
@@ -14,6 +14,7 @@ analysis/dump/dump_schema.h. In a notebook, the essentials are:
     maps = f["layers/00/maps"][:n]            # [N, B, H, Tq, Tk] float16 attention probabilities
     one = f["layers/00/maps"][n - 1, 0, 2]    # one (sample, head) map [Tq, Tk]: reads one chunk
     entropy = f["layers/00/entropy"][:n]      # [N, H] per-head statistics
+    role = f["layers/00"].attrs["role"]       # encoder_self, decoder_self or cross (schema 2)
     config = f.attrs["config"]                # the run's resolved config (TOML text)
 """
 import sys
@@ -40,6 +41,22 @@ def complete_snapshots(f):
     return min([n] + [dataset.shape[0] for dataset in growing])
 
 
+def layer_roles(f):
+    """Role of every layer: encoder_self, decoder_self or cross, as the C++ reader gives them.
+
+    Schema 1 dumps did not store it: an encoder-decoder model's encoder self-attention layers come
+    first, then per decoder block its self- and cross-attention; other models have one stack."""
+    groups = [f[f"layers/{index:02d}"] for index in range(int(f.attrs["layers"]))]
+    if int(f.attrs["schema_version"]) >= 2:
+        return [str(group.attrs["role"]) for group in groups]
+    kinds = [str(group.attrs["kind"]) for group in groups] + [None]
+    single = "encoder_self" if f.attrs.get("arch") == "encoder" else "decoder_self"
+    if "cross" not in kinds:
+        return [single] * len(groups)
+    return ["cross" if kind == "cross" else "decoder_self" if after == "cross" else "encoder_self"
+            for kind, after in zip(kinds, kinds[1:])]
+
+
 def load(path):
     """Maps, statistics and probe of every complete snapshot, as numpy arrays."""
     with h5py.File(path, "r") as f:
@@ -51,9 +68,10 @@ def load(path):
             "probe": {name: f["probe"][name][:] for name in f["probe"]},
             "layers": [],
         }
-        for index in range(int(f.attrs["layers"])):
+        for index, role in enumerate(layer_roles(f)):
             group = f[f"layers/{index:02d}"]
-            layer = {"attributes": dict(group.attrs), "allowed_keys": group["allowed_keys"][:]}
+            layer = {"attributes": dict(group.attrs), "role": role,
+                     "allowed_keys": group["allowed_keys"][:]}
             for name in group:
                 if name != "allowed_keys":
                     layer[name] = group[name][:n]
@@ -73,8 +91,8 @@ def main(path):
           f"{dump['probe_loss'][-1]:.4f}" if len(steps) else "0 complete snapshots")
     for index, layer in enumerate(dump["layers"]):
         info = layer["attributes"]
-        print(f"\nlayers/{index:02d}: {info['kind']}-attention, {info['heads']} heads, "
-              f"Tq={info['query_length']} Tk={info['key_length']}")
+        print(f"\nlayers/{index:02d}: {info['kind']}-attention ({layer['role']}), "
+              f"{info['heads']} heads, Tq={info['query_length']} Tk={info['key_length']}")
         if "maps" in layer:
             maps = layer["maps"].astype(np.float64)  # [N, B, H, Tq, Tk]
             print(f"  maps {layer['maps'].dtype} {list(maps.shape)}; largest |row sum - 1| "

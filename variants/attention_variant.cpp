@@ -113,9 +113,8 @@ std::shared_ptr<const BlockLayout> AttentionVariantImpl::layout(std::int64_t que
   return cached->second.layout;
 }
 
-AttentionOutput AttentionVariantImpl::forward_reference(const torch::Tensor& q,
-                                                        const torch::Tensor& k,
-                                                        const torch::Tensor& v) {
+AttentionOutput AttentionVariantImpl::forward_plain(const torch::Tensor& q, const torch::Tensor& k,
+                                                   const torch::Tensor& v) {
   const std::int64_t query_length = q.size(2);
   const std::int64_t key_length = k.size(2);
   pattern_->check_lengths(query_length, key_length);
@@ -168,7 +167,7 @@ bool AttentionVariantImpl::uses_fused_path(const torch::Tensor& q, const torch::
 
 torch::Tensor AttentionVariantImpl::forward_fused(const torch::Tensor& q, const torch::Tensor& k,
                                                   const torch::Tensor& v) {
-  if (!uses_fused_path(q, k, v)) return forward_reference(q, k, v).out;
+  if (!uses_fused_path(q, k, v)) return forward_plain(q, k, v).out;
   const std::int64_t query_length = q.size(2), key_length = k.size(2);
   pattern_->check_lengths(query_length, key_length);
   const auto& mask = additive_mask(query_length, key_length, q.options());
@@ -211,10 +210,10 @@ AttentionOutput AttentionVariantImpl::forward(const torch::Tensor& q, const torc
     switch (path_for(q.size(2), k.size(2), q.options())) {
       case AttentionPath::Chunked: return {forward_chunked(q, k, v), torch::Tensor()};
       case AttentionPath::Fused: return {forward_fused(q, k, v), torch::Tensor()};
-      case AttentionPath::Plain: return {forward_reference(q, k, v).out, torch::Tensor()};
+      case AttentionPath::Plain: return {forward_plain(q, k, v).out, torch::Tensor()};
     }
   }
-  return forward_reference(q, k, v);
+  return forward_plain(q, k, v);
 }
 
 const char* path_name(AttentionPath path) {

@@ -30,7 +30,7 @@ class AttentionVariantImpl : public torch::nn::Module {
  public:
   AttentionVariantImpl(const VariantOptions& options, const AttentionSite& site);
 
-  // q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,D]. With need_probs the plain materialised path runs
+  // q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,D]. With need_probs the plain path runs
   // and the probabilities are returned for recording. Without, sequences longer than
   // variant.materialise_max and one tile (variant.chunk) take the chunked path; shorter ones the
   // fused head-by-head path where it applies (CPU float32, `scale * q·k` scores, fixed masks and
@@ -38,10 +38,10 @@ class AttentionVariantImpl : public torch::nn::Module {
   AttentionOutput forward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                           bool need_probs = false);
 
-  // The plain reference path, always materialising [B,H,Tq,Tk]: the source of truth that every
+  // The plain path, always materialising [B,H,Tq,Tk]: the source of truth that every
   // faster path is tested against.
-  AttentionOutput forward_reference(const torch::Tensor& q, const torch::Tensor& k,
-                                    const torch::Tensor& v);
+  AttentionOutput forward_plain(const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v);
 
   // The chunked online-softmax path over the pattern's tiles (see chunked_attention.h), whatever
   // the sizes: out [B,H,Tq,D]. Throws VariantError for a score-dependent pattern it cannot stream.
@@ -71,6 +71,10 @@ class AttentionVariantImpl : public torch::nn::Module {
                                             const torch::Device& device = torch::kCPU);
 
   const AttentionSite& site() const { return site_; }
+  // The chosen parts, whose references (parts.h) the tests compose into the expected attention.
+  const Score& score() const { return *score_; }
+  const Position& position() const { return *position_; }
+  const Pattern& pattern() const { return *pattern_; }
 
  private:
   // Fast paths treat position biases as constants; a trainable one needs autograd.

@@ -62,6 +62,10 @@ torch::Tensor Position::bias(std::int64_t query_length, std::int64_t key_length,
                  torch::arange(key_length, torch::kLong).unsqueeze(0), options);  // [1,Tk]
 }
 
+torch::Tensor Position::reference_bias(std::int64_t query_length, std::int64_t key_length) const {
+  return torch::zeros({1, query_length, key_length}, torch::kDouble);  // [1,Tq,Tk]
+}
+
 BlockLayout Pattern::layout(std::int64_t query_length, std::int64_t key_length, bool causal,
                             std::int64_t chunk) const {
   const torch::Tensor mask = allowed(query_length, key_length, causal);  // [1|H,Tq,Tk]
@@ -71,6 +75,21 @@ BlockLayout Pattern::layout(std::int64_t query_length, std::int64_t key_length, 
 
 torch::Tensor causal_allowed(std::int64_t query_length, std::int64_t key_length) {
   return relative_positions(query_length, key_length).le(0);
+}
+
+torch::Tensor allowed_pairs(std::int64_t heads, std::int64_t query_length, std::int64_t key_length,
+                            bool causal, const PairRule& is_open) {
+  auto allowed = torch::zeros({heads, query_length, key_length}, torch::kBool);  // [H,Tq,Tk]
+  auto cells = allowed.accessor<bool, 3>();
+  for (std::int64_t head = 0; head < heads; ++head) {
+    for (std::int64_t i = 0; i < query_length; ++i) {
+      const std::int64_t position = i + key_length - query_length;
+      for (std::int64_t j = 0; j < key_length; ++j) {
+        cells[head][i][j] = (!is_open || is_open(head, position, j)) && !(causal && j > position);
+      }
+    }
+  }
+  return allowed;
 }
 
 }  // namespace attnlab::variants

@@ -8,7 +8,7 @@
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
-#include "variants/sgemm.h"
+#include "base/sgemm.h"
 
 namespace attnlab::variants {
 namespace {

@@ -5,11 +5,10 @@
 
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <stdexcept>
 #include <string>
-#include <variant>
-#include <vector>
+
+#include "base/option_spec.h"
 
 namespace attnlab::variants {
 
@@ -18,18 +17,6 @@ namespace attnlab::variants {
 class VariantError : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
-};
-
-using OptionValue = std::variant<bool, std::int64_t, double, std::string>;
-
-struct OptionSpec {
-  std::string name;  // key under `variant.`, e.g. "window"
-  OptionValue default_value;
-  std::string doc;
-  std::optional<double> min;  // inclusive unless min_exclusive
-  bool min_exclusive = false;
-  std::optional<double> max;
-  std::vector<std::string> choices;  // for string options
 };
 
 // The chosen values of every declared option (filled from the resolved config).

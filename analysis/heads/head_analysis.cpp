@@ -11,10 +11,9 @@ namespace attnlab::heads {
 namespace {
 
 // The token sequence each self-attention layer's queries and keys belong to, per sample, or
-// none when the analysis cannot tell. Layers run in forward order: encoder self-attention layers
-// (over /probe/source), then per decoder block its self-attention (over /probe/tokens) followed by
-// its cross-attention; so with a source, a self-attention layer is the decoder's exactly when a
-// cross-attention layer follows it. Cross-attention compares two sequences: no token scores.
+// none when the analysis cannot tell: by the layer's role (dump::LayerRole), the source for the
+// encoder of an encoder-decoder model, the probe's tokens otherwise. Cross-attention compares two
+// sequences: no token scores.
 struct LayerTokens {
   const dump::Array<std::int64_t>* tokens = nullptr;  // [B,T]
 };
@@ -26,10 +25,9 @@ std::vector<LayerTokens> layer_tokens(const dump::DumpReader& reader,
   std::vector<LayerTokens> result(layers.size());
   for (std::size_t index = 0; index < layers.size(); ++index) {
     const auto& layer = layers[index];
-    if (layer.kind == "cross") continue;
-    const bool decoder =
-        source.values.empty() || (index + 1 < layers.size() && layers[index + 1].kind == "cross");
-    const auto* candidate = decoder ? &tokens : &source;
+    if (layer.role == dump::LayerRole::Cross) continue;
+    const bool over_source = layer.role == dump::LayerRole::EncoderSelf && !source.values.empty();
+    const auto* candidate = over_source ? &source : &tokens;
     // Only when the sequence really is this layer's (a classifier may prepend a token the probe
     // does not hold, for example).
     if (candidate->shape.size() == 2 && candidate->shape[0] == reader.samples() &&
@@ -45,6 +43,116 @@ struct FileStatistic {
   std::string name;
   dump::Array<float> values;
 };
+
+// The per-head statistics in the file (importance only when recorded), the same for every layer.
+std::vector<std::string> head_statistic_names(const dump::DumpReader& reader) {
+  std::vector<std::string> names;
+  for (const auto& statistic : dump::kStatistics) {
+    if (statistic.shape != dump::StatisticShape::Head || reader.layers().empty()) continue;
+    if (reader.has(dump::layer_group(0) + "/" + statistic.name)) names.push_back(statistic.name);
+  }
+  return names;
+}
+
+// What the analysis reads of a layer once for all its heads and snapshots.
+struct LayerInputs {
+  std::vector<FileStatistic> statistics;  // [N,H] each
+  dump::Array<std::int32_t> allowed;      // [H,Tq] keys each query may attend to
+};
+
+// A file of another layout must fail with its name, not index out of bounds.
+std::vector<LayerInputs> read_layer_inputs(const dump::DumpReader& reader,
+                                           const std::vector<std::string>& statistic_names) {
+  const auto& layers = reader.layers();
+  std::vector<LayerInputs> inputs(layers.size());
+  for (std::size_t layer = 0; layer < layers.size(); ++layer) {
+    const auto& info = layers[layer];
+    const auto index = static_cast<std::int64_t>(layer);
+    const std::string group = reader.path().string() + ": " + dump::layer_group(index) + "/";
+    for (const auto& name : statistic_names) {
+      auto values = reader.statistic(index, name);
+      if (values.shape != std::vector<std::int64_t>{reader.snapshots(), info.heads}) {
+        throw dump::DumpError("attention dump " + group + name + ": shape is not [snapshots, " +
+                              std::to_string(info.heads) + " heads]");
+      }
+      inputs[layer].statistics.push_back({name, std::move(values)});
+    }
+    inputs[layer].allowed = reader.allowed_keys(index);
+    if (inputs[layer].allowed.shape != std::vector<std::int64_t>{info.heads, info.query_length}) {
+      throw dump::DumpError("attention dump " + group + dump::kLayerAllowedKeys +
+                            ": shape is not [heads, queries]");
+    }
+  }
+  return inputs;
+}
+
+struct HeadSite {
+  std::int64_t snapshot, layer, head;
+};
+
+// The map metrics of one head over every sample's map, one map in memory at a time; `tokens`
+// [B,T]: the layer's token sequence (layer_tokens), or null.
+MapMetrics map_metrics_of(const dump::DumpReader& reader, const HeadSite& site,
+                          const LayerInputs& inputs, const dump::Array<std::int64_t>* tokens) {
+  const auto& info = reader.layers()[static_cast<std::size_t>(site.layer)];
+  HeadAccumulator accumulator(info.query_length, info.key_length, info.causal);
+  const std::int32_t* allowed_keys = inputs.allowed.values.data() + site.head * info.query_length;
+  for (std::int64_t sample = 0; sample < reader.samples(); ++sample) {
+    const auto map = reader.map(site.layer, site.snapshot, sample, site.head);
+    const std::int64_t* sample_tokens =
+        tokens == nullptr ? nullptr : tokens->values.data() + sample * info.query_length;
+    accumulator.add(map.data(), allowed_keys, sample_tokens);
+  }
+  return accumulator.finish();
+}
+
+// Statistics-only dump: the positional, broad and sink labels from the file's own statistics
+// (same definitions); the token labels and local need maps.
+HeadScores scores_from_statistics(const std::map<std::string, double>& file_values) {
+  const auto value = [&](const char* name) {
+    const auto found = file_values.find(name);
+    return found == file_values.end() ? HeadScores::kUnknown : found->second;
+  };
+  HeadScores scores;
+  scores.previous = value(dump::kPreviousMass);
+  scores.next = value(dump::kNextMass);
+  scores.self = value(dump::kSelfMass);
+  scores.broad = value(dump::kEntropyNormalised);
+  scores.sink = value(dump::kSinkMass);
+  return scores;
+}
+
+HeadResult analyse_head(const dump::DumpReader& reader, const HeadSite& site,
+                        const LayerInputs& inputs, const dump::Array<std::int64_t>* tokens) {
+  const auto& info = reader.layers()[static_cast<std::size_t>(site.layer)];
+  HeadResult result;
+  result.snapshot = site.snapshot;
+  result.step = reader.steps()[static_cast<std::size_t>(site.snapshot)];
+  result.layer = site.layer;
+  result.head = site.head;
+  std::map<std::string, double> file_values;
+  for (const auto& statistic : inputs.statistics) {
+    const double value =
+        statistic.values.values[static_cast<std::size_t>(site.snapshot * info.heads + site.head)];
+    result.values.push_back(value);
+    file_values[statistic.name] = value;
+  }
+  if (reader.has_maps()) {
+    const auto metrics = map_metrics_of(reader, site, inputs, tokens);
+    for (const auto& [name, value] : metrics.named()) result.values.push_back(value);
+    result.scores = scores_from_maps(metrics);
+  } else {
+    result.scores = scores_from_statistics(file_values);
+  }
+  if (info.role == dump::LayerRole::Cross) {
+    // Decoder and source positions are not aligned: offsets from the query's own position mean
+    // nothing there, so no positional labels (their metrics stay in heads.csv).
+    result.scores.previous = result.scores.next = result.scores.self = HeadScores::kUnknown;
+    result.scores.local = HeadScores::kUnknown;
+  }
+  result.classification = classify(result.scores);
+  return result;
+}
 
 }  // namespace
 
@@ -72,16 +180,7 @@ HeadAnalysis analyse_heads(const dump::DumpReader& reader,
                            const ProgressCallback& progress) {
   HeadAnalysis analysis;
   analysis.snapshots = snapshots;
-  const auto& layers = reader.layers();
-
-  // Statistics present in the file (importance only when recorded), identical for every layer.
-  std::vector<std::string> statistic_names;
-  for (const auto& statistic : dump::kStatistics) {
-    if (statistic.shape != dump::StatisticShape::Head || layers.empty()) continue;
-    if (reader.has(dump::layer_group(0) + "/" + statistic.name)) {
-      statistic_names.push_back(statistic.name);
-    }
-  }
+  const auto statistic_names = head_statistic_names(reader);
   analysis.metric_names = statistic_names;
   if (reader.has_maps()) {
     for (const auto& name : MapMetrics::names()) analysis.metric_names.push_back(name);
@@ -91,85 +190,18 @@ HeadAnalysis analyse_heads(const dump::DumpReader& reader,
   if (reader.has(dump::kProbeTokens)) tokens = reader.probe(dump::kProbeTokens);
   if (reader.has(dump::kProbeSource)) source = reader.probe(dump::kProbeSource);
   const auto tokens_of_layer = layer_tokens(reader, tokens, source);
+  const auto inputs = read_layer_inputs(reader, statistic_names);
 
-  std::vector<std::vector<FileStatistic>> statistics(layers.size());
-  std::vector<dump::Array<std::int32_t>> allowed(layers.size());
-  for (std::size_t layer = 0; layer < layers.size(); ++layer) {
-    const auto& info = layers[layer];
-    const std::string group =
-        reader.path().string() + ": " + dump::layer_group(static_cast<std::int64_t>(layer)) + "/";
-    for (const auto& name : statistic_names) {
-      auto values = reader.statistic(static_cast<std::int64_t>(layer), name);
-      // A file of another layout must fail with its name, not index out of bounds.
-      if (values.shape != std::vector<std::int64_t>{reader.snapshots(), info.heads}) {
-        throw dump::DumpError("attention dump " + group + name + ": shape is not [snapshots, " +
-                              std::to_string(info.heads) + " heads]");
-      }
-      statistics[layer].push_back({name, std::move(values)});
-    }
-    allowed[layer] = reader.allowed_keys(static_cast<std::int64_t>(layer));
-    if (allowed[layer].shape != std::vector<std::int64_t>{info.heads, info.query_length}) {
-      throw dump::DumpError("attention dump " + group + dump::kLayerAllowedKeys +
-                            ": shape is not [heads, queries]");
-    }
-  }
-
+  const auto& layers = reader.layers();
   std::int64_t heads_per_snapshot = 0, done = 0;
   for (const auto& info : layers) heads_per_snapshot += info.heads;
   const auto total = heads_per_snapshot * static_cast<std::int64_t>(snapshots.size());
   for (const auto snapshot : snapshots) {
-    const auto step = reader.steps()[static_cast<std::size_t>(snapshot)];
     for (std::size_t layer = 0; layer < layers.size(); ++layer) {
-      const auto& info = layers[layer];
-      for (std::int64_t head = 0; head < info.heads; ++head) {
-        HeadResult result;
-        result.snapshot = snapshot;
-        result.step = step;
-        result.layer = static_cast<std::int64_t>(layer);
-        result.head = head;
-        std::map<std::string, double> file_values;
-        for (const auto& statistic : statistics[layer]) {
-          const double value =
-              statistic.values.values[static_cast<std::size_t>(snapshot * info.heads + head)];
-          result.values.push_back(value);
-          file_values[statistic.name] = value;
-        }
-        if (reader.has_maps()) {
-          HeadAccumulator accumulator(info.query_length, info.key_length, info.causal);
-          const std::int32_t* allowed_keys =
-              allowed[layer].values.data() + head * info.query_length;
-          const auto* layer_tokens = tokens_of_layer[layer].tokens;
-          for (std::int64_t sample = 0; sample < reader.samples(); ++sample) {
-            const auto map = reader.map(static_cast<std::int64_t>(layer), snapshot, sample, head);
-            const std::int64_t* sample_tokens =
-                layer_tokens == nullptr ? nullptr
-                                        : layer_tokens->values.data() + sample * info.query_length;
-            accumulator.add(map.data(), allowed_keys, sample_tokens);
-          }
-          const auto metrics = accumulator.finish();
-          for (const auto& [name, value] : metrics.named()) result.values.push_back(value);
-          result.scores = scores_from_maps(metrics);
-        } else {
-          // Statistics-only dump: the positional, broad and sink labels from the file's own
-          // statistics (same definitions); the token labels and local need maps.
-          const auto value = [&](const char* name) {
-            const auto found = file_values.find(name);
-            return found == file_values.end() ? HeadScores::kUnknown : found->second;
-          };
-          result.scores.previous = value(dump::kPreviousMass);
-          result.scores.next = value(dump::kNextMass);
-          result.scores.self = value(dump::kSelfMass);
-          result.scores.broad = value(dump::kEntropyNormalised);
-          result.scores.sink = value(dump::kSinkMass);
-        }
-        if (info.kind == "cross") {
-          // Decoder and source positions are not aligned: offsets from the query's own position
-          // mean nothing there, so no positional labels (their metrics stay in heads.csv).
-          result.scores.previous = result.scores.next = result.scores.self = HeadScores::kUnknown;
-          result.scores.local = HeadScores::kUnknown;
-        }
-        result.classification = classify(result.scores);
-        analysis.heads.push_back(std::move(result));
+      for (std::int64_t head = 0; head < layers[layer].heads; ++head) {
+        const HeadSite site{snapshot, static_cast<std::int64_t>(layer), head};
+        analysis.heads.push_back(
+            analyse_head(reader, site, inputs[layer], tokens_of_layer[layer].tokens));
         if (progress) progress(++done, total);
       }
     }

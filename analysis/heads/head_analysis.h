@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "analysis/dump/dump_reader.h"
+#include "dump/dump_reader.h"
 #include "analysis/heads/head_classes.h"
 
 namespace attnlab::heads {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "analysis/dump/dump_reader.h"
+#include "dump/dump_reader.h"
 #include "analysis/heads/head_analysis.h"
 #include "analysis/heads/head_similarity.h"
 

@@ -7,13 +7,13 @@
 #include <map>
 #include <utility>
 
-#include "analysis/csv_number.h"
+#include "base/csv_number.h"
 #include "analysis/heads/head_thresholds.h"
 
 namespace attnlab::heads {
 namespace {
 
-using analysis::csv_number;
+using attnlab::csv_number;
 
 std::string row_prefix(const HeadResult& head) {
   return fmt::format("{},{},{},{},", head.snapshot, head.step, head.layer, head.head);

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "analysis/dump/dump_reader.h"
+#include "dump/dump_reader.h"
 #include "analysis/heads/head_analysis.h"
 
 namespace attnlab::heads {

@@ -11,12 +11,12 @@
 #include <fmt/format.h>
 
 #include "analysis/compare/comparison.h"
-#include "analysis/dump/dump_reader.h"
+#include "dump/dump_reader.h"
 #include "analysis/heads/analysis_file.h"
 #include "analysis/heads/head_analysis.h"
 #include "analysis/heads/head_report.h"
 #include "analysis/report/csv_table.h"
-#include "analysis/run_outputs.h"
+#include "base/run_outputs.h"
 
 namespace attnlab::report {
 namespace {
@@ -24,8 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-using analysis::kAblationFolder;
-using analysis::kAnalysisFolder;
+using attnlab::kAblationFolder;
+using attnlab::kAnalysisFolder;
 
 constexpr const char* kManifestFile = "manifest.jsonl";  // a sweep folder's job list
 constexpr const char* kConfigFile = "config.toml";       // every run folder has one
@@ -261,8 +261,8 @@ json pruning_curve(const fs::path& file) {
 
 // ablate's pruning curves (increasing importance, and the decreasing baseline); null without.
 json pruning_json(const fs::path& ablation_dir) {
-  const auto increasing = ablation_dir / analysis::kPruningFile;
-  const auto decreasing = ablation_dir / analysis::kPruningReverseFile;
+  const auto increasing = ablation_dir / attnlab::kPruningFile;
+  const auto decreasing = ablation_dir / attnlab::kPruningReverseFile;
   if (!fs::exists(increasing)) return nullptr;
   return {{"increasing", pruning_curve(increasing)},
           {"decreasing", fs::exists(decreasing) ? pruning_curve(decreasing) : json::array()}};
@@ -419,6 +419,7 @@ json layers_json(const dump::DumpReader& reader) {
   for (const auto& layer : reader.layers()) {
     layers.push_back({{"index", layer.index},
                       {"kind", layer.kind},
+                      {"role", dump::role_name(layer.role)},
                       {"causal", layer.causal},
                       {"heads", layer.heads},
                       {"query_length", layer.query_length},
@@ -499,6 +500,171 @@ DumpRun with_run(const fs::path& path) {
                               dump::kFileName + ") there");
 }
 
+// --- the document's parts -----------------------------------------------------------------
+
+void check_request(const ReportRequest& request) {
+  if (request.samples < 1) throw std::invalid_argument("--samples must be at least 1");
+  if (request.map_size < 8) throw std::invalid_argument("--map-size must be at least 8");
+  if (!(request.max_map_mb > 0 && request.max_map_mb <= kLargestMapMegabytes)) {
+    throw std::invalid_argument("--max-map-mb must be in (0, " +
+                                fmt::format("{}", kLargestMapMegabytes) + "]");
+  }
+}
+
+// The document with what it says of itself, and its parts empty.
+json document(const ReportRequest& request, Kind kind) {
+  json data = {{"schema", kReportSchema},
+               {"version", kReportSchemaVersion},
+               {"kind", kind_name(kind)},
+               {"source", request.dir.string()},
+               {"created", utc_now()},
+               {"attnlab_version", request.attnlab_version},
+               {"maps_mode", maps_mode_name(request.maps)},
+               {"map_size", request.map_size},
+               {"comparison", nullptr},
+               {"curves", json::array()},
+               {"bench_attention", nullptr},
+               {"runs", json::array()},
+               {"skipped_dumps", json::array()}};
+  const auto title_dir = fs::weakly_canonical(request.dir).filename().string();
+  data["title"] = kind_name(kind) + " " + title_dir;
+  return data;
+}
+
+// The runs of DIR: their comparison and learning curves into `data`; returns those with a dump.
+std::vector<DumpRun> gather_runs(const ReportRequest& request, Kind kind, json& data) {
+  std::vector<DumpRun> dump_runs;
+  if (kind == Kind::Analysis) {
+    const auto dump = analysed_dump(request.dir);
+    dump_runs.push_back({dump.parent_path(), dump, request.dir, ""});
+    return dump_runs;
+  }
+  const auto runs = analysis::load_runs({request.dir});
+  if (kind == Kind::Run) {
+    append_curve(runs.front(), run_name(request.dir, request.dir), request.dir, data["curves"]);
+    if (fs::exists(request.dir / dump::kFileName)) {
+      dump_runs.push_back(dump_run_of(request.dir, ""));
+    }
+    return dump_runs;
+  }
+  const auto comparison = analysis::compare_runs(runs);
+  data["comparison"] = comparison_json(comparison, request.dir);
+  std::map<fs::path, std::string> group_of;
+  for (const auto& group : comparison.groups) {
+    for (const auto* run : group.runs) {
+      group_of[run->dir] = group.label;
+      append_curve(*run, group.label, request.dir, data["curves"]);
+    }
+  }
+  for (const auto& run : runs) {
+    if (fs::exists(run.dir / dump::kFileName)) {
+      const auto found = group_of.find(run.dir);
+      dump_runs.push_back(dump_run_of(run.dir, found == group_of.end() ? "" : found->second));
+      dump_runs.back().completed = run.completed();
+    }
+  }
+  return dump_runs;
+}
+
+// bench attention's speed and memory curves: the given CSV, or one beside the runs; null without.
+json bench_attention_json(const ReportRequest& request) {
+  auto bench = request.bench_csv;
+  if (bench.empty()) {
+    for (const auto& candidate : {request.dir / "attention.csv",
+                                  request.dir / "bench" / "attention.csv"}) {
+      if (fs::exists(candidate)) bench = candidate;
+    }
+  }
+  if (bench.empty()) return nullptr;
+  const auto table = CsvTable::read(bench);
+  table.require_column("T");
+  json rows = json::array();
+  for (std::size_t row = 0; row < table.rows(); ++row) {
+    json values = json::object();
+    for (std::size_t column = 0; column < table.header().size(); ++column) {
+      const auto& text = table.field(row, column);
+      char* end = nullptr;
+      const double value = std::strtod(text.c_str(), &end);
+      const bool numeric = !text.empty() && end == text.c_str() + text.size();
+      values[table.header()[column]] = numeric ? number(value) : json(text);
+    }
+    rows.push_back(values);
+  }
+  return {{"source", bench.string()}, {"rows", rows}};
+}
+
+struct OpenDumps {
+  std::vector<DumpRun> runs;                               // those whose dump opened
+  std::vector<std::unique_ptr<dump::DumpReader>> readers;  // one per run
+  std::vector<MapSelection> selections;                    // one per run
+  std::int64_t map_bytes = 0;                              // of every selected map, 8-bit
+  std::int64_t maps_total = 0;
+};
+
+// Every dump, opened first so that the map budget is checked before anything heavy is read. A
+// run still training holds its dump open for writing (HDF5 locks it): a report of a sweep in
+// progress leaves such dumps out, says so in `skipped`, and shows the rest.
+OpenDumps open_dumps(const std::vector<DumpRun>& dump_runs, const ReportRequest& request,
+                     json& skipped) {
+  OpenDumps dumps;
+  for (const auto& run : dump_runs) {
+    try {
+      dumps.readers.push_back(std::make_unique<dump::DumpReader>(run.dump));
+    } catch (const dump::DumpError& error) {
+      if (run.completed) throw;
+      skipped.push_back(run_name(run.run_dir, request.dir) +
+                        ": run not finished, dump not readable now (" + error.what() + ")");
+      continue;
+    }
+    dumps.runs.push_back(run);
+    const auto& selection =
+        dumps.selections.emplace_back(select_maps(*dumps.readers.back(), request));
+    dumps.map_bytes += selection.bytes;
+    for (const auto& layer : dumps.readers.back()->layers()) {
+      dumps.maps_total +=
+          static_cast<std::int64_t>(selection.snapshots.size() * selection.samples.size()) *
+          layer.heads;
+    }
+  }
+  return dumps;
+}
+
+// The report's progress over the maps of every run.
+struct MapProgress {
+  const ReportProgress& callback;
+  std::int64_t done;
+  std::int64_t total;
+};
+
+json run_json(const DumpRun& run, const dump::DumpReader& reader, const ReportRequest& request,
+              const MapSelection& selection, MapProgress& maps) {
+  json seed = nullptr;
+  if (fs::exists(run.run_dir / kConfigFile)) seed = seed_of(analysis::load_run(run.run_dir));
+  json entry = {
+      {"name", run_name(run.run_dir, request.dir)},
+      {"dir", run.run_dir.string()},
+      {"group", run.group.empty() ? json(nullptr) : json(run.group)},
+      {"task", optional_attribute(reader, dump::kAttributeTask)},
+      {"variant", optional_attribute(reader, dump::kAttributeVariant)},
+      {"seed", seed},
+      {"dump", run.dump.string()},
+      {"steps", reader.steps()},
+      {"probe_loss", reader.probe_loss()},
+      {"layers", layers_json(reader)},
+      {"heads", reader.heads()},
+      {"statistics", statistics_json(reader)},
+      {"labels", labels_json(run.analysis_dir / heads::kClassesFile, reader.layers().size(),
+                             reader.heads())},
+      {"similarity", similarity_json(run.analysis_dir / heads::kAnalysisFile)},
+      {"pruning", pruning_json(run.run_dir / kAblationFolder)},
+      {"maps", maps_json(reader, request, selection, maps.callback, maps.done, maps.total)}};
+  // probe_loss may hold NaN: JSON has no NaN.
+  for (auto& loss : entry["probe_loss"]) {
+    if (loss.is_number() && !std::isfinite(loss.get<double>())) loss = nullptr;
+  }
+  return entry;
+}
+
 }  // namespace
 
 float quantise_map(const std::vector<float>& map, std::int64_t rows, std::int64_t cols,
@@ -574,116 +740,16 @@ MapsMode parse_maps_mode(const std::string& text) {
 }
 
 json gather_report_data(const ReportRequest& request, const ReportProgress& progress) {
-  if (request.samples < 1) throw std::invalid_argument("--samples must be at least 1");
-  if (request.map_size < 8) throw std::invalid_argument("--map-size must be at least 8");
-  if (!(request.max_map_mb > 0 && request.max_map_mb <= kLargestMapMegabytes)) {
-    throw std::invalid_argument("--max-map-mb must be in (0, " +
-                                fmt::format("{}", kLargestMapMegabytes) + "]");
-  }
+  check_request(request);
   const Kind kind = detect_kind(request.dir);
-  json data = {{"schema", kReportSchema},
-               {"version", kReportSchemaVersion},
-               {"kind", kind_name(kind)},
-               {"source", request.dir.string()},
-               {"created", utc_now()},
-               {"attnlab_version", request.attnlab_version},
-               {"maps_mode", maps_mode_name(request.maps)},
-               {"map_size", request.map_size},
-               {"comparison", nullptr},
-               {"curves", json::array()},
-               {"bench_attention", nullptr},
-               {"runs", json::array()},
-               {"skipped_dumps", json::array()}};
-  const auto title_dir = fs::weakly_canonical(request.dir).filename().string();
-  data["title"] = kind_name(kind) + " " + title_dir;
-
-  // Runs, their comparison and learning curves.
-  std::vector<DumpRun> dump_runs;
-  std::vector<analysis::RunResult> runs;
-  if (kind == Kind::Sweep || kind == Kind::Runs || kind == Kind::Run) {
-    runs = analysis::load_runs({request.dir});
-  }
-  if (kind == Kind::Sweep || kind == Kind::Runs) {
-    const auto comparison = analysis::compare_runs(runs);
-    data["comparison"] = comparison_json(comparison, request.dir);
-    std::map<fs::path, std::string> group_of;
-    for (const auto& group : comparison.groups) {
-      for (const auto* run : group.runs) {
-        group_of[run->dir] = group.label;
-        append_curve(*run, group.label, request.dir, data["curves"]);
-      }
-    }
-    for (const auto& run : runs) {
-      if (fs::exists(run.dir / dump::kFileName)) {
-        const auto found = group_of.find(run.dir);
-        dump_runs.push_back(dump_run_of(run.dir, found == group_of.end() ? "" : found->second));
-        dump_runs.back().completed = run.completed();
-      }
-    }
-  } else if (kind == Kind::Run) {
-    append_curve(runs.front(), run_name(request.dir, request.dir), request.dir, data["curves"]);
-    if (fs::exists(request.dir / dump::kFileName)) dump_runs.push_back(dump_run_of(request.dir, ""));
-  } else {
-    const auto dump = analysed_dump(request.dir);
-    dump_runs.push_back({dump.parent_path(), dump, request.dir, ""});
-  }
+  json data = document(request, kind);
+  auto dump_runs = gather_runs(request, kind, data);
   for (const auto& path : request.with_runs) dump_runs.push_back(with_run(path));
+  data["bench_attention"] = bench_attention_json(request);
 
-  // bench attention's speed and memory curves: the given file, or one beside the runs.
-  auto bench = request.bench_csv;
-  if (bench.empty()) {
-    for (const auto& candidate : {request.dir / "attention.csv",
-                                  request.dir / "bench" / "attention.csv"}) {
-      if (fs::exists(candidate)) bench = candidate;
-    }
-  }
-  if (!bench.empty()) {
-    const auto table = CsvTable::read(bench);
-    table.require_column("T");
-    json rows = json::array();
-    for (std::size_t row = 0; row < table.rows(); ++row) {
-      json values = json::object();
-      for (std::size_t column = 0; column < table.header().size(); ++column) {
-        const auto& text = table.field(row, column);
-        char* end = nullptr;
-        const double value = std::strtod(text.c_str(), &end);
-        const bool numeric = !text.empty() && end == text.c_str() + text.size();
-        values[table.header()[column]] = numeric ? number(value) : json(text);
-      }
-      rows.push_back(values);
-    }
-    data["bench_attention"] = {{"source", bench.string()}, {"rows", rows}};
-  }
-
-  // Every dump: open all first, so the map budget is checked before anything heavy is read.
-  // A run still training holds its dump open for writing (HDF5 locks it): a report of a sweep in
-  // progress leaves such dumps out, says so, and shows the rest.
-  std::vector<std::unique_ptr<dump::DumpReader>> readers;
-  std::vector<MapSelection> selections;
-  std::int64_t map_bytes = 0;
-  std::int64_t maps_total = 0;
-  std::vector<DumpRun> readable;
-  for (const auto& run : dump_runs) {
-    try {
-      readers.push_back(std::make_unique<dump::DumpReader>(run.dump));
-    } catch (const dump::DumpError& error) {
-      if (run.completed) throw;
-      data["skipped_dumps"].push_back(run_name(run.run_dir, request.dir) +
-                                      ": run not finished, dump not readable now (" +
-                                      error.what() + ")");
-      continue;
-    }
-    readable.push_back(run);
-    selections.push_back(select_maps(*readers.back(), request));
-    map_bytes += selections.back().bytes;
-    for (const auto& layer : readers.back()->layers()) {
-      maps_total += static_cast<std::int64_t>(selections.back().snapshots.size() *
-                                              selections.back().samples.size()) *
-                    layer.heads;
-    }
-  }
+  const auto dumps = open_dumps(dump_runs, request, data["skipped_dumps"]);
   // Stored as base64 in the page: 4 characters per 3 bytes.
-  const double page_megabytes = static_cast<double>(map_bytes) * 4.0 / 3.0 / 1e6;
+  const double page_megabytes = static_cast<double>(dumps.map_bytes) * 4.0 / 3.0 / 1e6;
   if (page_megabytes > request.max_map_mb) {
     throw std::invalid_argument(fmt::format(
         "the selected maps would take {:.1f} MB of the page (8-bit, base64), more than "
@@ -691,34 +757,10 @@ json gather_report_data(const ReportRequest& request, const ReportProgress& prog
         "--map-size, or --maps none",
         page_megabytes, request.max_map_mb));
   }
-  std::int64_t maps_done = 0;
-  for (std::size_t i = 0; i < readable.size(); ++i) {
-    const auto& run = readable[i];
-    const auto& reader = *readers[i];
-    json seed = nullptr;
-    if (fs::exists(run.run_dir / kConfigFile)) seed = seed_of(analysis::load_run(run.run_dir));
+  MapProgress maps{progress, 0, dumps.maps_total};
+  for (std::size_t i = 0; i < dumps.runs.size(); ++i) {
     data["runs"].push_back(
-        {{"name", run_name(run.run_dir, request.dir)},
-         {"dir", run.run_dir.string()},
-         {"group", run.group.empty() ? json(nullptr) : json(run.group)},
-         {"task", optional_attribute(reader, dump::kAttributeTask)},
-         {"variant", optional_attribute(reader, dump::kAttributeVariant)},
-         {"seed", seed},
-         {"dump", run.dump.string()},
-         {"steps", reader.steps()},
-         {"probe_loss", reader.probe_loss()},
-         {"layers", layers_json(reader)},
-         {"heads", reader.heads()},
-         {"statistics", statistics_json(reader)},
-         {"labels", labels_json(run.analysis_dir / heads::kClassesFile, reader.layers().size(),
-                                reader.heads())},
-         {"similarity", similarity_json(run.analysis_dir / heads::kAnalysisFile)},
-         {"pruning", pruning_json(run.run_dir / kAblationFolder)},
-         {"maps", maps_json(reader, request, selections[i], progress, maps_done, maps_total)}});
-    // probe_loss may hold NaN: JSON has no NaN.
-    for (auto& loss : data["runs"].back()["probe_loss"]) {
-      if (loss.is_number() && !std::isfinite(loss.get<double>())) loss = nullptr;
-    }
+        run_json(dumps.runs[i], *dumps.readers[i], request, dumps.selections[i], maps));
   }
   return data;
 }

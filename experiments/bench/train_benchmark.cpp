@@ -7,6 +7,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "experiments/model/model_config.h"
 #include "experiments/run/schema.h"
 #include "experiments/run/system_info.h"
 #include "experiments/train/optimizer.h"
@@ -51,7 +52,7 @@ model::ModelSpec preset_model(const TrainPreset& preset) {
   spec.heads = preset.heads;
   spec.mlp_ratio = 4;
   spec.positions = "learned";
-  spec.variant = run::variant_options(run::load_config(/*config_file=*/{}, {"variant=scaled"}));
+  spec.variant = model::variant_options(run::load_config(/*config_file=*/{}, {"variant=scaled"}));
   return spec;
 }
 
@@ -77,7 +78,8 @@ TrainMeasurement measure_training(const TrainPreset& preset, int steps, int warm
   // A pool of random batches, cycled: the cost of a step does not depend on the tokens.
   std::vector<tasks::Batch> pool;
   for (int index = 0; index < 8; ++index) {
-    const auto tokens = torch::randint(kBenchVocab, {preset.batch, preset.length + 1}, torch::kLong);
+    const auto tokens =
+        torch::randint(kBenchVocab, {preset.batch, preset.length + 1}, torch::kLong);
     pool.push_back({tokens.narrow(1, 0, preset.length).contiguous(),
                     tokens.narrow(1, 1, preset.length).contiguous(), torch::Tensor()});
   }
@@ -85,7 +87,7 @@ TrainMeasurement measure_training(const TrainPreset& preset, int steps, int warm
   TrainMeasurement measurement;
   measurement.tokens_per_step = preset.batch * preset.length;
   measurement.parameters = model->parameter_count();
-  torch::Tensor sums;
+  train::StepSums sums;
   for (int step = 0; step < warmup + steps; ++step) {
     const auto start = Clock::now();
     optimizer.zero_grad();
@@ -95,8 +97,7 @@ TrainMeasurement measure_training(const TrainPreset& preset, int steps, int warm
     optimizer.step();
     if (step >= warmup) measurement.step_seconds.push_back(seconds_since(start));
   }
-  const auto counts = sums.accessor<double, 1>();
-  measurement.final_loss = counts[0] / std::max(1.0, counts[1]);
+  measurement.final_loss = sums.mean_loss();
   measurement.peak_rss_mb = run::peak_rss_mb();
   return measurement;
 }

@@ -13,7 +13,7 @@
 
 #include "experiments/model/model_size.h"
 #include "experiments/model/transformer.h"
-#include "experiments/run/sample_statistics.h"
+#include "base/sample_statistics.h"
 #include "experiments/train/precision.h"
 
 namespace attnlab::bench {
@@ -43,7 +43,7 @@ struct TrainMeasurement {
 
 // Trains the preset's model for warmup + steps steps with attnlab's training step (the code
 // `attnlab train` runs: forward_backward, gradient clipping at 1.0, AdamW) on this thread count.
-// Meant to run in a fresh process (see run/forked_child.h) so that peak RSS is its own.
+// Meant to run in a fresh process (see base/forked_child.h) so that peak RSS is its own.
 TrainMeasurement measure_training(const TrainPreset& preset, int steps, int warmup,
                                   train::Precision precision, int threads);
 
@@ -55,6 +55,6 @@ double measure_matmul_gflops(torch::ScalarType dtype, std::int64_t n, int repeat
 nlohmann::json to_json(const TrainMeasurement& measurement);
 TrainMeasurement measurement_from_json(const nlohmann::json& json);
 
-using run::median;  // of the step times and per-round ratios
+using attnlab::median;  // of the step times and per-round ratios
 
 }  // namespace attnlab::bench

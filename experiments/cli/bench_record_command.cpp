@@ -1,12 +1,15 @@
-// attnlab bench record: what attention recording costs. (1) The dump writer's throughput in MB/s
-// of uncompressed map data, per gzip level; (2) the wall time recording adds to training the
-// configured experiment (default: configs/experiment.toml with its record.* settings).
+// attnlab bench record: what attention recording costs (experiments/record/record_benchmark.h).
+// (1) The dump writer's throughput in MB/s of uncompressed map data, per gzip level; (2) the wall
+// time recording adds to training the configured experiment (default: configs/experiment.toml
+// with its record.* settings). Prints both and writes a JSON report.
+#include <memory>
+
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "experiments/cli/commands.h"
 #include "experiments/record/record_benchmark.h"
-#include "experiments/run/atomic_file.h"
 #include "experiments/run/run_dir.h"
 
 namespace attnlab::cli {
@@ -23,6 +26,46 @@ struct BenchRecordArguments {
   std::filesystem::path output = "results/bench/record.json";
 };
 
+nlohmann::json measure_writer(const BenchRecordArguments& arguments,
+                              const std::filesystem::path& scratch) {
+  const auto& shape = arguments.writer;
+  fmt::print("writer: {} snapshots of L={} B={} H={} T={} {} maps ({:.1f} MB per snapshot)\n",
+             shape.snapshots, shape.layers, shape.samples, shape.heads, shape.length,
+             arguments.dtype, record::snapshot_megabytes(shape));
+  fmt::print("{:>11} {:>10} {:>14} {:>12}\n", "compression", "seconds", "MB/s (maps)", "file MB");
+  auto report = nlohmann::json::array();
+  for (const int level : arguments.compression) {
+    auto options = shape;
+    options.compression = level;
+    const auto result = record::benchmark_writer(scratch, options);
+    fmt::print("{:>11} {:>10.3f} {:>14.1f} {:>12.1f}\n", level, result.seconds,
+               result.megabytes_per_second(), static_cast<double>(result.file_bytes) / 1e6);
+    std::fflush(stdout);
+    report.push_back(record::to_json(result));
+  }
+  return report;
+}
+
+nlohmann::json measure_overhead(const BenchRecordArguments& arguments,
+                                const std::filesystem::path& scratch) {
+  fmt::print("\ntraining with and without recording, {} times each (alternating)...\n",
+             arguments.repeats);
+  std::fflush(stdout);
+  const auto result = record::benchmark_overhead(arguments.config.config_file,
+                                                 arguments.config.overrides, scratch / "runs",
+                                                 arguments.repeats);
+  fmt::print("wall time without recording: median {:.2f} s\n", result.median_without());
+  fmt::print("wall time with recording:    median {:.2f} s ({} snapshots, {:.2f} MB dump)\n",
+             result.median_with(), result.snapshots,
+             static_cast<double>(result.file_bytes) / 1e6);
+  fmt::print("recorder's own time:         median {:.2f} s\n", result.median_recording());
+  fmt::print("overhead: {:+.1f}% (difference of medians), {:.1f}% (recorder time / rest)\n",
+             result.overhead_percent(), result.recorder_percent());
+  auto report = record::to_json(result);
+  report["overrides"] = arguments.config.overrides;
+  return report;
+}
+
 void run_bench(BenchRecordArguments arguments) {
   arguments.writer.map_dtype = record::parse_map_dtype(arguments.dtype);
   // Scratch files next to the output: the same disk the results go to.
@@ -31,64 +74,11 @@ void run_bench(BenchRecordArguments arguments) {
                            ? std::filesystem::path(scratch_name)
                            : arguments.output.parent_path() / scratch_name;
   nlohmann::json report = {{"writer", nlohmann::json::array()}};
-
-  if (!arguments.overhead_only) {
-    const auto& shape = arguments.writer;
-    const double snapshot_megabytes =
-        static_cast<double>(shape.layers * shape.samples * shape.heads * shape.length *
-                            shape.length) *
-        static_cast<double>(record::map_dtype_size(shape.map_dtype)) / 1e6;
-    fmt::print("writer: {} snapshots of L={} B={} H={} T={} {} maps ({:.1f} MB per snapshot)\n",
-               shape.snapshots, shape.layers, shape.samples, shape.heads, shape.length,
-               arguments.dtype, snapshot_megabytes);
-    fmt::print("{:>11} {:>10} {:>14} {:>12}\n", "compression", "seconds", "MB/s (maps)", "file MB");
-    for (const int level : arguments.compression) {
-      auto options = arguments.writer;
-      options.compression = level;
-      const auto result = record::benchmark_writer(scratch, options);
-      fmt::print("{:>11} {:>10.3f} {:>14.1f} {:>12.1f}\n", level, result.seconds,
-                 result.megabytes_per_second(), static_cast<double>(result.file_bytes) / 1e6);
-      std::fflush(stdout);
-      report["writer"].push_back({{"compression", level},
-                                  {"dtype", arguments.dtype},
-                                  {"layers", options.layers},
-                                  {"samples", options.samples},
-                                  {"heads", options.heads},
-                                  {"length", options.length},
-                                  {"snapshots", options.snapshots},
-                                  {"seconds", result.seconds},
-                                  {"map_bytes", result.map_bytes},
-                                  {"file_bytes", result.file_bytes},
-                                  {"map_megabytes_per_second", result.megabytes_per_second()}});
-    }
-  }
-
-  if (!arguments.writer_only) {
-    fmt::print("\ntraining with and without recording, {} times each (alternating)...\n",
-               arguments.repeats);
-    std::fflush(stdout);
-    const auto result = record::benchmark_overhead(arguments.config.config_file,
-                                                   arguments.config.overrides, scratch / "runs",
-                                                   arguments.repeats);
-    fmt::print("wall time without recording: median {:.2f} s\n", result.median_without());
-    fmt::print("wall time with recording:    median {:.2f} s ({} snapshots, {:.2f} MB dump)\n",
-               result.median_with(), result.snapshots,
-               static_cast<double>(result.file_bytes) / 1e6);
-    fmt::print("recorder's own time:         median {:.2f} s\n", result.median_recording());
-    fmt::print("overhead: {:+.1f}% (difference of medians), {:.1f}% (recorder time / rest)\n",
-               result.overhead_percent(), result.recorder_percent());
-    report["overhead"] = {{"without_recording_s", result.without_recording},
-                          {"with_recording_s", result.with_recording},
-                          {"recording_s", result.recording_seconds},
-                          {"snapshots", result.snapshots},
-                          {"file_bytes", result.file_bytes},
-                          {"overhead_percent", result.overhead_percent()},
-                          {"recorder_percent", result.recorder_percent()},
-                          {"overrides", arguments.config.overrides}};
-  }
+  if (!arguments.overhead_only) report["writer"] = measure_writer(arguments, scratch);
+  if (!arguments.writer_only) report["overhead"] = measure_overhead(arguments, scratch);
   std::error_code ignored;
   std::filesystem::remove_all(scratch, ignored);
-  run::write_file_atomic(arguments.output, report.dump(2) + "\n");
+  attnlab::write_file_atomic(arguments.output, report.dump(2) + "\n");
   fmt::print("\nwrote {}\n", arguments.output.string());
 }
 

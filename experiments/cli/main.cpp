@@ -6,7 +6,7 @@
 #include "experiments/cli/commands.h"
 #include "experiments/config/config.h"
 #include "experiments/run/allocator_tuning.h"
-#include "experiments/run/atomic_file.h"
+#include "base/atomic_file.h"
 #include "experiments/train/checkpoint.h"
 
 int main(int argc, char** argv) {
@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   } catch (const attnlab::sweep::SweepInterrupted& error) {
     fmt::print(stderr, "{}\n", error.what());
     return 130;
-  } catch (const attnlab::run::IoError& error) {
+  } catch (const attnlab::IoError& error) {
     fmt::print(stderr, "error: {}\n", error.what());
     return 1;
   } catch (const std::exception& error) {

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "experiments/run/atomic_file.h"
+#include "base/atomic_file.h"
 
 // The format stores little-endian bytes; copying tensor memory as is is only right on such hosts.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -70,7 +70,7 @@ std::string safetensors_bytes(const std::vector<NamedTensor>& tensors,
 
 void write_safetensors(const std::filesystem::path& path, const std::vector<NamedTensor>& tensors,
                        const std::map<std::string, std::string>& metadata) {
-  run::write_file_atomic(path, safetensors_bytes(tensors, metadata));
+  attnlab::write_file_atomic(path, safetensors_bytes(tensors, metadata));
 }
 
 }  // namespace attnlab::exporting

@@ -2,8 +2,8 @@
 
 #include <torch/autograd.h>
 
-#include "variants/sgemm.h"
-#include "variants/torch_compat.h"
+#include "base/sgemm.h"
+#include "base/torch_compat.h"
 
 namespace attnlab::model {
 namespace {
@@ -18,7 +18,7 @@ class LinearFunction : public torch::autograd::Function<LinearFunction> {
     // with one row that would be the bias itself, and the product would be added to the weights.
     auto y = torch::empty({rows, outputs}, x.options());
     y.copy_(bias.expand({rows, outputs}));
-    variants::sgemm(false, true, rows, outputs, inputs, 1.0F, x.data_ptr<float>(), inputs,
+    attnlab::sgemm(false, true, rows, outputs, inputs, 1.0F, x.data_ptr<float>(), inputs,
                     weight.data_ptr<float>(), inputs, 1.0F, y.data_ptr<float>(), outputs);
     context->save_for_backward({x, weight});
     return y;
@@ -34,7 +34,7 @@ class LinearFunction : public torch::autograd::Function<LinearFunction> {
     torch::Tensor grad_x, grad_weight, grad_bias;
     if (context->needs_input_grad(0)) {
       grad_x = torch::empty({rows, inputs}, x.options());  // dY W
-      variants::sgemm(false, false, rows, inputs, outputs, 1.0F, grad_y.data_ptr<float>(), outputs,
+      attnlab::sgemm(false, false, rows, inputs, outputs, 1.0F, grad_y.data_ptr<float>(), outputs,
                       weight.data_ptr<float>(), inputs, 0.0F, grad_x.data_ptr<float>(), inputs);
     }
     if (context->needs_input_grad(1)) {
@@ -42,7 +42,7 @@ class LinearFunction : public torch::autograd::Function<LinearFunction> {
       if (outputs * inputs >= kLargeWeight) {
         torch::mm_out(grad_weight, grad_y.t(), x);
       } else {
-        variants::sgemm(true, false, outputs, inputs, rows, 1.0F, grad_y.data_ptr<float>(),
+        attnlab::sgemm(true, false, outputs, inputs, rows, 1.0F, grad_y.data_ptr<float>(),
                         outputs, x.data_ptr<float>(), inputs, 0.0F, grad_weight.data_ptr<float>(),
                         inputs);
       }

@@ -1,4 +1,4 @@
-// y = x W^T + b for the model's dense layers, with oneDNN's sgemm (variants/sgemm.h says why) on
+// y = x W^T + b for the model's dense layers, with oneDNN's sgemm (base/sgemm.h says why) on
 // the CPU in fp32, except for the weight gradient of large layers (below). Elsewhere (another
 // device or dtype, autocast on) the layer runs LibTorch's own linear.
 //

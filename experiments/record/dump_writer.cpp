@@ -8,10 +8,10 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "analysis/dump/dump_file.h"
-#include "analysis/dump/dump_schema.h"
-#include "analysis/dump/hdf5_support.h"
-#include "experiments/run/atomic_file.h"
+#include "dump/dump_file.h"
+#include "dump/dump_schema.h"
+#include "dump/hdf5_support.h"
+#include "base/atomic_file.h"
 
 namespace attnlab::record {
 
@@ -210,6 +210,7 @@ struct DumpWriter::State {
   void flush(const std::string& what);
   void fence();
   void release();
+  [[noreturn]] void fail(const std::string& message);
 };
 
 void DumpWriter::State::open_datasets() {
@@ -309,6 +310,14 @@ void DumpWriter::State::release() {
   file.reset();
 }
 
+// After a failed write: the writer stops for good, and nothing more reaches the file.
+void DumpWriter::State::fail(const std::string& message) {
+  failed = true;
+  fence();
+  release();
+  throw attnlab::IoError(message);
+}
+
 DumpWriter::DumpWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 DumpWriter::~DumpWriter() {
@@ -317,6 +326,114 @@ DumpWriter::~DumpWriter() {
   state_->release();
 }
 
+namespace {
+
+// A file whose freed space is never reused (an overwrite could corrupt the last flushed state).
+Handle create_file(const std::filesystem::path& path, const std::string& where) {
+  Handle creation(check(H5Pcreate(H5P_FILE_CREATE), where), H5Pclose);
+  check_status(H5Pset_file_space_strategy(creation.get(), H5F_FSPACE_STRATEGY_NONE,
+                                          /*persist=*/false, /*threshold=*/1),
+               where);
+  const auto access = file_access_properties();
+  return Handle(check(H5Fcreate(path.c_str(), H5F_ACC_EXCL, creation.get(), access.get()), where),
+                H5Fclose);
+}
+
+void write_root_attributes(hid_t file, const DumpLayout& layout, const std::string& where) {
+  dump::write_attribute(file, dump::kAttributeFormat, std::string(dump::kFormat), where);
+  dump::write_attribute(file, dump::kAttributeSchemaVersion, dump::kSchemaVersion, where);
+  for (const auto& [name, value] : layout.text_attributes) {
+    dump::write_attribute(file, name.c_str(), value, where);
+  }
+  for (const auto& [name, value] : layout.int_attributes) {
+    dump::write_attribute(file, name.c_str(), value, where);
+  }
+  dump::write_attribute(file, dump::kAttributeLayers,
+                        static_cast<std::int64_t>(layout.layers.size()), where);
+  dump::write_attribute(file, dump::kAttributeHeads,
+                        layout.layers.empty() ? std::int64_t{0} : layout.layers[0].heads, where);
+  dump::write_attribute(file, dump::kAttributeSamples, layout.samples, where);
+  dump::write_attribute(file, dump::kAttributeMaps, std::int64_t{layout.maps}, where);
+  dump::write_attribute(file, dump::kAttributeMapDtype, map_dtype_name(layout.map_dtype), where);
+  dump::write_attribute(file, dump::kAttributeCompression,
+                        static_cast<std::int64_t>(layout.compression), where);
+  dump::write_attribute(file, dump::kAttributeImportance, std::int64_t{layout.importance}, where);
+}
+
+// /steps and /probe_loss, empty, and the probe arrays the layout has.
+void create_root_datasets(hid_t file, const DumpLayout& layout, const std::string& where) {
+  const std::int64_t step_fill = dump::kStepFill;
+  create_growing(file, dump::kSteps, H5T_STD_I64LE, {}, kStepsChunk, {}, 0, "snapshot",
+                 "training step of each complete snapshot (0 = before training)", where,
+                 &step_fill);
+  create_growing(file, dump::kProbeLoss, H5T_IEEE_F64LE, {}, kStepsChunk, {}, 0, "snapshot",
+                 "loss of the probe batch", where);
+  Handle probe(check(H5Gcreate2(file, dump::kProbeGroup, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                     where),
+               H5Gclose);
+  auto write_probe = [&](const char* name, const IntArray& array, const char* dims) {
+    if (array.shape.empty()) return;
+    write_fixed(file, name, H5T_STD_I64LE, H5T_NATIVE_INT64, to_hsize(array.shape),
+                array.values.data(), dims, where);
+  };
+  write_probe(dump::kProbeIndices, layout.probe_indices, "sample");
+  write_probe(dump::kProbeTokens, layout.probe_tokens, "sample,query");
+  write_probe(dump::kProbeTargets, layout.probe_targets,
+              layout.probe_targets.shape.size() == 1 ? "sample" : "sample,query");
+  write_probe(dump::kProbeSource, layout.probe_source, "sample,source");
+}
+
+void write_layer_attributes(hid_t group, const LayerLayout& layer, const std::string& where) {
+  if ((layer.role == dump::LayerRole::Cross) != (layer.kind == "cross")) {
+    throw std::invalid_argument(where + ": layer " + std::to_string(layer.index) + " of kind '" +
+                                layer.kind + "' cannot have the role " +
+                                dump::role_name(layer.role));
+  }
+  dump::write_attribute(group, dump::kLayerAttributeIndex, layer.index, where);
+  dump::write_attribute(group, dump::kLayerAttributeKind, layer.kind, where);
+  dump::write_attribute(group, dump::kLayerAttributeRole, std::string(dump::role_name(layer.role)),
+                        where);
+  dump::write_attribute(group, dump::kLayerAttributeCausal, std::int64_t{layer.causal}, where);
+  dump::write_attribute(group, dump::kLayerAttributeHeads, layer.heads, where);
+  dump::write_attribute(group, dump::kLayerAttributeQueryLength, layer.query_length, where);
+  dump::write_attribute(group, dump::kLayerAttributeKeyLength, layer.key_length, where);
+}
+
+// Layer `index`'s group: attributes, allowed keys, and its empty maps and statistics.
+void create_layer(hid_t file, const DumpLayout& layout, std::size_t index, hid_t map_file_type,
+                  const std::string& where) {
+  const auto& layer = layout.layers[index];
+  const std::string name = dump::layer_group(static_cast<std::int64_t>(index));
+  Handle group(check(H5Gcreate2(file, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where),
+               H5Gclose);
+  write_layer_attributes(group.get(), layer, where);
+  if (static_cast<std::int64_t>(layer.allowed_keys.size()) != layer.heads * layer.query_length) {
+    throw std::invalid_argument(where + ": allowed_keys of layer " + name +
+                                " must hold H * Tq values");
+  }
+  const auto heads = static_cast<hsize_t>(layer.heads);
+  const auto queries = static_cast<hsize_t>(layer.query_length);
+  const auto keys = static_cast<hsize_t>(layer.key_length);
+  write_fixed(group.get(), dump::kLayerAllowedKeys, H5T_STD_I32LE, H5T_NATIVE_INT32,
+              {heads, queries}, layer.allowed_keys.data(), dump::kAllowedKeysDims, where);
+  if (layout.maps) {
+    // One (sample, head) map per chunk: a reader pulls single maps, a writer never rewrites.
+    create_growing(group.get(), dump::kLayerMaps, map_file_type,
+                   {static_cast<hsize_t>(layout.samples), heads, queries, keys}, 1,
+                   {1, 1, queries, keys}, layout.compression, dump::kMapDims,
+                   "attention probabilities A[i, j] (rows sum to 1 over allowed keys)", where);
+  }
+  for (const auto& statistic : dump::kStatistics) {
+    if (!records(statistic, layout)) continue;
+    const auto row = statistic_row(statistic.shape, layer, layout.samples);
+    create_growing(group.get(), statistic.name, H5T_IEEE_F32LE, row,
+                   statistic_chunk(statistic.shape), row, /*compression=*/0,
+                   dump::statistic_dims(statistic.shape), statistic.doc, where);
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<DumpWriter> DumpWriter::create(const std::filesystem::path& path,
                                                const DumpLayout& layout) {
   auto state = std::make_unique<State>();
@@ -324,116 +441,27 @@ std::unique_ptr<DumpWriter> DumpWriter::create(const std::filesystem::path& path
   state->layout = layout;
   const auto where = state->context();
   if (std::filesystem::exists(path)) {
-    throw run::IoError(where + " already exists (a new run does not overwrite a dump; resume the "
-                               "run with --resume to continue it)");
+    throw attnlab::IoError(where + " already exists (a new run does not overwrite a dump; resume "
+                                   "the run with --resume to continue it)");
   }
   QuietErrors quiet;
   try {
     state->float16 = dump::make_float16_type();
-    Handle creation(check(H5Pcreate(H5P_FILE_CREATE), where), H5Pclose);
-    check_status(H5Pset_file_space_strategy(creation.get(), H5F_FSPACE_STRATEGY_NONE,
-                                            /*persist=*/false, /*threshold=*/1),
-                 where);
-    const auto access = file_access_properties();
-    state->file = Handle(
-        check(H5Fcreate(path.c_str(), H5F_ACC_EXCL, creation.get(), access.get()), where),
-        H5Fclose);
+    state->file = create_file(path, where);
     const hid_t file = state->file.get();
-
-    dump::write_attribute(file, dump::kAttributeFormat, std::string(dump::kFormat), where);
-    dump::write_attribute(file, dump::kAttributeSchemaVersion, dump::kSchemaVersion, where);
-    for (const auto& [name, value] : layout.text_attributes) {
-      dump::write_attribute(file, name.c_str(), value, where);
-    }
-    for (const auto& [name, value] : layout.int_attributes) {
-      dump::write_attribute(file, name.c_str(), value, where);
-    }
-    dump::write_attribute(file, dump::kAttributeLayers,
-                          static_cast<std::int64_t>(layout.layers.size()), where);
-    dump::write_attribute(file, dump::kAttributeHeads,
-                          layout.layers.empty() ? std::int64_t{0} : layout.layers[0].heads, where);
-    dump::write_attribute(file, dump::kAttributeSamples, layout.samples, where);
-    dump::write_attribute(file, dump::kAttributeMaps, std::int64_t{layout.maps}, where);
-    dump::write_attribute(file, dump::kAttributeMapDtype, map_dtype_name(layout.map_dtype), where);
-    dump::write_attribute(file, dump::kAttributeCompression,
-                          static_cast<std::int64_t>(layout.compression), where);
-    dump::write_attribute(file, dump::kAttributeImportance, std::int64_t{layout.importance},
-                          where);
-
-    const std::int64_t step_fill = dump::kStepFill;
-    create_growing(file, dump::kSteps, H5T_STD_I64LE, {}, kStepsChunk, {}, 0, "snapshot",
-                   "training step of each complete snapshot (0 = before training)", where,
-                   &step_fill);
-    create_growing(file, dump::kProbeLoss, H5T_IEEE_F64LE, {}, kStepsChunk, {}, 0, "snapshot",
-                   "loss of the probe batch", where);
-
-    Handle probe(check(H5Gcreate2(file, dump::kProbeGroup, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                       where),
-                 H5Gclose);
-    auto write_probe = [&](const char* name, const IntArray& array, const char* dims) {
-      if (array.shape.empty()) return;
-      write_fixed(file, name, H5T_STD_I64LE, H5T_NATIVE_INT64, to_hsize(array.shape),
-                  array.values.data(), dims, where);
-    };
-    write_probe(dump::kProbeIndices, layout.probe_indices, "sample");
-    write_probe(dump::kProbeTokens, layout.probe_tokens, "sample,query");
-    write_probe(dump::kProbeTargets, layout.probe_targets,
-                layout.probe_targets.shape.size() == 1 ? "sample" : "sample,query");
-    write_probe(dump::kProbeSource, layout.probe_source, "sample,source");
-
-    Handle layers(check(H5Gcreate2(file, dump::kLayersGroup, H5P_DEFAULT, H5P_DEFAULT,
-                                   H5P_DEFAULT),
-                        where),
-                  H5Gclose);
+    write_root_attributes(file, layout, where);
+    create_root_datasets(file, layout, where);
+    Handle layers(
+        check(H5Gcreate2(file, dump::kLayersGroup, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where),
+        H5Gclose);
     for (std::size_t index = 0; index < layout.layers.size(); ++index) {
-      const auto& layer = layout.layers[index];
-      const std::string name = dump::layer_group(static_cast<std::int64_t>(index));
-      Handle group(
-          check(H5Gcreate2(file, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where),
-          H5Gclose);
-      dump::write_attribute(group.get(), dump::kLayerAttributeIndex, layer.index, where);
-      dump::write_attribute(group.get(), dump::kLayerAttributeKind, layer.kind, where);
-      dump::write_attribute(group.get(), dump::kLayerAttributeCausal, std::int64_t{layer.causal},
-                            where);
-      dump::write_attribute(group.get(), dump::kLayerAttributeHeads, layer.heads, where);
-      dump::write_attribute(group.get(), dump::kLayerAttributeQueryLength, layer.query_length,
-                            where);
-      dump::write_attribute(group.get(), dump::kLayerAttributeKeyLength, layer.key_length, where);
-      const std::vector<hsize_t> allowed_shape = {static_cast<hsize_t>(layer.heads),
-                                                  static_cast<hsize_t>(layer.query_length)};
-      if (static_cast<std::int64_t>(layer.allowed_keys.size()) !=
-          layer.heads * layer.query_length) {
-        throw std::invalid_argument(where + ": allowed_keys of layer " + name +
-                                    " must hold H * Tq values");
-      }
-      write_fixed(group.get(), dump::kLayerAllowedKeys, H5T_STD_I32LE, H5T_NATIVE_INT32,
-                  allowed_shape, layer.allowed_keys.data(), dump::kAllowedKeysDims, where);
-      const auto heads = static_cast<hsize_t>(layer.heads);
-      const auto queries = static_cast<hsize_t>(layer.query_length);
-      const auto keys = static_cast<hsize_t>(layer.key_length);
-      if (layout.maps) {
-        // One (sample, head) map per chunk: a reader pulls single maps, a writer never rewrites.
-        create_growing(group.get(), dump::kLayerMaps, state->map_file_type(),
-                       {static_cast<hsize_t>(layout.samples), heads, queries, keys}, 1,
-                       {1, 1, queries, keys}, layout.compression, dump::kMapDims,
-                       "attention probabilities A[i, j] (rows sum to 1 over allowed keys)",
-                       where);
-      }
-      for (const auto& statistic : dump::kStatistics) {
-        if (!records(statistic, layout)) continue;
-        const auto row = statistic_row(statistic.shape, layer, layout.samples);
-        create_growing(group.get(), statistic.name, H5T_IEEE_F32LE, row,
-                       statistic_chunk(statistic.shape), row, /*compression=*/0,
-                       dump::statistic_dims(statistic.shape), statistic.doc, where);
-      }
+      create_layer(file, layout, index, state->map_file_type(), where);
     }
     state->open_datasets();
     state->flush_reserve = flush_reserve(layout);
     state->flush("first flush");
   } catch (const DumpError& error) {
-    state->fence();
-    state->release();
-    throw run::IoError(std::string("cannot create ") + error.what());
+    state->fail(std::string("cannot create ") + error.what());
   }
   return std::unique_ptr<DumpWriter>(new DumpWriter(std::move(state)));
 }
@@ -472,6 +500,8 @@ void check_layout(hid_t file, const DumpLayout& layout, const std::string& where
     const std::string name = dump::layer_group(static_cast<std::int64_t>(index));
     Handle group = dump::open_group(file, name, where);
     if (dump::read_string_attribute(group.get(), dump::kLayerAttributeKind, where) != layer.kind ||
+        dump::read_string_attribute(group.get(), dump::kLayerAttributeRole, where) !=
+            dump::role_name(layer.role) ||
         dump::read_int_attribute(group.get(), dump::kLayerAttributeHeads, where) != layer.heads ||
         dump::read_int_attribute(group.get(), dump::kLayerAttributeQueryLength, where) !=
             layer.query_length ||
@@ -526,10 +556,8 @@ std::unique_ptr<DumpWriter> DumpWriter::resume(const std::filesystem::path& path
     state->steps = steps;
     state->flush("truncating to step " + std::to_string(keep_through_step));
   } catch (const DumpError& error) {
-    state->fence();
-    state->release();
-    throw run::IoError("cannot continue " + std::string(error.what()) +
-                       ". The file was left as it is (move it aside to start a new dump)");
+    state->fail("cannot continue " + std::string(error.what()) +
+                ". The file was left as it is (move it aside to start a new dump)");
   }
   return std::unique_ptr<DumpWriter>(new DumpWriter(std::move(state)));
 }
@@ -538,7 +566,7 @@ void DumpWriter::append(const Snapshot& snapshot) {
   auto& state = *state_;
   const auto where = state.context();
   if (state.failed || !state.file.valid()) {
-    throw run::IoError(where + ": the writer stopped after an earlier error");
+    throw attnlab::IoError(where + ": the writer stopped after an earlier error");
   }
   if (snapshot.layers.size() != state.layout.layers.size()) {
     throw std::invalid_argument(where + ": snapshot has " + std::to_string(snapshot.layers.size()) +
@@ -577,12 +605,9 @@ void DumpWriter::append(const Snapshot& snapshot) {
     write_row(state.steps_dataset, index, &snapshot.step, where);
     state.flush("snapshot at step " + std::to_string(snapshot.step));
   } catch (const DumpError& error) {
-    state.failed = true;
-    state.fence();
-    state.release();
-    throw run::IoError("cannot write " + std::string(error.what()) +
-                       " (the dump keeps the snapshots before step " +
-                       std::to_string(snapshot.step) + ")");
+    state.fail("cannot write " + std::string(error.what()) +
+               " (the dump keeps the snapshots before step " + std::to_string(snapshot.step) +
+               ")");
   }
   state.steps.push_back(snapshot.step);
 }
@@ -595,17 +620,14 @@ void DumpWriter::close() {
     // Everything is flushed after each snapshot; this flush only makes the close write nothing.
     state.flush("close");
   } catch (const DumpError& error) {
-    state.failed = true;
-    state.fence();
-    state.release();
-    throw run::IoError("cannot close " + std::string(error.what()));
+    state.fail("cannot close " + std::string(error.what()));
   }
   state.maps.clear();
   state.statistics.clear();
   state.steps_dataset.dataset.reset();
   state.probe_loss.dataset.reset();
   if (!state.file.reset()) {
-    throw run::IoError("cannot close " + state.context() + ": " + dump::last_error());
+    throw attnlab::IoError("cannot close " + state.context() + ": " + dump::last_error());
   }
 }
 

@@ -1,4 +1,4 @@
-// Writes an attention dump (attention.h5; layout in analysis/dump/dump_schema.h) one snapshot at
+// Writes an attention dump (attention.h5; layout in dump/dump_schema.h) one snapshot at
 // a time. No LibTorch here: the recorder hands over plain buffers, and the writer's throughput can
 // be measured alone.
 //
@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include "dump/dump_schema.h"
+
 namespace attnlab::record {
 
 enum class MapDtype { Float16, Float32 };
@@ -42,6 +44,7 @@ struct IntArray {
 struct LayerLayout {
   std::int64_t index = 0;  // forward order among the model's attention modules
   std::string kind;        // "self" | "cross"
+  dump::LayerRole role = dump::LayerRole::DecoderSelf;  // Cross exactly when kind is "cross"
   bool causal = false;
   std::int64_t heads = 0;
   std::int64_t query_length = 0;
@@ -77,12 +80,14 @@ struct Snapshot {
 
 class DumpWriter {
  public:
-  // A new dump. Throws run::IoError (naming the path) when the file exists or cannot be created.
+  // A new dump. Throws attnlab::IoError (naming the path) when the file exists or cannot be
+  // created.
   static std::unique_ptr<DumpWriter> create(const std::filesystem::path& path,
                                             const DumpLayout& layout);
   // Continues an existing dump: keeps its complete snapshots with step <= keep_through_step and
-  // drops the rest (later ones, and a partial one left by a crash). Throws run::IoError when the
-  // file cannot be opened or was recorded with another layout; the file is then left untouched.
+  // drops the rest (later ones, and a partial one left by a crash). Throws attnlab::IoError when
+  // the file cannot be opened or was recorded with another layout (another schema version
+  // included); the file is then left untouched.
   static std::unique_ptr<DumpWriter> resume(const std::filesystem::path& path,
                                             const DumpLayout& layout,
                                             std::int64_t keep_through_step);
@@ -90,10 +95,10 @@ class DumpWriter {
   DumpWriter(const DumpWriter&) = delete;
   DumpWriter& operator=(const DumpWriter&) = delete;
 
-  // Appends one snapshot; when it returns, the snapshot survives a SIGKILL. Throws run::IoError
+  // Appends one snapshot; when it returns, the snapshot survives a SIGKILL. Throws attnlab::IoError
   // (disk full, ...) naming the path; the writer is unusable afterwards.
   void append(const Snapshot& snapshot);
-  // Closes the file; throws run::IoError when the final write fails.
+  // Closes the file; throws attnlab::IoError when the final write fails.
   void close();
 
   const std::filesystem::path& path() const;

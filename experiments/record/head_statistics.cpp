@@ -28,6 +28,116 @@ torch::Tensor per_query_output(const torch::Tensor& per_query, const torch::Tens
   return to_output(per_query.masked_fill(valid.logical_not(), std::nan("")));
 }
 
+// The maps' sizes, and n_i per (head, query) cell. Query i sits at key position i + offset().
+struct CellLayout {
+  std::int64_t samples, heads, query_length, key_length;
+  const std::int32_t* allowed;  // [H,Tq]
+
+  std::int64_t offset() const { return key_length - query_length; }
+  std::size_t cells() const { return static_cast<std::size_t>(heads * query_length); }
+};
+
+// Sums over samples per (head, query) cell, each [H*Tq].
+struct CellSums {
+  explicit CellSums(std::size_t cells)
+      : entropy(cells), confidence(cells), distance(cells), k90(cells), sink(cells), self(cells),
+        previous(cells), next(cells) {}
+  std::vector<double> entropy, confidence, distance, k90, sink, self, previous, next;
+};
+
+// k90 of one row: the fewest of its largest weights whose sum reaches 0.9 of its mass. A row
+// with NaN (a diverged run) has none: sorting it would break the comparator's ordering.
+double keys_holding_most_mass(const float* row, std::int64_t key_length, double row_mass,
+                              std::vector<float>& sorted) {
+  if (std::isnan(row_mass)) return std::numeric_limits<double>::quiet_NaN();
+  std::copy(row, row + key_length, sorted.begin());
+  std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+  const double target = 0.9 * row_mass * (1.0 - kMassSlack);
+  double cumulative = 0.0;
+  std::int64_t count = 0;
+  while (count < key_length) {
+    cumulative += sorted[static_cast<std::size_t>(count)];
+    ++count;
+    if (cumulative >= target) break;
+  }
+  return static_cast<double>(count);
+}
+
+// Adds the row of the query at key position `position` to `cell` of `sums`; `sorted` is scratch
+// space of key_length weights.
+void add_row(const float* row, std::int64_t key_length, std::int64_t position, std::size_t cell,
+             std::vector<float>& sorted, CellSums& sums) {
+  double row_entropy = 0.0, row_max = 0.0, row_distance = 0.0, row_mass = 0.0;
+  for (std::int64_t key = 0; key < key_length; ++key) {
+    const double weight = row[key];
+    if (weight > 0.0) row_entropy -= weight * std::log(weight);  // 0 ln 0 = 0
+    row_max = std::max(row_max, weight);
+    row_distance += weight * static_cast<double>(std::abs(position - key));
+    row_mass += weight;
+  }
+  sums.entropy[cell] += row_entropy;
+  sums.confidence[cell] += row_max;
+  sums.distance[cell] += row_distance;
+  sums.sink[cell] += row[0];
+  if (position >= 0 && position < key_length) sums.self[cell] += row[position];
+  if (position >= 1 && position - 1 < key_length) sums.previous[cell] += row[position - 1];
+  if (position + 1 >= 0 && position + 1 < key_length) sums.next[cell] += row[position + 1];
+  sums.k90[cell] += keys_holding_most_mass(row, key_length, row_mass, sorted);
+}
+
+// One pass over each row of `weights` [B,H,Tq,Tk] in plain loops: the maps are small and many
+// (B*H*Tq rows), so a sequence of tensor operations would cost more in dispatch than in
+// arithmetic.
+CellSums sum_rows(const float* weights, const CellLayout& layout) {
+  CellSums sums(layout.cells());
+  std::vector<float> sorted(static_cast<std::size_t>(layout.key_length));
+  for (std::int64_t sample = 0; sample < layout.samples; ++sample) {
+    for (std::int64_t head = 0; head < layout.heads; ++head) {
+      for (std::int64_t query = 0; query < layout.query_length; ++query) {
+        const auto cell = static_cast<std::size_t>(head * layout.query_length + query);
+        const auto row_index = (sample * layout.heads + head) * layout.query_length + query;
+        add_row(weights + row_index * layout.key_length, layout.key_length,
+                query + layout.offset(), cell, sorted, sums);
+      }
+    }
+  }
+  return sums;
+}
+
+// [H,Tq]: the mean over samples per query; NaN where the query has no allowed key.
+torch::Tensor per_query_means(const CellLayout& layout, const std::vector<double>& sums) {
+  auto out = torch::empty({layout.heads, layout.query_length}, torch::kFloat);  // [H,Tq]
+  float* values = out.data_ptr<float>();
+  for (std::size_t cell = 0; cell < layout.cells(); ++cell) {
+    values[cell] = layout.allowed[cell] >= 1
+                       ? static_cast<float>(sums[cell] / static_cast<double>(layout.samples))
+                       : std::nanf("");
+  }
+  return out;
+}
+
+// [H]: the mean over samples per query, then over the queries that `include(query, n_i)`
+// accepts; NaN for a head without one.
+template <typename Include>
+torch::Tensor per_head_means(const CellLayout& layout, const std::vector<double>& sums,
+                             Include include) {
+  auto out = torch::empty({layout.heads}, torch::kFloat);  // [H]
+  float* values = out.data_ptr<float>();
+  for (std::int64_t head = 0; head < layout.heads; ++head) {
+    double total = 0.0;
+    std::int64_t counted = 0;
+    for (std::int64_t query = 0; query < layout.query_length; ++query) {
+      const auto cell = static_cast<std::size_t>(head * layout.query_length + query);
+      if (!include(query, layout.allowed[cell])) continue;
+      total += sums[cell] / static_cast<double>(layout.samples);
+      ++counted;
+    }
+    values[head] = counted > 0 ? static_cast<float>(total / static_cast<double>(counted))
+                               : std::nanf("");
+  }
+  return out;
+}
+
 }  // namespace
 
 torch::Tensor allowed_key_counts(const torch::Tensor& allowed, std::int64_t heads,
@@ -42,120 +152,40 @@ torch::Tensor allowed_key_counts(const torch::Tensor& allowed, std::int64_t head
 
 MapStatistics map_statistics(const torch::Tensor& probs, const torch::Tensor& allowed_keys) {
   TORCH_CHECK(probs.dim() == 4, "probabilities [B,H,Tq,Tk] expected, got ", probs.sizes());
-  const auto samples = probs.size(0), heads = probs.size(1);
-  const auto query_length = probs.size(2), key_length = probs.size(3);
-  // One pass over each row in plain loops: the maps are small and many (B*H*Tq rows), so a
-  // sequence of tensor operations would cost more in dispatch than in arithmetic.
   const auto attention = probs.to(torch::kCPU, torch::kFloat).contiguous();   // [B,H,Tq,Tk]
   const auto keys = allowed_keys.to(torch::kCPU, torch::kInt).contiguous();  // [H,Tq]
-  const float* weights = attention.data_ptr<float>();
-  const std::int32_t* allowed = keys.data_ptr<std::int32_t>();
-  const auto offset = key_length - query_length;  // query i sits at key position i + offset
+  const CellLayout layout{probs.size(0), probs.size(1), probs.size(2), probs.size(3),
+                          keys.data_ptr<std::int32_t>()};
+  const CellSums sums = sum_rows(attention.data_ptr<float>(), layout);
 
-  // Sums over samples per (head, query).
-  const auto cells = static_cast<std::size_t>(heads * query_length);
-  std::vector<double> entropy(cells), confidence(cells), distance(cells), k90(cells), sink(cells),
-      self(cells), previous(cells), next(cells);
-  std::vector<float> sorted(static_cast<std::size_t>(key_length));
-  for (std::int64_t sample = 0; sample < samples; ++sample) {
-    for (std::int64_t head = 0; head < heads; ++head) {
-      for (std::int64_t query = 0; query < query_length; ++query) {
-        const auto cell = static_cast<std::size_t>(head * query_length + query);
-        const float* row = weights + ((sample * heads + head) * query_length + query) * key_length;
-        const auto position = query + offset;
-        double row_entropy = 0.0, row_max = 0.0, row_distance = 0.0, row_mass = 0.0;
-        for (std::int64_t key = 0; key < key_length; ++key) {
-          const double weight = row[key];
-          if (weight > 0.0) row_entropy -= weight * std::log(weight);  // 0 ln 0 = 0
-          row_max = std::max(row_max, weight);
-          row_distance += weight * static_cast<double>(std::abs(position - key));
-          row_mass += weight;
-        }
-        entropy[cell] += row_entropy;
-        confidence[cell] += row_max;
-        distance[cell] += row_distance;
-        sink[cell] += row[0];
-        if (position >= 0 && position < key_length) self[cell] += row[position];
-        if (position >= 1 && position - 1 < key_length) previous[cell] += row[position - 1];
-        if (position + 1 >= 0 && position + 1 < key_length) next[cell] += row[position + 1];
-        // k90: the fewest of the largest weights whose sum reaches 0.9 of the row's mass. A row
-        // with NaN (a diverged run) has none: sorting it would break the comparator's ordering.
-        if (std::isnan(row_mass)) {
-          k90[cell] += std::numeric_limits<double>::quiet_NaN();
-          continue;
-        }
-        std::copy(row, row + key_length, sorted.begin());
-        std::sort(sorted.begin(), sorted.end(), std::greater<float>());
-        const double target = 0.9 * row_mass * (1.0 - kMassSlack);
-        double cumulative = 0.0;
-        std::int64_t count = 0;
-        while (count < key_length) {
-          cumulative += sorted[static_cast<std::size_t>(count)];
-          ++count;
-          if (cumulative >= target) break;
-        }
-        k90[cell] += static_cast<double>(count);
-      }
-    }
-  }
-
-  // Means over samples per query, then over the valid queries per head.
-  auto per_query = [&](const std::vector<double>& sums) {
-    auto out = torch::empty({heads, query_length}, torch::kFloat);  // [H,Tq]
-    float* values = out.data_ptr<float>();
-    for (std::size_t cell = 0; cell < cells; ++cell) {
-      values[cell] = allowed[cell] >= 1
-                         ? static_cast<float>(sums[cell] / static_cast<double>(samples))
-                         : std::nanf("");
-    }
-    return out;
-  };
-  // `include(query, n_i)` says which queries a head's mean runs over.
-  auto per_head = [&](const std::vector<double>& sums, auto&& include) {
-    auto out = torch::empty({heads}, torch::kFloat);  // [H]
-    float* values = out.data_ptr<float>();
-    for (std::int64_t head = 0; head < heads; ++head) {
-      double total = 0.0;
-      std::int64_t counted = 0;
-      for (std::int64_t query = 0; query < query_length; ++query) {
-        const auto cell = static_cast<std::size_t>(head * query_length + query);
-        if (!include(query, allowed[cell])) continue;
-        total += sums[cell] / static_cast<double>(samples);
-        ++counted;
-      }
-      values[head] = counted > 0 ? static_cast<float>(total / static_cast<double>(counted))
-                                 : std::nanf("");
-    }
-    return out;
-  };
-  auto valid = [](std::int64_t, std::int32_t keys) { return keys >= 1; };
-  auto key_exists = [&](std::int64_t delta) {
-    return [=](std::int64_t query, std::int32_t keys) {
-      const auto key = query + offset - delta;
-      return keys >= 1 && key >= 0 && key < key_length;
+  const auto valid = [](std::int64_t, std::int32_t keys) { return keys >= 1; };
+  const auto key_exists = [&layout](std::int64_t delta) {
+    return [&layout, delta](std::int64_t query, std::int32_t keys) {
+      const auto key = query + layout.offset() - delta;
+      return keys >= 1 && key >= 0 && key < layout.key_length;
     };
   };
-
   MapStatistics out;
-  out.entropy = per_head(entropy, valid);
+  out.entropy = per_head_means(layout, sums.entropy, valid);
   // ln 1 = 0: a query with a single allowed key has no entropy to normalise.
-  std::vector<double> normalised(cells);
-  for (std::size_t cell = 0; cell < cells; ++cell) {
-    normalised[cell] = allowed[cell] > 1 ? entropy[cell] / std::log(allowed[cell]) : 0.0;
+  std::vector<double> normalised(layout.cells());
+  for (std::size_t cell = 0; cell < layout.cells(); ++cell) {
+    const auto allowed = layout.allowed[cell];
+    normalised[cell] = allowed > 1 ? sums.entropy[cell] / std::log(allowed) : 0.0;
   }
   out.entropy_normalised =
-      per_head(normalised, [](std::int64_t, std::int32_t keys) { return keys > 1; });
-  out.confidence = per_head(confidence, valid);
-  out.distance = per_head(distance, valid);
-  out.sink_mass = per_head(sink, valid);
-  out.self_mass = per_head(self, key_exists(0));
-  out.previous_mass = per_head(previous, key_exists(1));
-  out.next_mass = per_head(next, key_exists(-1));
-  out.k90 = per_head(k90, valid);
-  out.entropy_per_query = per_query(entropy);
-  out.confidence_per_query = per_query(confidence);
-  out.distance_per_query = per_query(distance);
-  out.k90_per_query = per_query(k90);
+      per_head_means(layout, normalised, [](std::int64_t, std::int32_t keys) { return keys > 1; });
+  out.confidence = per_head_means(layout, sums.confidence, valid);
+  out.distance = per_head_means(layout, sums.distance, valid);
+  out.sink_mass = per_head_means(layout, sums.sink, valid);
+  out.self_mass = per_head_means(layout, sums.self, key_exists(0));
+  out.previous_mass = per_head_means(layout, sums.previous, key_exists(1));
+  out.next_mass = per_head_means(layout, sums.next, key_exists(-1));
+  out.k90 = per_head_means(layout, sums.k90, valid);
+  out.entropy_per_query = per_query_means(layout, sums.entropy);
+  out.confidence_per_query = per_query_means(layout, sums.confidence);
+  out.distance_per_query = per_query_means(layout, sums.distance);
+  out.k90_per_query = per_query_means(layout, sums.k90);
   return out;
 }
 

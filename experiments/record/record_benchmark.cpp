@@ -8,11 +8,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/types.h>
 
-#include "analysis/dump/dump_schema.h"
+#include "dump/dump_schema.h"
 #include "experiments/record/recorder.h"
 #include "experiments/run/run_dir.h"
 #include "experiments/run/schema.h"
-#include "experiments/run/sample_statistics.h"
+#include "base/sample_statistics.h"
 #include "experiments/train/trainer.h"
 
 namespace attnlab::record {
@@ -20,7 +20,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-using run::median;
+using attnlab::median;
 
 std::size_t statistic_size(dump::StatisticShape shape, const WriterBenchmarkOptions& options) {
   switch (shape) {
@@ -45,6 +45,12 @@ torch::Tensor synthetic_maps(const WriterBenchmarkOptions& options, at::Generato
 }
 
 }  // namespace
+
+double snapshot_megabytes(const WriterBenchmarkOptions& options) {
+  return static_cast<double>(options.layers * options.samples * options.heads * options.length *
+                             options.length) *
+         static_cast<double>(map_dtype_size(options.map_dtype)) / 1e6;
+}
 
 WriterBenchmark write_synthetic_dump(const std::filesystem::path& path,
                                      const WriterBenchmarkOptions& options) {
@@ -121,6 +127,21 @@ WriterBenchmark benchmark_writer(const std::filesystem::path& directory,
   return result;
 }
 
+nlohmann::json to_json(const WriterBenchmark& result) {
+  const auto& options = result.options;
+  return {{"compression", options.compression},
+          {"dtype", map_dtype_name(options.map_dtype)},
+          {"layers", options.layers},
+          {"samples", options.samples},
+          {"heads", options.heads},
+          {"length", options.length},
+          {"snapshots", options.snapshots},
+          {"seconds", result.seconds},
+          {"map_bytes", result.map_bytes},
+          {"file_bytes", result.file_bytes},
+          {"map_megabytes_per_second", result.megabytes_per_second()}};
+}
+
 double OverheadBenchmark::median_without() const { return median(without_recording); }
 double OverheadBenchmark::median_with() const { return median(with_recording); }
 double OverheadBenchmark::median_recording() const { return median(recording_seconds); }
@@ -174,6 +195,16 @@ OverheadBenchmark benchmark_overhead(const std::filesystem::path& config_file,
   std::error_code ignored;
   std::filesystem::remove_all(directory, ignored);
   return result;
+}
+
+nlohmann::json to_json(const OverheadBenchmark& result) {
+  return {{"without_recording_s", result.without_recording},
+          {"with_recording_s", result.with_recording},
+          {"recording_s", result.recording_seconds},
+          {"snapshots", result.snapshots},
+          {"file_bytes", result.file_bytes},
+          {"overhead_percent", result.overhead_percent()},
+          {"recorder_percent", result.recorder_percent()}};
 }
 
 }  // namespace attnlab::record

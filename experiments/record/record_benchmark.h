@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "experiments/record/dump_writer.h"
 
 namespace attnlab::record {
@@ -23,6 +25,9 @@ struct WriterBenchmarkOptions {
   int compression = 0;
 };
 
+// The maps of one snapshot, L x B x H x T x T values, in MB.
+double snapshot_megabytes(const WriterBenchmarkOptions& options);
+
 struct WriterBenchmark {
   WriterBenchmarkOptions options;
   double seconds = 0.0;         // appending every snapshot (writes and flushes)
@@ -36,6 +41,8 @@ struct WriterBenchmark {
 // starts: only the writer is timed.
 WriterBenchmark benchmark_writer(const std::filesystem::path& directory,
                                  const WriterBenchmarkOptions& options);
+// The options (shape, dtype, compression) and the result, for bench record's report.
+nlohmann::json to_json(const WriterBenchmark& result);
 
 // The same dump, kept at `path` (which must not exist): for analysis benchmarks and tests. Probe
 // tokens are a random segment of T/2 tokens repeated; statistics are constant.
@@ -63,5 +70,7 @@ struct OverheadBenchmark {
 OverheadBenchmark benchmark_overhead(const std::filesystem::path& config_file,
                                      const std::vector<std::string>& overrides,
                                      const std::filesystem::path& directory, int repeats);
+// Every run's times, the dump's size and both overheads, for bench record's report.
+nlohmann::json to_json(const OverheadBenchmark& result);
 
 }  // namespace attnlab::record

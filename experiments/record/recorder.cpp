@@ -1,4 +1,3 @@
-#include "experiments/model/eval_mode.h"
 #include "experiments/record/recorder.h"
 
 #include <chrono>
@@ -10,7 +9,8 @@
 #include <ATen/Parallel.h>
 #include <torch/utils.h>
 
-#include "analysis/dump/dump_schema.h"
+#include "dump/dump_schema.h"
+#include "experiments/model/eval_mode.h"
 #include "experiments/record/head_statistics.h"
 #include "experiments/run/system_info.h"
 #include "experiments/train/head_importance.h"
@@ -83,6 +83,16 @@ IntArray int_array(const torch::Tensor& tensor) {
   return array;
 }
 
+// The part of the model attention module `index` (forward order) belongs to: attention_layers()
+// lists an encoder-decoder model's encoder modules first, model.layers of them.
+dump::LayerRole layer_role(const model::ModelSpec& spec, const variants::AttentionSite& site,
+                           std::size_t index) {
+  if (site.cross) return dump::LayerRole::Cross;
+  const bool encoder = spec.arch == "encoder" ||
+                       (spec.has_encoder() && static_cast<std::int64_t>(index) < spec.layers);
+  return encoder ? dump::LayerRole::EncoderSelf : dump::LayerRole::DecoderSelf;
+}
+
 std::vector<float> floats(const torch::Tensor& tensor) {
   const auto values = tensor.to(torch::kCPU, torch::kFloat).contiguous();
   return {values.data_ptr<float>(), values.data_ptr<float>() + values.numel()};
@@ -104,7 +114,7 @@ class SingleThread {
 
 }  // namespace
 
-struct Recorder::Capture {
+struct Recorder::ProbePass {
   model::AttentionTap tap;
   double loss = 0.0;
   std::vector<torch::Tensor> importance;  // per layer [H] float64, when recorded
@@ -136,7 +146,7 @@ Recorder::~Recorder() = default;
 // per-example gradients in one backward pass, and gating by 1 changes no value. Gradients go to
 // the gates only (autograd::grad), so the parameters' .grad, which the optimiser owns, stay as
 // they are.
-Recorder::Capture Recorder::capture(model::Transformer& model) {
+Recorder::ProbePass Recorder::run_probe(model::Transformer& model) {
   model::EvalMode eval(model);
   auto layers = model->attention_layers();
   const auto samples = probe_.batch.inputs.size(0);
@@ -148,33 +158,33 @@ Recorder::Capture Recorder::capture(model::Transformer& model) {
   torch::AutoGradMode grad_mode(/*enabled=*/importance);
   std::optional<train::HeadGates> gates;
   if (importance) gates.emplace(layers, samples, device_);
-  Capture captured;
+  ProbePass pass;
   const auto source =
       probe_.batch.source.defined() ? probe_.batch.source.to(device_) : probe_.batch.source;
-  const auto logits = model->forward(probe_.batch.inputs.to(device_), &captured.tap, source);
+  const auto logits = model->forward(probe_.batch.inputs.to(device_), &pass.tap, source);
   const auto loss = train::objective(logits, targets).loss;
-  captured.loss = loss.item<double>();
-  TORCH_CHECK(captured.tap.captures.size() == layers.size(),
-              "the model reported ", captured.tap.captures.size(), " attention captures for ",
+  pass.loss = loss.item<double>();
+  TORCH_CHECK(pass.tap.captures.size() == layers.size(),
+              "the model reported ", pass.tap.captures.size(), " attention captures for ",
               layers.size(), " attention layers: the recorder pairs them in forward order");
   for (std::size_t index = 0; index < layers.size(); ++index) {
-    TORCH_CHECK(captured.tap.captures[index].layer == layers[index]->site().layer,
+    TORCH_CHECK(pass.tap.captures[index].layer == layers[index]->site().layer,
                 "attention capture ", index, " comes from layer ",
-                captured.tap.captures[index].layer, ", expected ", layers[index]->site().layer);
+                pass.tap.captures[index].layer, ", expected ", layers[index]->site().layer);
   }
   if (settings_.importance) {
     std::vector<torch::Tensor> sums;  // per layer [H]: sum over examples of |dL(x)/d xi_h|
     if (importance) sums = train::gate_gradient_sums(loss, *gates, weights);
     for (std::size_t layer = 0; layer < layers.size(); ++layer) {
-      captured.importance.push_back(
+      pass.importance.push_back(
           importance ? sums[layer] / static_cast<double>(examples)
                      : torch::zeros({layers[layer]->heads()}, torch::kDouble));  // [H]
     }
   }
-  return captured;
+  return pass;
 }
 
-DumpLayout Recorder::layout(model::Transformer& model, const Capture& captured) const {
+DumpLayout Recorder::layout(model::Transformer& model, const ProbePass& pass) const {
   DumpLayout layout;
   layout.samples = settings_.samples;
   layout.maps = settings_.maps;
@@ -191,10 +201,11 @@ DumpLayout Recorder::layout(model::Transformer& model, const Capture& captured) 
                            {dump::kAttributeRecordSeed, static_cast<std::int64_t>(settings_.seed)}};
   auto layers = model->attention_layers();
   for (std::size_t index = 0; index < layers.size(); ++index) {
-    const auto& probs = captured.tap.captures[index].probs;  // [B,H,Tq,Tk]
+    const auto& probs = pass.tap.captures[index].probs;  // [B,H,Tq,Tk]
     LayerLayout layer;
     layer.index = static_cast<std::int64_t>(index);
-    layer.kind = captured.tap.captures[index].kind;
+    layer.kind = pass.tap.captures[index].kind;
+    layer.role = layer_role(model->spec(), layers[index]->site(), index);
     layer.causal = layers[index]->site().causal;
     layer.heads = probs.size(1);
     layer.query_length = probs.size(2);
@@ -213,8 +224,8 @@ void Recorder::on_start(model::Transformer& model, std::int64_t first_step) {
   if (!settings_.enabled()) return;
   const auto start = Clock::now();
   SingleThread single_thread;
-  auto captured = capture(model);
-  const auto dump_layout = layout(model, captured);
+  auto pass = run_probe(model);
+  const auto dump_layout = layout(model, pass);
   if (resume_ && std::filesystem::exists(dump_path_)) {
     // The model is at `first_step` (its checkpoint); snapshots after it are redone.
     writer_ = DumpWriter::resume(dump_path_, dump_layout, first_step);
@@ -224,7 +235,7 @@ void Recorder::on_start(model::Transformer& model, std::int64_t first_step) {
   const auto& steps = writer_->steps();
   const bool recorded = !steps.empty() && steps.back() == first_step;
   if (is_recording_step(first_step, settings_.every, total_steps_) && !recorded) {
-    record(model, first_step, std::move(captured));
+    record(model, first_step, std::move(pass));
   }
   seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -234,19 +245,19 @@ void Recorder::on_step(model::Transformer& model, std::int64_t completed_step, b
   if (!last_step && !is_recording_step(completed_step, settings_.every, total_steps_)) return;
   const auto start = Clock::now();
   SingleThread single_thread;
-  record(model, completed_step, capture(model));
+  record(model, completed_step, run_probe(model));
   seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-void Recorder::record(model::Transformer& model, std::int64_t step, Capture&& captured) {
+void Recorder::record(model::Transformer& model, std::int64_t step, ProbePass&& pass) {
   auto layers = model->attention_layers();
 
   Snapshot snapshot;
   snapshot.step = step;
-  snapshot.probe_loss = captured.loss;
+  snapshot.probe_loss = pass.loss;
   std::vector<torch::Tensor> keep_alive;  // map buffers the writer reads
   for (std::size_t index = 0; index < layers.size(); ++index) {
-    const auto& capture = captured.tap.captures[index];
+    const auto& capture = pass.tap.captures[index];
     const auto probs = capture.probs.to(torch::kCPU);  // [B,H,Tq,Tk]
     const auto allowed = allowed_key_counts(layers[index]->allowed(probs.size(2), probs.size(3)),
                                             probs.size(1), probs.size(2), probs.size(3));  // [H,Tq]
@@ -278,7 +289,7 @@ void Recorder::record(model::Transformer& model, std::int64_t step, Capture&& ca
     stats[dump::kOutputNormPerQuery] = floats(norms.per_query);
     stats[dump::kValueNorms] = floats(norms.value_norms);
     if (settings_.importance) {
-      const auto& raw = captured.importance[index];  // [H]
+      const auto& raw = pass.importance[index];  // [H]
       stats[dump::kImportance] = floats(raw);
       stats[dump::kImportanceNormalised] = floats(train::normalise_importance(raw));
     }

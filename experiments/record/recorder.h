@@ -66,10 +66,10 @@ class Recorder : public train::TrainingObserver {
   double seconds() const { return seconds_; }
 
  private:
-  struct Capture;
-  Capture capture(model::Transformer& model);
-  void record(model::Transformer& model, std::int64_t step, Capture&& captured);
-  DumpLayout layout(model::Transformer& model, const Capture& captured) const;
+  struct ProbePass;
+  ProbePass run_probe(model::Transformer& model);
+  void record(model::Transformer& model, std::int64_t step, ProbePass&& pass);
+  DumpLayout layout(model::Transformer& model, const ProbePass& pass) const;
 
   RecordSettings settings_;
   std::int64_t total_steps_;

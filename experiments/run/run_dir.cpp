@@ -2,7 +2,7 @@
 
 #include <ctime>
 
-#include "experiments/run/atomic_file.h"
+#include "base/atomic_file.h"
 
 namespace attnlab::run {
 

@@ -9,6 +9,7 @@
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
 
+#include "experiments/model/model_config.h"
 #include "experiments/tasks/task.h"
 #include "variants/attention_variant.h"
 
@@ -28,7 +29,7 @@ using config::Type;
 
 // Variant and task parts declare their options in their own files; they become config keys here.
 void add_option(config::Schema& schema, const std::string& section,
-                const variants::OptionSpec& option) {
+                const attnlab::OptionSpec& option) {
   const std::string key = section + "." + option.name;
   if (schema.find(key) != nullptr) return;  // several parts may share an option (e.g. window)
   Constraint constraint{option.min, option.min_exclusive, option.max, option.choices};
@@ -91,23 +92,24 @@ void check_folder_name(const config::Config& config, const std::string& key) {
   }
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
       !printable) {
-    throw config::ConfigError(key + " = '" + shown + "' names a folder under experiment.results_dir: "
-                              "it must be one folder name (not empty, not '.' or '..', no '/', no "
-                              "control characters)");
+    throw config::ConfigError(key + " = '" + shown +
+                              "' names a folder under experiment.results_dir: it must be one "
+                              "folder name (not empty, not '.' or '..', no '/', no control "
+                              "characters)");
   }
 }
 
-config::Schema build_schema() {
-  config::Schema schema;
+void add_experiment_keys(config::Schema& schema) {
   schema.add("seed", Type::Int, std::int64_t{0},
              "seed of initialisation and training-data order (val/test data use task.seed)",
              at_least(0));
-
   schema.add("experiment.name", Type::String, std::string("default"),
              "runs land in <experiment.results_dir>/<experiment.name>/");
   schema.add("experiment.results_dir", Type::String, std::string("results"),
              "root folder of run directories (relative to the working directory)");
+}
 
+void add_model_keys(config::Schema& schema) {
   schema.add_group("model");
   schema.add("model.name", Type::String, std::string("tiny"), "model preset (group option)");
   schema.add("model.arch", Type::String, std::string("decoder"),
@@ -134,12 +136,16 @@ config::Schema build_schema() {
              one_of({"torch", "gpt2"}));
   schema.add("model.init_std", Type::Float, 0.02, "std of the gpt2 weight initialisation",
              positive());
+}
 
+void add_variant_keys(config::Schema& schema) {
   schema.add_group("variant");
   schema.add("variant.name", Type::String, std::string("scaled"),
              "variant preset (group option); names the run in comparisons");
   for (const auto& option : variants::all_option_specs()) add_option(schema, "variant", option);
+}
 
+void add_task_keys(config::Schema& schema) {
   schema.add_group("task");
   schema.add("task.name", Type::String, std::string("copy"), "benchmark task (task registry)");
   schema.add("task.seed", Type::Int, std::int64_t{1234},
@@ -155,7 +161,24 @@ config::Schema build_schema() {
   for (const auto* entry : tasks::task_registry().entries()) {
     for (const auto& option : entry->options) add_option(schema, "task", option);
   }
+}
 
+void add_optimiser_keys(config::Schema& schema) {
+  schema.add("train.lr", Type::Float, 3e-3, "peak learning rate", positive());
+  schema.add("train.min_lr_ratio", Type::Float, 0.1, "final lr of the cosine decay / peak lr",
+             between(0.0, 1.0));
+  schema.add("train.warmup", Type::Int, std::int64_t{50}, "linear warm-up steps", at_least(0));
+  schema.add("train.weight_decay", Type::Float, 0.01,
+             "AdamW decoupled weight decay (matrices only)", at_least(0.0));
+  schema.add("train.beta1", Type::Float, 0.9, "AdamW beta1", between(0.0, 0.999999));
+  schema.add("train.beta2", Type::Float, 0.99, "AdamW beta2", between(0.0, 0.999999));
+  schema.add("train.eps", Type::Float, 1e-8, "AdamW epsilon", positive());
+  schema.add("train.grad_clip", Type::Float, 1.0, "clip the global gradient norm (0: off)",
+             at_least(0.0));
+}
+
+// The train section: budget and batch, the optimiser's keys, then numerics and cadences.
+void add_train_keys(config::Schema& schema) {
   schema.add_group("train");
   schema.add("train.name", Type::String, std::string("quick"), "training preset (group option)");
   schema.add("train.steps", Type::Int, std::int64_t{600}, "optimiser steps (the budget)",
@@ -164,17 +187,7 @@ config::Schema build_schema() {
              at_least(1));
   schema.add("train.accumulate", Type::Int, std::int64_t{1},
              "micro-batches per step (train.batch is split into this many)", at_least(1));
-  schema.add("train.lr", Type::Float, 3e-3, "peak learning rate", positive());
-  schema.add("train.min_lr_ratio", Type::Float, 0.1, "final lr of the cosine decay / peak lr",
-             between(0.0, 1.0));
-  schema.add("train.warmup", Type::Int, std::int64_t{50}, "linear warm-up steps", at_least(0));
-  schema.add("train.weight_decay", Type::Float, 0.01, "AdamW decoupled weight decay (matrices only)",
-             at_least(0.0));
-  schema.add("train.beta1", Type::Float, 0.9, "AdamW beta1", between(0.0, 0.999999));
-  schema.add("train.beta2", Type::Float, 0.99, "AdamW beta2", between(0.0, 0.999999));
-  schema.add("train.eps", Type::Float, 1e-8, "AdamW epsilon", positive());
-  schema.add("train.grad_clip", Type::Float, 1.0, "clip the global gradient norm (0: off)",
-             at_least(0.0));
+  add_optimiser_keys(schema);
   schema.add("train.skip_nonfinite", Type::Int, std::int64_t{0},
              "steps whose gradients are not finite to skip (no update; each named in train.log, "
              "counted in summary.json) before stopping the run; 0: stop at the first",
@@ -191,13 +204,17 @@ config::Schema build_schema() {
              "steps between checkpoints (and at the last step)", at_least(1));
   schema.add("train.keep_checkpoints", Type::Int, std::int64_t{2},
              "step checkpoints kept (best.pt is kept apart)", at_least(1));
+}
 
+void add_eval_keys(config::Schema& schema) {
   schema.add("eval.lengths", Type::IntList, std::vector<std::int64_t>{},
              "task.length values at which `attnlab eval` also evaluates (length generalisation)",
              at_least(1));
   schema.add("eval.batch", Type::Int, std::int64_t{0},
              "evaluation batch size (0: train.batch)", at_least(0));
+}
 
+void add_runtime_keys(config::Schema& schema) {
   schema.add("runtime.threads", Type::Int, std::int64_t{0},
              "intra-op threads (0: every core this process may use)", at_least(0));
   schema.add("runtime.device", Type::String, std::string("cpu"),
@@ -206,9 +223,12 @@ config::Schema build_schema() {
              "train even when the estimated peak memory (attnlab config show --cost) exceeds "
              "what is available");
   schema.add("runtime.progress", Type::String, std::string("auto"),
-             "auto: a bar on a terminal, lines otherwise", one_of({"auto", "bar", "lines", "none"}));
+             "auto: a bar on a terminal, lines otherwise",
+             one_of({"auto", "bar", "lines", "none"}));
+}
 
-  // Attention recording (experiments/record): a probe batch at recording steps -> attention.h5.
+// Attention recording (experiments/record): a probe batch at recording steps -> attention.h5.
+void add_record_keys(config::Schema& schema) {
   schema.add("record.every", Type::Int, std::int64_t{25},
              "steps between attention snapshots (plus step 0 and the last step); 0: no recording",
              at_least(0));
@@ -223,42 +243,66 @@ config::Schema build_schema() {
              "writer drops from ~700 to ~60 MB/s)",
              between(0, 9));
   schema.add("record.importance", Type::Bool, true,
-             "head importance |dL/d gate| (Michel et al. 2019): one backward pass per probe example");
+             "head importance |dL/d gate| (Michel et al. 2019): one backward pass per probe "
+             "example");
   schema.add("record.seed", Type::Int, std::int64_t{0}, "seed of the probe's example draw",
              at_least(0));
+}
 
-  schema.add_free_section("extra");
+void check_heads_divide_width(const config::Config& config) {
+  if (config.get_int("model.d_model") % config.get_int("model.heads") != 0) {
+    throw config::ConfigError("model.d_model = " + std::to_string(config.get_int("model.d_model")) +
+                              " must be divisible by model.heads = " +
+                              std::to_string(config.get_int("model.heads")));
+  }
+}
 
+void check_micro_batches_divide_batch(const config::Config& config) {
+  if (config.get_int("train.batch") % config.get_int("train.accumulate") != 0) {
+    throw config::ConfigError("train.batch = " + std::to_string(config.get_int("train.batch")) +
+                              " must be divisible by train.accumulate = " +
+                              std::to_string(config.get_int("train.accumulate")));
+  }
+}
+
+void check_probe_fits_validation(const config::Config& config) {
+  if (config.get_int("record.every") == 0) return;
+  const auto validation = tasks::make_task(config)->split_size(tasks::Split::Val);
+  if (config.get_int("record.samples") > validation) {
+    throw config::ConfigError("record.samples = " +
+                              std::to_string(config.get_int("record.samples")) +
+                              " exceeds the validation set (" + std::to_string(validation) +
+                              " examples) the probe is drawn from");
+  }
+}
+
+// Checks across keys, run in this order after every key is valid; the first failure is reported.
+void add_checks(config::Schema& schema) {
+  schema.add_check(check_heads_divide_width);
+  schema.add_check(check_micro_batches_divide_batch);
   schema.add_check([](const config::Config& config) {
-    if (config.get_int("model.d_model") % config.get_int("model.heads") != 0) {
-      throw config::ConfigError("model.d_model = " + std::to_string(config.get_int("model.d_model")) +
-                                " must be divisible by model.heads = " +
-                                std::to_string(config.get_int("model.heads")));
-    }
-  });
-  schema.add_check([](const config::Config& config) {
-    if (config.get_int("train.batch") % config.get_int("train.accumulate") != 0) {
-      throw config::ConfigError("train.batch = " + std::to_string(config.get_int("train.batch")) +
-                                " must be divisible by train.accumulate = " +
-                                std::to_string(config.get_int("train.accumulate")));
-    }
-  });
-  schema.add_check([](const config::Config& config) {
-    as_config_error([&] { variants::validate(variant_options(config)); });
+    as_config_error([&] { variants::validate(model::variant_options(config)); });
   });
   schema.add_check([](const config::Config& config) { tasks::make_task(config); });
-  schema.add_check([](const config::Config& config) {
-    if (config.get_int("record.every") == 0) return;
-    const auto validation = tasks::make_task(config)->split_size(tasks::Split::Val);
-    if (config.get_int("record.samples") > validation) {
-      throw config::ConfigError("record.samples = " +
-                                std::to_string(config.get_int("record.samples")) +
-                                " exceeds the validation set (" + std::to_string(validation) +
-                                " examples) the probe is drawn from");
-    }
-  });
-  schema.add_check([](const config::Config& config) { check_device(config); });
-  schema.add_check([](const config::Config& config) { check_folder_name(config, "experiment.name"); });
+  schema.add_check(check_probe_fits_validation);
+  schema.add_check(check_device);
+  schema.add_check(
+      [](const config::Config& config) { check_folder_name(config, "experiment.name"); });
+}
+
+// Sections in the order `attnlab config doc` prints them.
+config::Schema build_schema() {
+  config::Schema schema;
+  add_experiment_keys(schema);
+  add_model_keys(schema);
+  add_variant_keys(schema);
+  add_task_keys(schema);
+  add_train_keys(schema);
+  add_eval_keys(schema);
+  add_runtime_keys(schema);
+  add_record_keys(schema);
+  schema.add_free_section("extra");
+  add_checks(schema);
   return schema;
 }
 
@@ -283,28 +327,6 @@ config::Config load_config(const std::filesystem::path& config_file,
   request.search_dirs = {request.config_file.parent_path(), default_config_dir()};
   request.overrides = overrides;
   return config::compose(schema(), request);
-}
-
-variants::VariantOptions variant_options(const config::Config& config) {
-  variants::VariantOptions options;
-  for (const auto& spec : variants::all_option_specs()) {
-    const std::string key = "variant." + spec.name;
-    std::visit(
-        [&](const auto& default_value) {
-          using Held = std::decay_t<decltype(default_value)>;
-          if constexpr (std::is_same_v<Held, bool>) {
-            options.set(spec.name, config.get_bool(key));
-          } else if constexpr (std::is_same_v<Held, std::int64_t>) {
-            options.set(spec.name, config.get_int(key));
-          } else if constexpr (std::is_same_v<Held, double>) {
-            options.set(spec.name, config.get_float(key));
-          } else {
-            options.set(spec.name, config.get_string(key));
-          }
-        },
-        spec.default_value);
-  }
-  return options;
 }
 
 int resolve_threads(const config::Config& config) {

@@ -6,12 +6,11 @@
 #include <vector>
 
 #include "experiments/config/config.h"
-#include "variants/options.h"
 
 namespace attnlab::run {
 
 // The full schema: experiment, model, variant (from the variant registries), task (common keys
-// plus each registered task's), train, runtime, and the free `extra` section.
+// plus each registered task's), train, eval, runtime, record, and the free `extra` section.
 const config::Schema& schema();
 
 // The project's configs/ directory (ATTNLAB_CONFIG_DIR overrides the built-in path).
@@ -22,9 +21,6 @@ std::filesystem::path default_config_file();  // configs/experiment.toml
 // are looked up next to the file first, then in the project's configs/. Throws ConfigError.
 config::Config load_config(const std::filesystem::path& config_file,
                            const std::vector<std::string>& overrides);
-
-// The `variant.*` values as options for the variant registries.
-variants::VariantOptions variant_options(const config::Config& config);
 
 // Threads to use: runtime.threads, or every core this process may run on when it is 0.
 int resolve_threads(const config::Config& config);

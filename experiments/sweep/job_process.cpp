@@ -1,7 +1,6 @@
 #include "experiments/sweep/job_process.h"
 
 #include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,7 +11,7 @@
 #include <toml++/toml.h>
 
 #include "experiments/config/config.h"
-#include "experiments/run/atomic_file.h"
+#include "base/atomic_file.h"
 
 namespace attnlab::sweep {
 
@@ -22,8 +21,8 @@ bool run_finished(const std::filesystem::path& run_dir) {
   return std::filesystem::exists(run_dir / "summary.json");
 }
 
-run::FileLock job_lock(const std::filesystem::path& sweep_dir, std::int64_t job) {
-  return run::FileLock(sweep_dir / "locks" / (std::to_string(job) + ".lock"), /*wait=*/false);
+attnlab::FileLock job_lock(const std::filesystem::path& sweep_dir, std::int64_t job) {
+  return attnlab::FileLock(sweep_dir / "locks" / (std::to_string(job) + ".lock"), /*wait=*/false);
 }
 
 std::filesystem::path job_log(const std::filesystem::path& sweep_dir, const ManifestEntry& entry) {
@@ -35,10 +34,10 @@ std::vector<std::string> train_arguments(const std::filesystem::path& sweep_dir,
                                          const ManifestEntry& entry, int threads) {
   const std::filesystem::path name(entry.run_dir);
   if (name.empty() || name.has_parent_path() || name == "." || name == "..") {
-    throw run::IoError("sweep manifest: run folder '" + entry.run_dir + "' is not a plain name");
+    throw attnlab::IoError("sweep manifest: run folder '" + entry.run_dir + "' is not a plain name");
   }
   const auto run_dir = sweep_dir / name;
-  if (run_finished(run_dir)) throw run::IoError(run_dir.string() + " has already finished");
+  if (run_finished(run_dir)) throw attnlab::IoError(run_dir.string() + " has already finished");
   const std::vector<std::string> runtime = {"runtime.threads=" + std::to_string(threads),
                                             "runtime.progress=lines"};
   // A checkpoint the trainer can resume from: a committed step-*.pt (temporaries do not count).
@@ -56,7 +55,7 @@ std::vector<std::string> train_arguments(const std::filesystem::path& sweep_dir,
     return arguments;
   }
   std::filesystem::remove_all(run_dir, error);
-  if (error) throw run::IoError("cannot clear " + run_dir.string() + ": " + error.message());
+  if (error) throw attnlab::IoError("cannot clear " + run_dir.string() + ": " + error.message());
   std::vector<std::string> arguments = {"train", "--config", config_file.string(), "--run-dir",
                                         run_dir.string()};
   // The launcher's runtime settings first: a job's own runtime.* override wins.
@@ -70,35 +69,24 @@ pid_t spawn(const std::filesystem::path& binary, const std::vector<std::string>&
   std::error_code error;
   std::filesystem::create_directories(log.parent_path(), error);
   const int output = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (output < 0) throw run::IoError("cannot open " + log.string() + ": " + std::strerror(errno));
-  std::vector<std::string> argv_text = {binary.string()};
-  argv_text.insert(argv_text.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (auto& text : argv_text) argv.push_back(text.data());
-  argv.push_back(nullptr);
-  const pid_t child = ::fork();
-  if (child < 0) {
-    ::close(output);
-    throw run::IoError(std::string("cannot start a job: fork: ") + std::strerror(errno));
-  }
-  if (child == 0) {
-    const int input = ::open("/dev/null", O_RDONLY);
-    if (input >= 0) ::dup2(input, STDIN_FILENO);
-    ::dup2(output, STDOUT_FILENO);
-    ::dup2(output, STDERR_FILENO);
-    ::execv(argv[0], argv.data());
-    const std::string message = std::string("cannot run ") + argv[0] + ": " + std::strerror(errno) + "\n";
-    (void)!::write(STDERR_FILENO, message.data(), message.size());
-    ::_exit(127);
+  if (output < 0) throw attnlab::IoError("cannot open " + log.string() + ": " + std::strerror(errno));
+  const int no_input = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // -1: the launcher's stdin
+  std::vector<std::string> argv = {binary.string()};
+  argv.insert(argv.end(), arguments.begin(), arguments.end());
+  pid_t child = -1;
+  std::string failure;
+  try {
+    child = attnlab::start_program(argv, {no_input, output, output},
+                                   [&](const std::string& reason) {
+                                     return "cannot run " + argv.front() + ": " + reason + "\n";
+                                   });
+  } catch (const std::runtime_error& fork_error) {
+    failure = fork_error.what();
   }
   ::close(output);
+  if (no_input >= 0) ::close(no_input);
+  if (child < 0) throw attnlab::IoError("cannot start a job: " + failure);
   return child;
-}
-
-int exit_code_of(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
 }
 
 std::string log_tail(const std::filesystem::path& log, int lines) {

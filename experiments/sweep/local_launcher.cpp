@@ -10,9 +10,9 @@
 
 #include <fmt/core.h>
 
-#include "experiments/run/atomic_file.h"
+#include "base/atomic_file.h"
 #include "experiments/run/system_info.h"
-#include "experiments/run/file_lock.h"
+#include "base/file_lock.h"
 #include "experiments/sweep/job_process.h"
 #include "experiments/sweep/manifest.h"
 
@@ -50,7 +50,7 @@ struct Running {
   std::int64_t job = 0;
   std::string name;
   std::chrono::steady_clock::time_point start;
-  run::FileLock lock;  // the job's lock, held until the job's process is reaped
+  attnlab::FileLock lock;  // the job's lock, held until the job's process is reaped
 };
 
 // Stops and reaps every running job (after an error in the launcher itself), recording them
@@ -102,7 +102,7 @@ LocalOutcome run_local(const std::filesystem::path& sweep_dir,
         const auto job = todo[next++];
         auto entries = read_manifest(sweep_dir);
         auto entry = entry_of(entries, job);
-        run::FileLock lock = job_lock(sweep_dir, job);
+        attnlab::FileLock lock = job_lock(sweep_dir, job);
         if (!lock.held() || run_finished(sweep_dir / entry.run_dir)) {
           ++done;
           fmt::print("[{}/{}] skipped     {} ({})\n", done, total, entry.run_dir,
@@ -114,7 +114,7 @@ LocalOutcome run_local(const std::filesystem::path& sweep_dir,
         try {
           pid = spawn(binary, train_arguments(sweep_dir, config_file, entry, threads),
                       job_log(sweep_dir, entry));
-        } catch (const run::IoError& error) {
+        } catch (const attnlab::IoError& error) {
           // This job cannot start (its folder or log cannot be written): record it, go on.
           record_end(sweep_dir, job, "failed", -1);
           ++done;

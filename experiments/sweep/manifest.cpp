@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "experiments/run/atomic_file.h"
-#include "experiments/run/file_lock.h"
+#include "base/atomic_file.h"
+#include "base/file_lock.h"
 
 namespace attnlab::sweep {
 namespace {
@@ -38,7 +38,7 @@ std::vector<ManifestEntry> read_unlocked(const std::filesystem::path& sweep_dir)
       entry.attempts = json.value("attempts", std::int64_t{0});
       entries.push_back(std::move(entry));
     } catch (const nlohmann::json::exception& error) {
-      throw run::IoError(path.string() + ":" + std::to_string(number) + ": not a manifest line (" +
+      throw attnlab::IoError(path.string() + ":" + std::to_string(number) + ": not a manifest line (" +
                          error.what() + ")");
     }
   }
@@ -66,23 +66,23 @@ std::string to_text(const std::vector<ManifestEntry>& entries) {
 }  // namespace
 
 std::vector<ManifestEntry> read_manifest(const std::filesystem::path& sweep_dir) {
-  const run::FileLock lock(sweep_dir / "manifest.lock", /*wait=*/true);
+  const attnlab::FileLock lock(sweep_dir / "manifest.lock", /*wait=*/true);
   return read_unlocked(sweep_dir);
 }
 
 void update_manifest(const std::filesystem::path& sweep_dir,
                      const std::function<void(std::vector<ManifestEntry>&)>& change) {
-  const run::FileLock lock(sweep_dir / "manifest.lock", /*wait=*/true);
+  const attnlab::FileLock lock(sweep_dir / "manifest.lock", /*wait=*/true);
   auto entries = read_unlocked(sweep_dir);
   change(entries);
-  run::write_file_atomic(sweep_dir / kManifestFile, to_text(entries));
+  attnlab::write_file_atomic(sweep_dir / kManifestFile, to_text(entries));
 }
 
 ManifestEntry& entry_of(std::vector<ManifestEntry>& entries, std::int64_t job) {
   for (auto& entry : entries) {
     if (entry.job == job) return entry;
   }
-  throw run::IoError("the sweep manifest has no job " + std::to_string(job));
+  throw attnlab::IoError("the sweep manifest has no job " + std::to_string(job));
 }
 
 ManifestEntry record_start(const std::filesystem::path& sweep_dir, std::int64_t job) {

@@ -34,7 +34,7 @@ std::vector<ManifestEntry> read_manifest(const std::filesystem::path& sweep_dir)
 void update_manifest(const std::filesystem::path& sweep_dir,
                      const std::function<void(std::vector<ManifestEntry>&)>& change);
 
-// The entry of one job (throws run::IoError when the manifest lacks it).
+// The entry of one job (throws attnlab::IoError when the manifest lacks it).
 ManifestEntry& entry_of(std::vector<ManifestEntry>& entries, std::int64_t job);
 
 // A job starts on this host now (one more attempt); returns its updated entry.

@@ -5,16 +5,16 @@
 
 #include <fmt/format.h>
 
-#include "experiments/run/atomic_file.h"
-#include "experiments/run/shell_command.h"
+#include "base/atomic_file.h"
+#include "base/shell_command.h"
 #include "experiments/sweep/job_process.h"
 #include "experiments/sweep/manifest.h"
 
 namespace attnlab::sweep {
 namespace {
 
-using run::capture;
-using run::shell_quote;
+using attnlab::capture;
+using attnlab::shell_quote;
 
 std::string common_lines(const SlurmSettings& settings, const std::string& job_name) {
   std::string text = "#SBATCH --job-name=" + job_name + "\n";
@@ -39,7 +39,7 @@ std::string submit(const std::filesystem::path& script, bool hold) {
     }
   }
   if (result.exit_code != 0 || id.empty()) {
-    throw run::IoError("sbatch " + script.string() + " failed (exit " +
+    throw attnlab::IoError("sbatch " + script.string() + " failed (exit " +
                        std::to_string(result.exit_code) + ")" +
                        (result.output.empty() ? "" : ": " + result.output) +
                        "; is Slurm running? (scripts/slurm-local.sh start for a local cluster)");
@@ -50,7 +50,7 @@ std::string submit(const std::filesystem::path& script, bool hold) {
 void release(const std::string& job) {
   const auto result = capture({"scontrol", "release", job});
   if (result.exit_code != 0) {
-    throw run::IoError("scontrol release " + job + " failed: " + result.output +
+    throw attnlab::IoError("scontrol release " + job + " failed: " + result.output +
                        "; the array is held: release it by hand");
   }
 }
@@ -102,9 +102,9 @@ SlurmSubmission submit_slurm(const std::filesystem::path& sweep_dir, const Slurm
   const auto job_list = slurm_dir / fmt::format("array-{}.jobs", submission);
   std::string list;
   for (const auto job : jobs) list += std::to_string(job) + "\n";
-  run::write_file_atomic(job_list, list);
+  attnlab::write_file_atomic(job_list, list);
   const auto array_file = slurm_dir / fmt::format("array-{}.sbatch", submission);
-  run::write_file_atomic(array_file,
+  attnlab::write_file_atomic(array_file,
                          array_script(sweep_dir, settings, job_list, jobs.size(), job_name));
   // Submitted held, recorded, then released: a task that starts at once must find its job
   // marked submitted (not have its own "running" overwritten), and the id must be on disk before
@@ -121,7 +121,7 @@ SlurmSubmission submit_slurm(const std::filesystem::path& sweep_dir, const Slurm
   });
   release(result.array_job);
   const auto compare_file = slurm_dir / fmt::format("compare-{}.sbatch", submission);
-  run::write_file_atomic(compare_file,
+  attnlab::write_file_atomic(compare_file,
                          compare_script(sweep_dir, result.array_job, settings, job_name));
   result.compare_job = submit(compare_file, /*hold=*/false);
   std::ofstream(slurm_dir / "jobs.txt", std::ios::app) << "compare " << result.compare_job << "\n";
@@ -147,7 +147,7 @@ std::vector<std::string> queued_jobs(const std::vector<std::string>& ids) {
     // Jobs the controller has forgotten (after MinJobAge) are not queued; anything else (no
     // controller) must not pass for "nothing queued", or finished work would be submitted again.
     if (result.output.find("Invalid job id") != std::string::npos) return {};
-    throw run::IoError("squeue failed (exit " + std::to_string(result.exit_code) +
+    throw attnlab::IoError("squeue failed (exit " + std::to_string(result.exit_code) +
                        "): " + result.output);
   }
   std::vector<std::string> queued;

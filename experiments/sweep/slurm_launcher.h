@@ -27,13 +27,13 @@ std::string compare_script(const std::filesystem::path& sweep_dir, const std::st
                            const SlurmSettings& settings, const std::string& job_name);
 
 // Writes both scripts, submits them with sbatch (the array held until the manifest marks its jobs
-// submitted) and records the ids. Throws run::IoError with sbatch's own message when a
+// submitted) and records the ids. Throws attnlab::IoError with sbatch's own message when a
 // submission fails.
 SlurmSubmission submit_slurm(const std::filesystem::path& sweep_dir, const SlurmSettings& settings,
                              const std::vector<std::int64_t>& jobs, const std::string& job_name);
 
 // The jobs among `ids` that squeue lists as queued or running (by job id); empty when none are.
-// Throws run::IoError when squeue fails for another reason than not knowing the ids.
+// Throws attnlab::IoError when squeue fails for another reason than not knowing the ids.
 std::vector<std::string> queued_jobs(const std::vector<std::string>& ids);
 
 // Ids of every submission recorded in <sweep>/slurm/jobs.txt.

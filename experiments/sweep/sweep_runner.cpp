@@ -13,12 +13,12 @@
 
 #include "analysis/compare/comparison.h"
 #include "experiments/config/config.h"
-#include "experiments/run/atomic_file.h"
+#include "base/atomic_file.h"
 #include "experiments/run/preflight.h"
 #include "experiments/run/schema.h"
 #include "experiments/train/cost_estimate.h"
-#include "experiments/run/shell_command.h"
-#include "experiments/run/file_lock.h"
+#include "base/shell_command.h"
+#include "base/file_lock.h"
 #include "experiments/sweep/job_process.h"
 #include "experiments/sweep/local_launcher.h"
 #include "experiments/sweep/manifest.h"
@@ -107,23 +107,27 @@ std::string slurm_job_name(const std::filesystem::path& sweep_dir) {
   return "attnlab-" + sweep_dir.filename().string();
 }
 
-}  // namespace
-
-std::filesystem::path run_sweep(const SweepRequest& request) {
+void check_launcher(const SweepRequest& request) {
   if (request.launcher != "local" && request.launcher != "slurm") {
     throw config::ConfigError("--launcher " + request.launcher + ": expected local or slurm");
   }
   if (request.jobs < 1) throw config::ConfigError("--jobs must be at least 1");
-  const auto spec = load_sweep(request.sweep_file, request.config_file, request.arguments);
-  const auto jobs = sweep_jobs(spec);
-  // Every job's config composes and validates before anything runs or is written.
-  const auto base = run::load_config(spec.config_file, {});
-  config::Config first;
-  std::vector<std::string> job_configs;
+}
+
+struct ValidatedJobs {
+  config::Config first;                  // job 0's: where the sweep's folder goes
+  std::vector<std::string> job_configs;  // every job's resolved config (TOML), for the hash
+};
+
+// Every job's config composes and validates before anything runs or is written.
+ValidatedJobs validate_jobs(const SweepSpec& spec, const std::vector<SweepJob>& jobs,
+                            const SweepRequest& request) {
+  ValidatedJobs validated;
   // Local jobs share this machine, `--jobs` at a time; Slurm's nodes are elsewhere, and whether
   // they have the device and the memory is theirs to say when a job starts.
   const bool local = request.launcher == "local";
-  const auto side_by_side = std::min<std::int64_t>(request.jobs, static_cast<std::int64_t>(jobs.size()));
+  const auto side_by_side =
+      std::min<std::int64_t>(request.jobs, static_cast<std::int64_t>(jobs.size()));
   for (const auto& job : jobs) {
     try {
       const auto composed = run::load_config(spec.config_file, job.overrides);
@@ -132,82 +136,114 @@ std::filesystem::path run_sweep(const SweepRequest& request) {
         run::check_device_available(composed);
         train::check_memory(train::estimate_cost(composed), composed, side_by_side);
       }
-      job_configs.push_back(composed.to_toml());
-      if (job.index == 0) first = composed;
+      validated.job_configs.push_back(composed.to_toml());
+      if (job.index == 0) validated.first = composed;
     } catch (const config::ConfigError& error) {
       throw config::ConfigError(fmt::format("sweep job {} ({}): {}", job.index, job.name,
                                             error.what()));
     }
   }
-  if (request.dry_run) {
-    fmt::print("{} jobs over {}:\n", jobs.size(), spec.config_file.string());
-    for (const auto& job : jobs) {
-      std::string overrides;
-      for (const auto& text : job.overrides) overrides += " " + text;
-      fmt::print("  {}:{}\n", job.name, overrides);
-    }
-    return {};
-  }
+  return validated;
+}
 
+// --dry-run: the jobs and their overrides.
+void print_jobs(const SweepSpec& spec, const std::vector<SweepJob>& jobs) {
+  fmt::print("{} jobs over {}:\n", jobs.size(), spec.config_file.string());
+  for (const auto& job : jobs) {
+    std::string overrides;
+    for (const auto& text : job.overrides) overrides += " " + text;
+    fmt::print("  {}:{}\n", job.name, overrides);
+  }
+}
+
+std::filesystem::path sweep_folder(const ValidatedJobs& validated, const SweepSpec& spec,
+                                   bool fresh) {
+  const auto& first = validated.first;
   const auto experiment_dir = std::filesystem::path(first.get_string("experiment.results_dir")) /
                               first.get_string("experiment.name");
-  const auto hash = sweep_hash(spec, job_configs);
-  const auto sweep_dir = std::filesystem::absolute(sweep_directory(experiment_dir, hash, request.fresh));
+  const auto hash = sweep_hash(spec, validated.job_configs);
+  return std::filesystem::absolute(sweep_directory(experiment_dir, hash, fresh));
+}
+
+void run_local_sweep(const std::filesystem::path& sweep_dir, const SweepSpec& spec,
+                     const std::vector<std::int64_t>& todo, int jobs) {
+  const auto outcome = run_local(sweep_dir, spec.config_file, todo, jobs);
+  fmt::print("{}", summary(sweep_dir, /*retry_hint=*/true));
+  if (outcome.interrupted) {
+    throw SweepInterrupted("sweep interrupted; run the same command again to continue");
+  }
+  compare_sweep(sweep_dir);
+}
+
+void run_slurm_sweep(const std::filesystem::path& sweep_dir, const SweepSpec& spec,
+                     const std::vector<std::int64_t>& todo, bool wait) {
+  if (!todo.empty()) {
+    // Jobs already queued or running on Slurm are not submitted twice.
+    const auto queued = queued_jobs(submitted_jobs(sweep_dir));
+    if (!queued.empty()) {
+      throw config::ConfigError("sweep " + sweep_dir.string() + " still has Slurm jobs queued (" +
+                                queued.front() + "); `attnlab sweep status " +
+                                sweep_dir.string() + "` shows them");
+    }
+    const auto submission = submit_slurm(sweep_dir, spec.slurm, todo, slurm_job_name(sweep_dir));
+    fmt::print("submitted array job {} ({} tasks) and compare job {}\n", submission.array_job,
+               todo.size(), submission.compare_job);
+    fmt::print("progress: attnlab sweep status {}\n", sweep_dir.string());
+    std::fflush(stdout);
+    if (wait) {
+      while (!queued_jobs({submission.array_job, submission.compare_job}).empty()) {
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+      }
+    }
+  }
+  if (wait || todo.empty()) fmt::print("{}", summary(sweep_dir, /*retry_hint=*/true));
+}
+
+void check_every_job_finished(const std::filesystem::path& sweep_dir) {
+  std::int64_t unfinished_jobs = 0;
+  for (const auto& entry : read_manifest(sweep_dir)) unfinished_jobs += entry.done() ? 0 : 1;
+  if (unfinished_jobs > 0) {
+    throw SweepFailed(std::to_string(unfinished_jobs) + " job(s) of sweep " +
+                      sweep_dir.string() + " did not finish");
+  }
+}
+
+}  // namespace
+
+std::filesystem::path run_sweep(const SweepRequest& request) {
+  check_launcher(request);
+  const auto spec = load_sweep(request.sweep_file, request.config_file, request.arguments);
+  const auto jobs = sweep_jobs(spec);
+  const auto base = run::load_config(spec.config_file, {});
+  const auto validated = validate_jobs(spec, jobs, request);
+  if (request.dry_run) {
+    print_jobs(spec, jobs);
+    return {};
+  }
+  const auto sweep_dir = sweep_folder(validated, spec, request.fresh);
   // One launcher per sweep while it decides what to run and runs or submits it.
-  const run::FileLock sweep_lock(sweep_dir / "sweep.lock", /*wait=*/false);
+  const attnlab::FileLock sweep_lock(sweep_dir / "sweep.lock", /*wait=*/false);
   if (!sweep_lock.held()) {
     throw config::ConfigError("sweep " + sweep_dir.string() +
                               " is being run by another launcher (sweep.lock is held); wait for it "
                               "or stop it first");
   }
   if (!std::filesystem::exists(sweep_dir / kSweepFile)) {
-    run::write_file_atomic(sweep_dir / kSweepFile, sweep_toml(spec, base.to_toml()));
+    attnlab::write_file_atomic(sweep_dir / kSweepFile, sweep_toml(spec, base.to_toml()));
   }
   prepare_manifest(sweep_dir, jobs);
   const auto todo = unfinished(read_manifest(sweep_dir), request.retry_failed);
   fmt::print("sweep {}: {} jobs, {} to run ({} launcher)\n", sweep_dir.string(), jobs.size(),
              todo.size(), request.launcher);
   std::fflush(stdout);
-
   if (request.launcher == "local") {
-    const auto outcome = run_local(sweep_dir, spec.config_file, todo, request.jobs);
-    fmt::print("{}", summary(sweep_dir, /*retry_hint=*/true));
-    if (outcome.interrupted) {
-      throw SweepInterrupted("sweep interrupted; run the same command again to continue");
-    }
-    compare_sweep(sweep_dir);
+    run_local_sweep(sweep_dir, spec, todo, request.jobs);
   } else {
-    if (!todo.empty()) {
-      // Jobs already queued or running on Slurm are not submitted twice.
-      const auto queued = queued_jobs(submitted_jobs(sweep_dir));
-      if (!queued.empty()) {
-        throw config::ConfigError("sweep " + sweep_dir.string() + " still has Slurm jobs queued (" +
-                                  queued.front() + "); `attnlab sweep status " +
-                                  sweep_dir.string() + "` shows them");
-      }
-      const auto submission = submit_slurm(sweep_dir, spec.slurm, todo, slurm_job_name(sweep_dir));
-      fmt::print("submitted array job {} ({} tasks) and compare job {}\n", submission.array_job,
-                 todo.size(), submission.compare_job);
-      fmt::print("progress: attnlab sweep status {}\n", sweep_dir.string());
-      std::fflush(stdout);
-      if (request.wait) {
-        while (!queued_jobs({submission.array_job, submission.compare_job}).empty()) {
-          std::this_thread::sleep_for(std::chrono::seconds(2));
-        }
-      }
-    }
-    if (request.wait || todo.empty()) fmt::print("{}", summary(sweep_dir, /*retry_hint=*/true));
+    run_slurm_sweep(sweep_dir, spec, todo, request.wait);
   }
   // Once everything ran (local, or Slurm with --wait), any job not finished is a failure: failed,
   // or left running by a task Slurm killed (time limit, scancel).
-  if (request.launcher == "local" || request.wait) {
-    std::int64_t unfinished_jobs = 0;
-    for (const auto& entry : read_manifest(sweep_dir)) unfinished_jobs += entry.done() ? 0 : 1;
-    if (unfinished_jobs > 0) {
-      throw SweepFailed(std::to_string(unfinished_jobs) + " job(s) of sweep " +
-                        sweep_dir.string() + " did not finish");
-    }
-  }
+  if (request.launcher == "local" || request.wait) check_every_job_finished(sweep_dir);
   return sweep_dir;
 }
 
@@ -223,7 +259,7 @@ std::string sweep_status(const std::filesystem::path& sweep_dir) {
   if (!ids.empty()) {
     std::string list;
     for (const auto& id : ids) list += (list.empty() ? "" : ",") + id;
-    const auto result = run::capture({"squeue", "-h", "-r", "-o", "%i %T", "-j", list});
+    const auto result = attnlab::capture({"squeue", "-h", "-r", "-o", "%i %T", "-j", list});
     std::istringstream lines(result.exit_code == 0 ? result.output : "");
     std::string id, state;
     while (lines >> id >> state) slurm_state[id] = state;
@@ -253,7 +289,7 @@ int run_sweep_job(const std::filesystem::path& sweep_dir, std::int64_t index, in
   const auto config_file = sweep_config_file(sweep_dir);
   // One runner per job: a task started twice (requeue, a local launcher at the same time) leaves
   // the job to whoever holds it.
-  const run::FileLock lock = job_lock(sweep_dir, index);
+  const attnlab::FileLock lock = job_lock(sweep_dir, index);
   if (!lock.held()) {
     fmt::print("job {} is being run by another process; nothing to do\n", index);
     return 0;

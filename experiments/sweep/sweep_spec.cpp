@@ -8,7 +8,7 @@
 #include <toml++/toml.h>
 
 #include "experiments/config/config.h"
-#include "experiments/run/atomic_file.h"
+#include "base/atomic_file.h"
 #include "experiments/run/run_dir.h"
 #include "experiments/run/schema.h"
 
@@ -266,7 +266,7 @@ std::filesystem::path sweep_directory(const std::filesystem::path& experiment_di
   std::error_code error;
   std::filesystem::create_directories(experiment_dir, error);
   if (error) {
-    throw run::IoError("cannot create " + experiment_dir.string() + ": " + error.message());
+    throw attnlab::IoError("cannot create " + experiment_dir.string() + ": " + error.message());
   }
   if (!fresh) {
     std::vector<std::filesystem::path> existing;
@@ -285,7 +285,7 @@ std::filesystem::path sweep_directory(const std::filesystem::path& experiment_di
     const auto candidate =
         experiment_dir / (suffix == 0 ? base : base + "-" + std::to_string(suffix) + "-" + hash);
     if (std::filesystem::create_directory(candidate, error)) return candidate;
-    if (error) throw run::IoError("cannot create " + candidate.string() + ": " + error.message());
+    if (error) throw attnlab::IoError("cannot create " + candidate.string() + ": " + error.message());
   }
 }
 

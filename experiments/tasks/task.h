@@ -14,7 +14,7 @@
 #include <torch/types.h>
 
 #include "experiments/config/config.h"
-#include "variants/registry.h"
+#include "base/registry.h"
 
 namespace attnlab::tasks {
 
@@ -65,7 +65,7 @@ class Task {
   virtual void finish_metrics(std::map<std::string, double>& metrics) const { (void)metrics; }
 };
 
-using TaskRegistry = variants::Registry<Task, const config::Config&>;
+using TaskRegistry = attnlab::Registry<Task, const config::Config&>;
 TaskRegistry& task_registry();
 
 // Builds the configured task (task.name); throws config::ConfigError for unknown names and

@@ -7,14 +7,14 @@
 
 #include <fmt/format.h>
 
-#include "analysis/csv_number.h"
+#include "base/csv_number.h"
 #include "analysis/figures/svg_chart.h"
 #include "analysis/figures/svg_document.h"
 
 namespace attnlab::train {
 namespace {
 
-using analysis::csv_number;
+using attnlab::csv_number;
 
 // The task's extra metric names over every point (a point without one gets nan).
 std::vector<std::string> extra_names(const std::vector<PruningPoint>& curve) {

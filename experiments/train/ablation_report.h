@@ -12,13 +12,13 @@
 #include <string>
 #include <vector>
 
-#include "analysis/run_outputs.h"
+#include "base/run_outputs.h"
 #include "experiments/train/head_ablation.h"
 
 namespace attnlab::train {
 
-using analysis::kPruningFile;
-using analysis::kPruningReverseFile;
+using attnlab::kPruningFile;
+using attnlab::kPruningReverseFile;
 inline constexpr const char* kAblationFile = "ablation.csv";
 inline constexpr const char* kPruningFigure = "pruning.svg";
 

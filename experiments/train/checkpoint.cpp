@@ -12,7 +12,7 @@
 #include <toml++/toml.h>
 #include <torch/serialize/archive.h>
 
-#include "experiments/run/atomic_file.h"
+#include "base/atomic_file.h"
 
 namespace attnlab::train {
 namespace {
@@ -107,6 +107,130 @@ std::string unexpected_key(torch::nn::Module& module, torch::serialize::InputArc
   return {};
 }
 
+void check_format(torch::serialize::InputArchive& archive) {
+  c10::IValue format;
+  if (!archive.try_read("format", format) || !format.isString() ||
+      format.toStringRef() != kFormat) {
+    throw CheckpointError("not an attnlab checkpoint (format tag missing)");
+  }
+}
+
+// The model's parameters and buffers as they are now: their names and shapes, and a copy of their
+// data to put back. Module::load replaces each tensor with the saved one whatever its shape, and
+// in place as it goes, so a checkpoint of another architecture would load and fail later, deep in
+// a forward pass, with some tensors replaced.
+struct ModelSnapshot {
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> shapes;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> before;  // tensor, its data now
+};
+
+ModelSnapshot snapshot_of(torch::nn::Module& model) {
+  ModelSnapshot snapshot;
+  const auto keep = [&snapshot](const auto& item) {
+    snapshot.shapes.emplace_back(item.key(), item.value().sizes().vec());
+    snapshot.before.emplace_back(item.value(), item.value().detach().clone());
+  };
+  for (const auto& item : model.named_parameters()) keep(item);
+  for (const auto& item : model.named_buffers()) keep(item);
+  return snapshot;
+}
+
+void restore(ModelSnapshot& snapshot) {
+  for (auto& [tensor, data] : snapshot.before) tensor.set_data(data);
+}
+
+// Loads the weights; returns what does not fit ("blocks.0.w is 4x4 in the checkpoint, 8x8 in
+// this model"), or empty when all of them do.
+std::string load_weights(torch::nn::Module& model, torch::serialize::InputArchive& model_archive,
+                         const ModelSnapshot& snapshot) {
+  try {
+    model.load(model_archive);
+    const auto parameters = model.named_parameters();
+    const auto buffers = model.named_buffers();
+    for (const auto& [name, shape] : snapshot.shapes) {
+      const auto* parameter = parameters.find(name);
+      const auto now = parameter != nullptr ? parameter->sizes().vec()
+                                            : buffers.find(name)->sizes().vec();
+      if (now != shape) {
+        return fmt::format("{} is {} in the checkpoint, {} in this model", name,
+                           fmt::join(now, "x"), fmt::join(shape, "x"));
+      }
+    }
+    return {};
+  } catch (const c10::Error& error) {
+    const std::string message = error.what_without_backtrace();
+    return message.substr(0, message.find('\n'));
+  }
+}
+
+// Loads the checkpoint's weights into `model`; throws CheckpointMismatch, with the model as it
+// was, when they were made for another model. The configs say which choice made the
+// architectures differ.
+void load_model(torch::serialize::InputArchive& archive, torch::nn::Module& model,
+                const std::string& expected_config) {
+  torch::serialize::InputArchive model_archive;
+  archive.read("model", model_archive);
+  c10::IValue saved;
+  const std::string saved_config =
+      archive.try_read("config", saved) && saved.isString() ? saved.toStringRef() : "";
+  const bool both_configs = !expected_config.empty() && !saved_config.empty();
+  const auto configured_differently = [&] {
+    const auto difference =
+        both_configs ? architecture_difference(saved_config, expected_config) : std::string();
+    return difference.empty() ? std::string() : "; configured differently: " + difference;
+  };
+  const auto extra = unexpected_key(model, model_archive, "");
+  if (!extra.empty()) {
+    throw CheckpointMismatch("its weights do not fit this model (" + extra +
+                             " is in the checkpoint, not in this model)" +
+                             configured_differently());
+  }
+  auto snapshot = snapshot_of(model);
+  const auto mismatch = load_weights(model, model_archive, snapshot);
+  // Same names and shapes can still mean another model (4 heads or 8 over the same projections,
+  // another position scheme).
+  const auto structure =
+      !mismatch.empty() || !both_configs
+          ? std::string()
+          : config_difference(saved_config, expected_config, {"model"},
+                              [](const std::string& key, bool in_both) {
+                                // A key newer than the checkpoint is not a difference.
+                                return in_both && shapes_computation(key);
+                              });
+  if (mismatch.empty() && structure.empty()) return;
+  restore(snapshot);
+  if (!structure.empty()) {
+    throw CheckpointMismatch("it was made for another model, though its weights have this "
+                             "model's shapes: " + structure);
+  }
+  throw CheckpointMismatch("its weights do not fit this model (" + mismatch + ")" +
+                           configured_differently());
+}
+
+struct SavedCounters {
+  TrainerState state;
+  torch::Tensor rng;  // the global CPU generator's state
+};
+
+SavedCounters read_counters(torch::serialize::InputArchive& archive) {
+  torch::Tensor step, window, best;
+  SavedCounters saved;
+  archive.read("step", step);
+  archive.read("window", window);
+  archive.read("best", best);
+  archive.read("rng", saved.rng);
+  auto& state = saved.state;
+  state.step = step.item<std::int64_t>();
+  state.window = StepSums::from_vector(to_vector(window));
+  const auto best_values = to_vector(best);
+  state.best_val_loss = best_values.at(0);
+  state.best_step = static_cast<std::int64_t>(best_values.at(1));
+  state.train_seconds = best_values.at(2);
+  torch::Tensor skipped;  // absent from checkpoints written before train.skip_nonfinite
+  if (archive.try_read("skipped", skipped)) state.skipped_steps = skipped.item<std::int64_t>();
+  return saved;
+}
+
 }  // namespace
 
 std::string architecture_difference(const std::string& checkpoint_config,
@@ -165,139 +289,53 @@ void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model
   archive.write("format", c10::IValue(std::string(kFormat)));
   archive.write("config", c10::IValue(config_toml));
   archive.write("step", torch::tensor(state.step, torch::kLong));
-  archive.write("window", doubles(state.window));
+  archive.write("window", doubles(state.window.to_vector()));
   archive.write("best", doubles({state.best_val_loss, static_cast<double>(state.best_step),
                                  state.train_seconds}));
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
   archive.write("skipped", torch::tensor(state.skipped_steps, torch::kLong));
-  const auto temporary = run::temporary_path_for(path);
+  const auto temporary = attnlab::temporary_path_for(path);
   try {
     archive.save_to(temporary.string());
   } catch (const c10::Error& error) {
     std::filesystem::remove(temporary);
-    throw run::IoError("cannot write checkpoint " + path.string() + ": " +
+    throw attnlab::IoError("cannot write checkpoint " + path.string() + ": " +
                        error.what_without_backtrace());
   }
-  run::commit_file(temporary, path);
+  attnlab::commit_file(temporary, path);
 }
 
 TrainerState load_checkpoint(const std::filesystem::path& path, torch::nn::Module* model,
                              torch::optim::Optimizer* optimizer,
                              const std::string& expected_config) {
-  TrainerState state;
+  const auto failure = [&](const std::string& reason) {
+    return "cannot load checkpoint " + path.string() + ": " + reason;
+  };
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path.string());
-    c10::IValue format;
-    if (!archive.try_read("format", format) || !format.isString() ||
-        format.toStringRef() != kFormat) {
-      throw CheckpointError("not an attnlab checkpoint (format tag missing)");
-    }
-    if (model != nullptr) {
-      torch::serialize::InputArchive model_archive;
-      archive.read("model", model_archive);
-      c10::IValue saved;
-      const std::string saved_config =
-          archive.try_read("config", saved) && saved.isString() ? saved.toStringRef() : "";
-      // The configs say which choice made the architectures differ.
-      const auto configured_differently = [&] {
-        const auto difference = expected_config.empty() || saved_config.empty()
-                                    ? std::string()
-                                    : architecture_difference(saved_config, expected_config);
-        return difference.empty() ? std::string() : "; configured differently: " + difference;
-      };
-      const auto extra = unexpected_key(*model, model_archive, "");
-      if (!extra.empty()) {
-        throw CheckpointMismatch("its weights do not fit this model (" + extra +
-                                 " is in the checkpoint, not in this model)" +
-                                 configured_differently());
-      }
-      // Module::load replaces each tensor with the saved one whatever its shape, so a checkpoint
-      // of another architecture would load and fail later, deep in a forward pass: compare.
-      // It also replaces them in place as it goes: keep the current ones to put back.
-      std::vector<std::pair<std::string, std::vector<std::int64_t>>> shapes;
-      std::vector<std::pair<torch::Tensor, torch::Tensor>> before;  // tensor, its data now
-      for (const auto& item : model->named_parameters()) {
-        shapes.emplace_back(item.key(), item.value().sizes().vec());
-        before.emplace_back(item.value(), item.value().detach().clone());
-      }
-      for (const auto& item : model->named_buffers()) {
-        shapes.emplace_back(item.key(), item.value().sizes().vec());
-        before.emplace_back(item.value(), item.value().detach().clone());
-      }
-      std::string mismatch;
-      try {
-        model->load(model_archive);
-        const auto parameters = model->named_parameters();
-        const auto buffers = model->named_buffers();
-        for (const auto& [name, shape] : shapes) {
-          const auto* parameter = parameters.find(name);
-          const auto* buffer = buffers.find(name);
-          const auto now = parameter != nullptr ? parameter->sizes().vec()
-                                                : buffer->sizes().vec();
-          if (now != shape) {
-            mismatch = fmt::format("{} is {} in the checkpoint, {} in this model", name,
-                                   fmt::join(now, "x"), fmt::join(shape, "x"));
-            break;
-          }
-        }
-      } catch (const c10::Error& error) {
-        mismatch = error.what_without_backtrace();
-        mismatch = mismatch.substr(0, mismatch.find('\n'));
-      }
-      // Same names and shapes can still mean another model (4 heads or 8 over the same
-      // projections, another position scheme).
-      const auto structure =
-          !mismatch.empty() || expected_config.empty() || saved_config.empty()
-              ? std::string()
-              : config_difference(saved_config, expected_config, {"model"},
-                                  [](const std::string& key, bool in_both) {
-                                    // A key newer than the checkpoint is not a difference.
-                                    return in_both && shapes_computation(key);
-                                  });
-      if (!mismatch.empty() || !structure.empty()) {
-        for (auto& [tensor, data] : before) tensor.set_data(data);
-        if (!structure.empty()) {
-          throw CheckpointMismatch("it was made for another model, though its weights have this "
-                                   "model's shapes: " + structure);
-        }
-        throw CheckpointMismatch("its weights do not fit this model (" + mismatch + ")" +
-                                 configured_differently());
-      }
-    }
+    check_format(archive);
+    if (model != nullptr) load_model(archive, *model, expected_config);
     if (optimizer != nullptr) {
       torch::serialize::InputArchive optimizer_archive;
       archive.read("optimizer", optimizer_archive);
       optimizer->load(optimizer_archive);
     }
-    torch::Tensor step, window, best, rng;
-    archive.read("step", step);
-    archive.read("window", window);
-    archive.read("best", best);
-    archive.read("rng", rng);
-    state.step = step.item<std::int64_t>();
-    state.window = to_vector(window);
-    const auto best_values = to_vector(best);
-    state.best_val_loss = best_values.at(0);
-    state.best_step = static_cast<std::int64_t>(best_values.at(1));
-    state.train_seconds = best_values.at(2);
-    torch::Tensor skipped;  // absent from checkpoints written before train.skip_nonfinite
-    if (archive.try_read("skipped", skipped)) state.skipped_steps = skipped.item<std::int64_t>();
+    const auto saved = read_counters(archive);
     if (model != nullptr) {
       at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
-      generator.set_state(rng);
+      generator.set_state(saved.rng);
     }
+    return saved.state;
   } catch (const c10::Error& error) {
-    throw CheckpointError("cannot load checkpoint " + path.string() + ": " +
-                          error.what_without_backtrace());
+    throw CheckpointError(failure(error.what_without_backtrace()));
   } catch (const CheckpointMismatch& error) {
-    throw CheckpointMismatch("cannot load checkpoint " + path.string() + ": " + error.what());
+    throw CheckpointMismatch(failure(error.what()));
   } catch (const CheckpointError& error) {
-    throw CheckpointError("cannot load checkpoint " + path.string() + ": " + error.what());
+    throw CheckpointError(failure(error.what()));
   } catch (const std::exception& error) {  // e.g. a short counter tensor
-    throw CheckpointError("cannot load checkpoint " + path.string() + ": " + error.what());
+    throw CheckpointError(failure(error.what()));
   }
-  return state;
 }
 
 }  // namespace attnlab::train

@@ -11,11 +11,13 @@
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 
+#include "experiments/train/step_sums.h"
+
 namespace attnlab::train {
 
 struct TrainerState {
   std::int64_t step = 0;                    // optimiser steps completed
-  std::vector<double> window;               // running train-metric sums since the last log row
+  StepSums window;                          // train-metric sums since the last log row
   double best_val_loss = 0.0;
   std::int64_t best_step = -1;
   double train_seconds = 0.0;               // training wall time so far (for tokens/s)

@@ -174,7 +174,7 @@ void add_phase(std::vector<MemoryTerm>& terms, Phase phase, const std::string& l
   terms.push_back(term(label + " working set", phase, floats.transient, attention_keys));
 }
 
-// Masks and bias tables the materialised paths cache per module (the chunked path builds tiles).
+// Masks and bias tables the plain and fused paths cache per module (the chunked path builds tiles).
 double cached_mask_bytes(Context& context) {
   double bytes = 0.0;
   for (std::size_t index = 0; index < context.shapes.size(); ++index) {

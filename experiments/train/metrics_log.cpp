@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "experiments/run/atomic_file.h"
+#include "base/atomic_file.h"
 
 namespace attnlab::train {
 namespace {
@@ -90,11 +90,11 @@ MetricsLog::MetricsLog(std::filesystem::path jsonl, std::filesystem::path csv,
     kept_jsonl += json_line(row);
     kept_csv += csv_line(row);
   }
-  run::write_file_atomic(jsonl, kept_jsonl);
-  run::write_file_atomic(csv, kept_csv);
+  attnlab::write_file_atomic(jsonl, kept_jsonl);
+  attnlab::write_file_atomic(csv, kept_csv);
   jsonl_.open(jsonl, std::ios::app);
   csv_.open(csv, std::ios::app);
-  if (!jsonl_ || !csv_) throw run::IoError("cannot open metrics files in " + jsonl.parent_path().string());
+  if (!jsonl_ || !csv_) throw attnlab::IoError("cannot open metrics files in " + jsonl.parent_path().string());
 }
 
 void MetricsLog::append(const MetricsRow& row) {
@@ -106,7 +106,7 @@ void MetricsLog::append(const MetricsRow& row) {
 void MetricsLog::flush() {
   jsonl_.flush();
   csv_.flush();
-  if (!jsonl_ || !csv_) throw run::IoError("cannot write metrics (disk full?)");
+  if (!jsonl_ || !csv_) throw attnlab::IoError("cannot write metrics (disk full?)");
 }
 
 }  // namespace attnlab::train

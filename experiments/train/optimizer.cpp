@@ -5,7 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include "experiments/train/adamw_kernel.h"
-#include "variants/torch_compat.h"
+#include "base/torch_compat.h"
 
 namespace attnlab::train {
 namespace {

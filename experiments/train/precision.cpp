@@ -6,7 +6,7 @@
 
 #include <ATen/autocast_mode.h>
 
-#include "variants/torch_compat.h"
+#include "base/torch_compat.h"
 
 namespace attnlab::train {
 

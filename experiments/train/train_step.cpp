@@ -1,7 +1,6 @@
 #include "experiments/train/train_step.h"
 
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -11,9 +10,9 @@
 
 namespace attnlab::train {
 
-torch::Tensor forward_backward(model::Transformer& model, const tasks::Batch& batch,
-                               const torch::Device& device, std::int64_t micro_batches,
-                               Precision precision) {
+StepSums forward_backward(model::Transformer& model, const tasks::Batch& batch,
+                          const torch::Device& device, std::int64_t micro_batches,
+                          Precision precision) {
   torch::Tensor logits;
   {
     AutocastScope autocast(precision, device);
@@ -24,16 +23,15 @@ torch::Tensor forward_backward(model::Transformer& model, const tasks::Batch& ba
   // are where bf16's 8 bits of mantissa would show.
   const auto result = objective(logits.to(torch::kFloat), batch.targets.to(device));
   (micro_batches == 1 ? result.loss : result.loss / static_cast<double>(micro_batches)).backward();
-  return torch::stack({result.loss_sum.to(torch::kDouble), result.scored.to(torch::kDouble),
-                       result.correct.to(torch::kDouble),
-                       result.sequences_correct.to(torch::kDouble),
-                       result.sequences.to(torch::kDouble)})
-      .cpu();
+  const auto sums = torch::stack({result.loss_sum.to(torch::kDouble),
+                                  result.scored.to(torch::kDouble),
+                                  result.correct.to(torch::kDouble),
+                                  result.sequences_correct.to(torch::kDouble),
+                                  result.sequences.to(torch::kDouble)})
+                        .cpu();
+  const auto values = sums.accessor<double, 1>();
+  return {values[0], values[1], values[2], values[3], values[4]};
 }
-
-}  // namespace attnlab::train
-
-namespace attnlab::train {
 
 double clip_gradient_norm(model::TransformerImpl& model, double max_norm) {
   // As LibTorch's clip_grad_norm_ (2-norm of the per-parameter 2-norms, coefficient

@@ -6,23 +6,16 @@
 #include "experiments/model/transformer.h"
 #include "experiments/tasks/task.h"
 #include "experiments/train/precision.h"
+#include "experiments/train/step_sums.h"
 
 namespace attnlab::train {
-
-// Running sums kept per logging window, in this order, as a [kStepCountFields] double tensor:
-// loss_sum, scored, correct, sequences_correct, sequences.
-constexpr std::int64_t kStepCountFields = 5;
 
 // Forward and backward of one micro-batch; the gradient of loss / `micro_batches` is added to the
-// parameters' gradients. Returns the micro-batch's sums (see above) on the CPU, without a host
-// sync on an accelerator beyond that copy.
-torch::Tensor forward_backward(model::Transformer& model, const tasks::Batch& batch,
-                               const torch::Device& device, std::int64_t micro_batches,
-                               Precision precision);
-
-}  // namespace attnlab::train
-
-namespace attnlab::train {
+// parameters' gradients. Returns the micro-batch's sums, read from the device in one copy (the
+// only host sync it makes on an accelerator).
+StepSums forward_backward(model::Transformer& model, const tasks::Batch& batch,
+                          const torch::Device& device, std::int64_t micro_batches,
+                          Precision precision);
 
 // The global gradient norm over every parameter, with the gradients scaled down to `max_norm`
 // when it is larger (max_norm <= 0: no clipping, the norm is still computed). The norm is finite

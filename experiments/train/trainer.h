@@ -3,7 +3,6 @@
 #pragma once
 
 #include <memory>
-#include <stdexcept>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +11,7 @@
 #include "experiments/model/transformer.h"
 #include "experiments/run/run_dir.h"
 #include "experiments/tasks/task.h"
+#include "experiments/train/non_finite_gradients.h"
 
 namespace attnlab::train {
 
@@ -33,15 +33,6 @@ struct TrainOptions {
   bool resume = false;  // continue from the run's newest checkpoint
   std::vector<std::shared_ptr<TrainingObserver>> observers;
   nlohmann::json cost_estimate;  // CostEstimate::to_json() for summary.json (null when unset)
-};
-
-// Training stopped because a step's gradients were not finite (a diverged run). Nothing of that
-// step reached the weights or a checkpoint; the message names the step, the first parameter with
-// a non-finite gradient and the newest checkpoint, from which the run can be resumed (with, say,
-// a lower learning rate in a copy of its config).
-class NonFiniteGradients : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
 };
 
 // Trains the configured model in `run`; returns the summary it also writes to summary.json.

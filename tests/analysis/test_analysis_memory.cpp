@@ -12,7 +12,7 @@
 #include <new>
 #include <string>
 
-#include "analysis/dump/dump_reader.h"
+#include "dump/dump_reader.h"
 #include "analysis/heads/analysis_file.h"
 #include "analysis/heads/head_analysis.h"
 #include "analysis/heads/head_figures.h"

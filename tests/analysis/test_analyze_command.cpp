@@ -18,7 +18,7 @@
 #include <tuple>
 #include <utility>
 
-#include "analysis/dump/dump_reader.h"
+#include "dump/dump_reader.h"
 #include "experiments/record/dump_writer.h"
 #include "tests/support/run_command.h"
 #include "tests/support/files.h"
@@ -36,14 +36,16 @@ const std::vector<std::int64_t> kSteps = {0, 10, 20};
 // Layers in forward order: encoder self, decoder self, cross, decoder self, cross.
 struct LayerShape {
   const char* kind;
+  dump::LayerRole role;
   bool causal;
   std::int64_t queries, keys;
 };
-const std::vector<LayerShape> kLayers = {{"self", false, kSource, kSource},
-                                         {"self", true, kTarget, kTarget},
-                                         {"cross", false, kTarget, kSource},
-                                         {"self", true, kTarget, kTarget},
-                                         {"cross", false, kTarget, kSource}};
+const std::vector<LayerShape> kLayers = {
+    {"self", dump::LayerRole::EncoderSelf, false, kSource, kSource},
+    {"self", dump::LayerRole::DecoderSelf, true, kTarget, kTarget},
+    {"cross", dump::LayerRole::Cross, false, kTarget, kSource},
+    {"self", dump::LayerRole::DecoderSelf, true, kTarget, kTarget},
+    {"cross", dump::LayerRole::Cross, false, kTarget, kSource}};
 
 std::int32_t allowed(const LayerShape& layer, std::int64_t query) {
   return static_cast<std::int32_t>(layer.causal ? query + 1 : layer.keys);
@@ -90,6 +92,7 @@ record::DumpLayout layout(bool maps) {
     const auto& shape = kLayers[index];
     record::LayerLayout layer{static_cast<std::int64_t>(index),
                               shape.kind,
+                              shape.role,
                               shape.causal,
                               kHeads,
                               shape.queries,
@@ -351,7 +354,7 @@ TEST_CASE("a dump that crashes or hangs the HDF5 library is refused with exit 2"
           "[analyze][errors]") {
   // Found by the dump fuzzer: libhdf5 1.10.8 segfaults on the first file's global heap and loops
   // on the second's metadata. The reader's child process takes the crash, and is stopped after
-  // ATTNLAB_DUMP_READ_SECONDS (analysis/dump/dump_reader.h).
+  // ATTNLAB_DUMP_READ_SECONDS (dump/dump_reader.h).
   ::setenv("ATTNLAB_DUMP_READ_SECONDS", "2", 1);
   for (const auto& [name, reason] :
        {std::pair{"global_heap_memcpy_overlap.h5", "the HDF5 library crashed reading it"},

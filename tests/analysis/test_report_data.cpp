@@ -5,8 +5,8 @@
 #include <cmath>
 #include <fstream>
 
-#include "analysis/csv_number.h"
-#include "analysis/dump/dump_reader.h"
+#include "base/csv_number.h"
+#include "dump/dump_reader.h"
 #include "analysis/report/csv_table.h"
 #include "analysis/report/report_data.h"
 #include "tests/support/run_command.h"
@@ -137,8 +137,8 @@ TEST_CASE("CSV files are read back with quotes, and bad rows are named", "[repor
 
   // What the writers quote (an error message in bench attention's CSV) reads back unchanged.
   const std::string message = "failed: \"x\", then y";
-  write(file, "T,error\n1024," + analysis::csv_text(message) + "\n2048," +
-                  analysis::csv_text("plain") + "\n");
+  write(file, "T,error\n1024," + attnlab::csv_text(message) + "\n2048," +
+                  attnlab::csv_text("plain") + "\n");
   const auto quoted = report::CsvTable::read(file);
   CHECK(quoted.field(0, 1) == message);
   CHECK(quoted.field(1, 1) == "plain");
@@ -165,6 +165,7 @@ TEST_CASE("a run's report data holds its curves, statistics and maps that decode
   CHECK(entry["name"] == ".");
   CHECK(entry["steps"] == nlohmann::json({0, 10, 20}));
   CHECK(entry["variant"] == "scaled");
+  CHECK(entry["layers"][1]["role"] == "decoder_self");  // which tokens the explorer shows
   CHECK(entry["labels"].is_null());  // not analysed yet
   CHECK(entry["statistics"]["entropy"].size() == 3);
   CHECK(entry["statistics"]["entropy"][2].size() == 2);     // layers

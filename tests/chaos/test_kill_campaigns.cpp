@@ -24,7 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "analysis/dump/dump_reader.h"
+#include "dump/dump_reader.h"
 #include "experiments/train/checkpoint.h"
 #include "tests/support/background_attnlab.h"
 #include "tests/support/files.h"

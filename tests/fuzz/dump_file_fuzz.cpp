@@ -1,4 +1,4 @@
-// Fuzzes the in-process dump reading code (analysis/dump/dump_file.cpp, HDF5's C API), coverage-
+// Fuzzes the in-process dump reading code (dump/dump_file.cpp, HDF5's C API), coverage-
 // guided through attnlab's code, for attnlab's own bugs: unchecked sizes, identifiers left open,
 // errors of the wrong type. What is read is listed in dump_fuzz_input.h.
 //

@@ -1,4 +1,4 @@
-// Fuzzes the attention-dump reader that analysis commands use (analysis/dump/dump_reader.h): a
+// Fuzzes the attention-dump reader that analysis commands use (dump/dump_reader.h): a
 // DumpFile served from a child process, so that what libhdf5 does on a damaged file (crash, loop,
 // memory error) ends that child and reaches attnlab as a DumpError. Zero findings expected: a
 // crash, sanitizer report or hang here is a crash of `attnlab analyze`. What is read is listed in

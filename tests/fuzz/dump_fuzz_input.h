@@ -16,7 +16,7 @@
 #include <fstream>
 #include <string>
 
-#include "analysis/dump/dump_reader.h"
+#include "dump/dump_reader.h"
 
 namespace attnlab::dump::fuzz {
 

@@ -5,18 +5,18 @@
 #include <string>
 #include <vector>
 
-#include "experiments/run/shell_command.h"
+#include "base/shell_command.h"
 
 namespace attnlab::testing {
 
-using CommandResult = run::CommandOutput;  // exit_code, output (stdout and stderr together)
-using run::shell_quote;
+using CommandResult = attnlab::CommandOutput;  // exit_code, output (stdout and stderr together)
+using attnlab::shell_quote;
 
 inline CommandResult run_command(const std::vector<std::string>& arguments,
                                  const std::filesystem::path& working_dir) {
   std::string command = "cd " + shell_quote(working_dir.string()) + " && exec";
   for (const auto& argument : arguments) command += " " + shell_quote(argument);
-  return run::capture_shell(command);
+  return attnlab::capture_shell(command);
 }
 
 // The attnlab binary with arguments.

@@ -33,7 +33,7 @@ double pairs_for(const std::string& pattern, std::int64_t length, bool causal,
   return scored_pairs(*variant->layout(length, length));
 }
 
-// A pattern that only implements allowed(): it gets the generic layout.
+// A pattern that implements only allowed() (and its reference): it gets the generic layout.
 class CheckerboardPattern : public Pattern {
  public:
   torch::Tensor allowed(std::int64_t query_length, std::int64_t key_length,
@@ -42,6 +42,13 @@ class CheckerboardPattern : public Pattern {
     auto allowed = torch::remainder(relative, 3).ne(1);
     if (causal) allowed = allowed.logical_and(relative.le(0));
     return allowed.unsqueeze(0);  // [1,Tq,Tk]
+  }
+  torch::Tensor reference_allowed(std::int64_t query_length, std::int64_t key_length,
+                                  bool causal) const override {
+    return allowed_pairs(/*heads=*/1, query_length, key_length, causal,
+                         [](std::int64_t, std::int64_t position, std::int64_t key) {
+                           return ((key - position) % 3 + 3) % 3 != 1;
+                         });
   }
 };
 
@@ -76,6 +83,7 @@ TEST_CASE("the generic layout tiles allowed() and skips empty tiles", "[variants
   for (const bool causal : {false, true}) {
     const auto layout = pattern.layout(/*query_length=*/11, /*key_length=*/11, causal,
                                        /*chunk=*/4);
+    CHECK(torch::equal(pattern.allowed(11, 11, causal), pattern.reference_allowed(11, 11, causal)));
     CHECK(torch::equal(coverage(layout, 11, 11, 1),
                        pattern.allowed(11, 11, causal).to(torch::kInt)));
     std::int64_t tiles = 0;

@@ -1,4 +1,4 @@
-// The fused head-by-head CPU path against the plain reference path: outputs and gradients for
+// The fused head-by-head CPU path against the plain path: outputs and gradients for
 // every combination of parts it serves, self- and cross-attention, inputs laid out as views of
 // one fused projection (as the model passes them), queries with no allowed key, and which
 // combinations it serves at all.
@@ -66,7 +66,7 @@ TEST_CASE("the fused path agrees with the plain path in outputs and gradients",
           return std::vector<torch::Tensor>{q.grad().clone(), k.grad().clone(), v.grad().clone()};
         };
         if (served) {
-          const auto plain = variant->forward_reference(q, k, v).out;
+          const auto plain = variant->forward_plain(q, k, v).out;
           const auto plain_grads = gradients(plain);
           const auto fused = variant->forward_fused(q, k, v);
           const auto fused_grads = gradients(fused);
@@ -138,5 +138,5 @@ TEST_CASE("the fused path is for CPU float32 only", "[variants][fused]") {
   AttentionVariant variant(options, AttentionSite{0, 2, 4, /*causal=*/true, /*cross=*/false});
   // Other dtypes run the plain path through forward_fused, with the same result.
   CHECK(torch::allclose(variant->forward_fused(doubles, doubles, doubles),
-                        variant->forward_reference(doubles, doubles, doubles).out));
+                        variant->forward_plain(doubles, doubles, doubles).out));
 }

@@ -8,6 +8,7 @@
 // H = heads, Tq = query length, Tk = key length, Nq = queries in a block, L = keys in a segment.
 // Query i sits at position i + Tk - Tq; its block is floor(position / block).
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <set>
 
@@ -125,6 +126,22 @@ class BigBirdPattern : public Pattern {
       if (!block.keys.empty()) layout.blocks.push_back(std::move(block));
     }
     return layout;
+  }
+
+  // Own, neighbouring and global blocks pair by pair; the random blocks are the seeded draw
+  // itself (random_blocks_of), whose properties the bigbird test checks.
+  torch::Tensor reference_allowed(std::int64_t query_length, std::int64_t key_length,
+                                  bool causal) const override {
+    const std::int64_t key_blocks = key_length / block_;
+    return allowed_pairs(
+        heads_, query_length, key_length, causal,
+        [&](std::int64_t head, std::int64_t position, std::int64_t key) {
+          const std::int64_t query_block = floor_divide(position, block_), key_block = key / block_;
+          if (query_block >= 0 && query_block < global_blocks_) return true;
+          if (key_block < global_blocks_ || std::abs(query_block - key_block) <= 1) return true;
+          const auto random = random_blocks_of(query_block, key_blocks, causal, head);
+          return std::find(random.begin(), random.end(), key_block) != random.end();
+        });
   }
 
  private:

@@ -15,6 +15,11 @@ class FullPattern : public Pattern {
                      std::int64_t chunk) const override {
     return dense_layout(query_length, key_length, causal, chunk);
   }
+
+  torch::Tensor reference_allowed(std::int64_t query_length, std::int64_t key_length,
+                                  bool causal) const override {
+    return allowed_pairs(/*heads=*/1, query_length, key_length, causal);
+  }
 };
 
 }  // namespace

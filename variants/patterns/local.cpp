@@ -2,6 +2,8 @@
 // p sees keys j with |p - j| <= window (two-sided), or p - window <= j <= p (one-sided). Causal
 // attention is always one-sided. The chunked path visits only the band, so its time and memory
 // grow as T x window.
+#include <cstdlib>
+
 #include "variants/parts.h"
 
 namespace attnlab::variants {
@@ -22,6 +24,16 @@ class LocalPattern : public Pattern {
                      std::int64_t chunk) const override {
     return band_layout(query_length, key_length, causal, /*before=*/window_,
                        /*after=*/two_sided_ ? window_ : 0, chunk);
+  }
+
+  torch::Tensor reference_allowed(std::int64_t query_length, std::int64_t key_length,
+                                  bool causal) const override {
+    return allowed_pairs(/*heads=*/1, query_length, key_length, causal,
+                         [this](std::int64_t, std::int64_t position, std::int64_t key) {
+                           const std::int64_t behind = position - key;
+                           return two_sided_ ? std::abs(behind) <= window_
+                                             : behind >= 0 && behind <= window_;
+                         });
   }
 
  private:

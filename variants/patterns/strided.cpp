@@ -9,6 +9,7 @@
 //
 // Tq = query length, Tk = key length, Nq = queries in a group, L = keys in a segment.
 #include <algorithm>
+#include <cstdlib>
 
 #include "variants/parts.h"
 
@@ -56,6 +57,15 @@ class StridedPattern : public Pattern {
       }
     }
     return layout;
+  }
+
+  torch::Tensor reference_allowed(std::int64_t query_length, std::int64_t key_length,
+                                  bool causal) const override {
+    return allowed_pairs(/*heads=*/1, query_length, key_length, causal,
+                         [this](std::int64_t, std::int64_t position, std::int64_t key) {
+                           const std::int64_t distance = std::abs(position - key);
+                           return distance <= stride_ || distance % stride_ == 0;
+                         });
   }
 
  private:

@@ -3,6 +3,7 @@
 // the k-th largest are all kept. The chunked path streams the scores twice: once to find each
 // query's k-th largest score, once to attend; memory stays T x k, the work is that of full
 // attention.
+#include <algorithm>
 #include <limits>
 
 #include "variants/parts.h"
@@ -33,6 +34,18 @@ class TopKPattern : public Pattern {
   BlockLayout layout(std::int64_t query_length, std::int64_t key_length, bool causal,
                      std::int64_t chunk) const override {
     return dense_layout(query_length, key_length, causal, chunk);
+  }
+
+  torch::Tensor reference_allowed(std::int64_t query_length, std::int64_t key_length,
+                                  bool causal) const override {
+    return allowed_pairs(/*heads=*/1, query_length, key_length, causal);
+  }
+  // The threshold from a full descending sort instead of topk().
+  torch::Tensor reference_restrict_scores(const torch::Tensor& scores) const override {
+    const std::int64_t keep = std::min(keep_, scores.size(-1));
+    auto sorted = std::get<0>(scores.sort(/*dim=*/-1, /*descending=*/true));
+    return scores.masked_fill(scores < sorted.narrow(-1, keep - 1, 1),
+                              -std::numeric_limits<double>::infinity());  // [B,H,Tq,Tk]
   }
 
  private:

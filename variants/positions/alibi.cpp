@@ -4,8 +4,9 @@
 // followed by every other slope of 2c until there are H. Causal attention sees only j <= i, where
 // this is the original -m_h (i - j); bidirectional attention uses the symmetric distance.
 //
-// H = heads, Nq = queries, L = keys.
+// H = heads, Nq = queries, L = keys, Tq = query length, Tk = key length.
 #include <cmath>
+#include <cstdlib>
 
 #include "variants/parts.h"
 
@@ -31,9 +32,29 @@ std::vector<double> alibi_slopes(std::int64_t heads) {
   return slopes;
 }
 
+// The reference's slopes: Press et al.'s get_slopes(n), transcribed from the paper's code.
+std::vector<double> published_alibi_slopes(std::int64_t heads) {
+  auto power_of_2 = [](std::int64_t n) {
+    const double start = std::pow(2.0, -std::pow(2.0, -(std::log2(static_cast<double>(n)) - 3)));
+    std::vector<double> slopes;
+    for (std::int64_t i = 0; i < n; ++i) slopes.push_back(start * std::pow(start, i));
+    return slopes;
+  };
+  const double log_heads = std::log2(static_cast<double>(heads));
+  if (log_heads == std::floor(log_heads)) return power_of_2(heads);
+  const auto closest = static_cast<std::int64_t>(std::pow(2.0, std::floor(log_heads)));
+  auto slopes = power_of_2(closest);
+  const auto doubled = published_alibi_slopes(2 * closest);
+  for (std::size_t i = 0; i < doubled.size() && slopes.size() < static_cast<std::size_t>(heads);
+       i += 2) {
+    slopes.push_back(doubled[i]);
+  }
+  return slopes;
+}
+
 class AlibiPosition : public Position {
  public:
-  explicit AlibiPosition(const AttentionSite& site) {
+  explicit AlibiPosition(const AttentionSite& site) : heads_(site.heads) {
     const auto slopes = alibi_slopes(site.heads);
     slopes_ = torch::tensor(slopes, torch::kDouble).view({site.heads, 1, 1});  // [H,1,1]
   }
@@ -46,7 +67,24 @@ class AlibiPosition : public Position {
     return -slopes_.to(options) * distance.to(options);  // [H,Nq,L]
   }
 
+  torch::Tensor reference_bias(std::int64_t query_length,
+                               std::int64_t key_length) const override {
+    const auto slopes = published_alibi_slopes(heads_);
+    auto bias = torch::zeros({heads_, query_length, key_length}, torch::kDouble);  // [H,Tq,Tk]
+    auto cells = bias.accessor<double, 3>();
+    for (std::int64_t h = 0; h < heads_; ++h) {
+      for (std::int64_t i = 0; i < query_length; ++i) {
+        const std::int64_t position = i + key_length - query_length;
+        for (std::int64_t j = 0; j < key_length; ++j) {
+          cells[h][i][j] = -slopes[h] * static_cast<double>(std::abs(position - j));
+        }
+      }
+    }
+    return bias;
+  }
+
  private:
+  std::int64_t heads_;
   torch::Tensor slopes_;  // [H,1,1] double
 };
 

@@ -32,6 +32,12 @@ class RotaryPosition : public Position {
             apply(k, torch::arange(key_length, torch::kDouble))};
   }
 
+  std::pair<torch::Tensor, torch::Tensor> reference_rotate(const torch::Tensor& q,
+                                                           const torch::Tensor& k) const override {
+    return {reference_apply(q, /*first_position=*/k.size(2) - q.size(2)),
+            reference_apply(k, /*first_position=*/0)};
+  }
+
  private:
   // x [B,H,T,D] rotated at positions [T].
   torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& positions) const {
@@ -47,6 +53,22 @@ class RotaryPosition : public Position {
     auto rotated = torch::cat({first * cos - second * sin, second * cos + first * sin}, -1);
     if (rotated_ == x.size(-1)) return rotated;  // [B,H,T,D]
     return torch::cat({rotated, x.narrow(-1, rotated_, x.size(-1) - rotated_)}, -1);  // [B,H,T,D]
+  }
+
+  // x [B,H,T,D] double, one dimension pair (m, m + R/2) at a time.
+  torch::Tensor reference_apply(const torch::Tensor& x, std::int64_t first_position) const {
+    const std::int64_t half = rotated_ / 2;
+    auto positions = torch::arange(first_position, first_position + x.size(2), torch::kDouble);
+    auto out = x.clone();
+    for (std::int64_t m = 0; m < half; ++m) {
+      const double frequency = std::pow(base_, -2.0 * static_cast<double>(m) / rotated_);
+      auto cos = (positions * frequency).cos().view({1, 1, -1});  // [1,1,T]
+      auto sin = (positions * frequency).sin().view({1, 1, -1});  // [1,1,T]
+      auto first = x.select(-1, m), second = x.select(-1, m + half);  // [B,H,T]
+      out.select(-1, m).copy_(first * cos - second * sin);
+      out.select(-1, m + half).copy_(second * cos + first * sin);
+    }
+    return out;
   }
 
   double base_;

@@ -97,6 +97,17 @@ class AdditiveScore : public Score {
     return AdditiveScoresFunction::apply(projected_q, projected_k, vector_);  // [B,H,Tq,Tk]
   }
 
+  // The whole [B,H,Tq,Tk,A] tanh tensor at once, under plain autograd.
+  torch::Tensor reference_scores(const torch::Tensor& q, const torch::Tensor& k) const override {
+    const auto query_projection = query_projection_.to(torch::kDouble);  // [H,D,A]
+    const auto key_projection = key_projection_.to(torch::kDouble);      // [H,D,A]
+    auto projected_q = torch::einsum("bhid,hda->bhia", {q, query_projection});  // [B,H,Tq,A]
+    auto projected_k = torch::einsum("bhjd,hda->bhja", {k, key_projection});    // [B,H,Tk,A]
+    auto sums = projected_q.unsqueeze(3) + projected_k.unsqueeze(2);           // [B,H,Tq,Tk,A]
+    return torch::einsum("bhija,ha->bhij",
+                         {torch::tanh(sums), vector_.to(torch::kDouble)});  // [B,H,Tq,Tk]
+  }
+
  private:
   torch::Tensor query_projection_;  // [H,D,A]
   torch::Tensor key_projection_;    // [H,D,A]

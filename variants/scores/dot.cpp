@@ -10,6 +10,9 @@ class DotScore : public Score {
   torch::Tensor scores(const torch::Tensor& q, const torch::Tensor& k) override {
     return torch::matmul(q, k.transpose(-2, -1));  // [B,H,Tq,Tk]
   }
+  torch::Tensor reference_scores(const torch::Tensor& q, const torch::Tensor& k) const override {
+    return torch::einsum("bhid,bhjd->bhij", {q, k});  // [B,H,Tq,Tk]
+  }
   bool is_scaled_dot() const override { return true; }
   double dot_scale() const override { return 1.0; }
 };

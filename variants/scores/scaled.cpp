@@ -15,6 +15,10 @@ class ScaledScore : public Score {
     // Scaling q (Tq x D) is cheaper than scaling the Tq x Tk product.
     return torch::matmul(q * scale_, k.transpose(-2, -1));  // [B,H,Tq,Tk]
   }
+  torch::Tensor reference_scores(const torch::Tensor& q, const torch::Tensor& k) const override {
+    const double head_dim = static_cast<double>(q.size(-1));
+    return torch::einsum("bhid,bhjd->bhij", {q, k}) / std::sqrt(head_dim);  // [B,H,Tq,Tk]
+  }
   bool is_scaled_dot() const override { return true; }
   double dot_scale() const override { return scale_; }
 

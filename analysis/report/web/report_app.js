@@ -367,22 +367,15 @@
     const decodedLayers = new Map();  // "run/layer position" -> Uint8Array [S][B'][H][rows][cols]
     const shared = {sample: 0, view: 'heatmap'};
 
-    // Queries of an encoder self-attention layer are the source tokens. docs/recording.md gives the
-    // order: encoder self-attention layers first, then per decoder block its
-    // self- and cross-attention, so the self layers before the one just ahead of the first cross
-    // layer belong to the encoder.
+    // Queries of an encoder self-attention layer are the source tokens, when the run has a source
+    // (its role: docs/recording.md); cross-attention's keys are the source tokens.
     function tokenLists(run, mapLayer, sample) {
       const maps = run.maps;
       const target = (maps.tokens || [])[sample] || [];
       const source = maps.source ? maps.source[sample] || null : null;
-      const layers = run.layers || [];
-      const position = layers.findIndex((layer) => layer.index === mapLayer.layer);
-      const kind = (layers[position] || {}).kind;
-      const firstCross = layers.findIndex((layer) => layer.kind === 'cross');
-      const encoderLayer =
-          source && kind !== 'cross' && firstCross > 0 && position < firstCross - 1;
-      const queries = encoderLayer ? source : target;
-      return {queries: queries, keys: kind === 'cross' && source ? source : queries};
+      const info = (run.layers || []).find((layer) => layer.index === mapLayer.layer) || {};
+      const queries = source && info.role === 'encoder_self' ? source : target;
+      return {queries: queries, keys: info.role === 'cross' && source ? source : queries};
     }
 
     // Token at a query or key position; lists aligned at the end, since query i sits at key

@@ -2,7 +2,10 @@
 // bad input exiting with code 2, a message naming the problem, and nothing written.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include "tests/support/run_command.h"
 #include "tests/support/temp_dir.h"
@@ -144,4 +147,37 @@ TEST_CASE("train writes a run directory and prints its path: --config reproduces
     ++compared;
   }
   CHECK(compared == 6);
+}
+
+TEST_CASE("bench attention times the path each row names and says which one ran", "[cli][bench]") {
+  TempDir work;
+  // T = 64 is below variant.materialise_max, where forward() takes the fused path (scaled) or the
+  // plain one (topk): a chunked row must still time the chunked path.
+  const auto result = run_attnlab({"bench", "attention", "--lengths", "64", "--variants",
+                                   "scaled,topk", "--heads", "2", "--head-dim", "16", "--repeats",
+                                   "1", "--threads", "1", "--output", "attention.csv"},
+                                  work.path());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  std::ifstream csv(work.path() / "attention.csv");
+  std::vector<std::vector<std::string>> lines;
+  for (std::string line; std::getline(csv, line);) {
+    std::vector<std::string> fields;
+    std::stringstream fields_text(line);
+    for (std::string field; std::getline(fields_text, field, ',');) fields.push_back(field);
+    lines.push_back(fields);
+  }
+  REQUIRE(lines.size() == 5);  // the header and a row per variant and path
+  const auto& header = lines.front();
+  const auto column = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  REQUIRE(column("timed_path") < header.size());
+  const std::map<std::string, std::string> timed = {{"chunked", "chunked"},
+                                                    {"plain", "plain"}};
+  for (std::size_t row = 1; row < lines.size(); ++row) {
+    const auto& fields = lines[row];
+    INFO(fields[column("variant")] << " " << fields[column("path")]);
+    CHECK(fields[column("timed_path")] == timed.at(fields[column("path")]));
+  }
 }

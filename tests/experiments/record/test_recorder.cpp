@@ -14,7 +14,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/utils.h>
 
-#include "analysis/dump/dump_reader.h"
+#include "dump/dump_reader.h"
 #include "experiments/model/model_config.h"
 #include "experiments/record/recorder.h"
 #include "experiments/run/run_dir.h"
@@ -118,6 +118,7 @@ TEST_CASE("recording does not change training, and the dump holds the whole run"
     REQUIRE(reader.layers().size() == 2);
     for (const auto& layer : reader.layers()) {
       CHECK(layer.kind == "self");
+      CHECK(layer.role == dump::LayerRole::DecoderSelf);
       CHECK(layer.causal);
       CHECK(layer.query_length == 32);
       CHECK(layer.key_length == 32);
@@ -209,6 +210,21 @@ TEST_CASE("recording does not change training, and the dump holds the whole run"
     CHECK_THAT(python.output, Catch::Contains("9 complete snapshots") &&
                                   Catch::Contains("layers/01") && Catch::Contains("entropy"));
   }
+}
+
+TEST_CASE("an encoder-decoder run's dump names each layer's role", "[record]") {
+  testing::TempDir results;
+  const auto config =
+      short_run(results.path(), {"model.arch=encoder_decoder", "model.layers=2", "train.steps=10"});
+  const auto run = run::RunDir::create(config);
+  train_recording(config, run);
+  const dump::DumpReader reader(run.path() / dump::kFileName);
+  std::vector<std::string> roles;
+  for (const auto& layer : reader.layers()) roles.push_back(dump::role_name(layer.role));
+  // Forward order: the encoder's layers, then per decoder block its self- and cross-attention.
+  CHECK(roles == std::vector<std::string>({"encoder_self", "encoder_self", "decoder_self",
+                                           "cross", "decoder_self", "cross"}));
+  CHECK(reader.has(dump::kProbeSource));
 }
 
 TEST_CASE("the probe is a fixed, seeded draw of distinct validation examples", "[record]") {

@@ -1,0 +1,39 @@
+// `attnlab export`: a finished run's checkpoint as a file PyTorch users load without attnlab. The
+// weights under the documented names (tensor_names.h) with metadata (format, versions, the
+// resolved config, architecture, checkpoint, step), the resolved config as config.toml next to
+// them and, when asked, a probe (probe.h) that scripts/reference.py checks.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace attnlab::exporting {
+
+// Version of the export's layout: the naming contract and the metadata keys. Bump it when either
+// changes incompatibly, so readers can refuse files they do not understand.
+inline constexpr const char* kExportFormatVersion = "1";
+
+struct ExportRequest {
+  std::filesystem::path run;
+  std::string format;                // export_format.h
+  std::string checkpoint = "best";   // best, latest or a file (find_checkpoint)
+  std::filesystem::path out;         // empty: <run>/export/model<extension>
+  std::int64_t probe = 0;            // validation examples in the probe; 0: no probe
+};
+
+struct ExportResult {
+  std::size_t tensors = 0;
+  std::filesystem::path checkpoint;
+  std::int64_t step = 0;
+  std::filesystem::path model_file;
+  std::filesystem::path config_file;
+  std::filesystem::path probe_file;  // empty without a probe
+};
+
+// Always on the CPU, with the run's config as trained (no overrides). Throws config::ConfigError
+// for a bad format or probe size before anything is written, CheckpointError for a missing or
+// mismatched checkpoint.
+ExportResult export_run(const ExportRequest& request);
+
+}  // namespace attnlab::exporting
