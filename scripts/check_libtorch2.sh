@@ -16,7 +16,7 @@ shift
 standards=("${@:-c++17}")
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-# As CMake builds them (experiments/CMakeLists.txt, variants/CMakeLists.txt), without oneDNN, as
+# As CMake builds them (each folder's CMakeLists.txt), without oneDNN, as
 # a LibTorch 2.x build configures by default.
 flags=(-fsyntax-only -isystem "$include" -isystem "$include/torch/csrc/api/include" -I "$root"
        $(pkg-config --cflags hdf5) -DFMT_HEADER_ONLY

@@ -468,8 +468,9 @@ std::unique_ptr<DumpWriter> DumpWriter::create(const std::filesystem::path& path
 
 namespace {
 
-// Throws DumpError when the dump at `file` was not recorded with `layout`.
-void check_layout(hid_t file, const DumpLayout& layout, const std::string& where) {
+// Throws DumpError when the dump at `file` was not recorded with `layout`; returns its schema
+// version (the current one, or 1, whose layers carry no role yet).
+std::int64_t check_layout(hid_t file, const DumpLayout& layout, const std::string& where) {
   auto mismatch = [&](const std::string& what) {
     throw DumpError(where + " was recorded differently (" + what +
                     "); it cannot be continued by this run");
@@ -479,7 +480,10 @@ void check_layout(hid_t file, const DumpLayout& layout, const std::string& where
     mismatch("not an attnlab attention dump");
   }
   const auto version = dump::read_int_attribute(file, dump::kAttributeSchemaVersion, where);
-  if (version != dump::kSchemaVersion) mismatch("schema version " + std::to_string(version));
+  if (version != 1 && version != dump::kSchemaVersion) {
+    mismatch("schema version " + std::to_string(version));
+  }
+  const bool roles_stored = version >= 2;
   if (dump::read_int_attribute(file, dump::kAttributeSamples, where) != layout.samples) {
     mismatch("probe samples");
   }
@@ -500,8 +504,9 @@ void check_layout(hid_t file, const DumpLayout& layout, const std::string& where
     const std::string name = dump::layer_group(static_cast<std::int64_t>(index));
     Handle group = dump::open_group(file, name, where);
     if (dump::read_string_attribute(group.get(), dump::kLayerAttributeKind, where) != layer.kind ||
-        dump::read_string_attribute(group.get(), dump::kLayerAttributeRole, where) !=
-            dump::role_name(layer.role) ||
+        (roles_stored &&
+         dump::read_string_attribute(group.get(), dump::kLayerAttributeRole, where) !=
+             dump::role_name(layer.role)) ||
         dump::read_int_attribute(group.get(), dump::kLayerAttributeHeads, where) != layer.heads ||
         dump::read_int_attribute(group.get(), dump::kLayerAttributeQueryLength, where) !=
             layer.query_length ||
@@ -520,6 +525,20 @@ void check_layout(hid_t file, const DumpLayout& layout, const std::string& where
                        stored.data()),
                where + ": " + dump::kProbeTokens);
   if (stored != layout.probe_tokens.values) mismatch("probe tokens");
+  return version;
+}
+
+// A schema 1 dump that a run continues gains the roles of its layers (the ones readers derive for
+// it) and becomes current. The version goes last: a crash before it leaves a schema 1 file, which
+// readers read as before and the next resume upgrades again.
+void upgrade_schema(hid_t file, const DumpLayout& layout, const std::string& where) {
+  for (std::size_t index = 0; index < layout.layers.size(); ++index) {
+    const auto name = dump::layer_group(static_cast<std::int64_t>(index));
+    Handle group = dump::open_group(file, name, where);
+    dump::write_attribute(group.get(), dump::kLayerAttributeRole,
+                          std::string(dump::role_name(layout.layers[index].role)), where);
+  }
+  dump::write_attribute(file, dump::kAttributeSchemaVersion, dump::kSchemaVersion, where);
 }
 
 }  // namespace
@@ -534,15 +553,17 @@ std::unique_ptr<DumpWriter> DumpWriter::resume(const std::filesystem::path& path
   QuietErrors quiet;
   try {
     state->float16 = dump::make_float16_type();
+    std::int64_t version = 0;
     {
       // Checked read-only first, so that a file this run cannot continue is left byte for byte.
       Handle file(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), where), H5Fclose);
-      check_layout(file.get(), layout, where);
+      version = check_layout(file.get(), layout, where);
       dump::committed_steps(file.get(), where);
     }
     const auto access = file_access_properties();
     state->file = Handle(check(H5Fopen(path.c_str(), H5F_ACC_RDWR, access.get()), where),
                          H5Fclose);
+    if (version < dump::kSchemaVersion) upgrade_schema(state->file.get(), layout, where);
     state->open_datasets();
     state->flush_reserve = flush_reserve(layout);
     auto steps = dump::committed_steps(state->file.get(), where);

@@ -379,6 +379,35 @@ TEST_CASE("a partial snapshot is invisible, and a resumed writer drops it", "[re
   }
 }
 
+TEST_CASE("a resumed run continues a schema 1 dump and stores its roles", "[record][dump]") {
+  testing::TempDir directory;
+  const auto layout = small_layout(record::MapDtype::Float16, 1);
+  const auto path = directory.path() / dump::kFileName;
+  write_dump(path, layout, 2);
+  {  // As a version 1 writer left it: no roles.
+    dump::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+    for (std::int64_t layer = 0; layer < 2; ++layer) {
+      dump::Handle group = dump::open_group(file.get(), dump::layer_group(layer), "test");
+      REQUIRE(H5Adelete(group.get(), dump::kLayerAttributeRole) >= 0);
+    }
+    dump::write_attribute(file.get(), dump::kAttributeSchemaVersion, std::int64_t{1}, "test");
+  }
+  REQUIRE(dump::DumpReader(path).schema_version() == 1);
+  {
+    auto writer = record::DumpWriter::resume(path, layout, 5);
+    append(*writer, layout, 2, 10);
+    writer->close();
+  }
+  const dump::DumpReader reader(path);
+  CHECK(reader.schema_version() == dump::kSchemaVersion);
+  CHECK(reader.steps() == std::vector<std::int64_t>({0, 5, 10}));
+  CHECK(reader.layers()[0].role == dump::LayerRole::DecoderSelf);
+  CHECK(reader.layers()[1].role == dump::LayerRole::Cross);
+  for (std::int64_t snapshot = 0; snapshot < 3; ++snapshot) {
+    check_snapshot(reader, snapshot, snapshot);
+  }
+}
+
 TEST_CASE("a dump is never overwritten, and a foreign or damaged one is not continued",
           "[record][dump]") {
   testing::TempDir directory;
