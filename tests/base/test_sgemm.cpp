@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include <ATen/ATen.h>
+
 #include "base/sgemm.h"
 
 using namespace attnlab;
