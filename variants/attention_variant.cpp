@@ -1,6 +1,7 @@
 #include "variants/attention_variant.h"
 
 #include "variants/chunked_attention.h"
+#include "variants/softcap.h"
 
 #include <algorithm>
 #include <limits>
@@ -48,6 +49,15 @@ void describe_registry(const RegistryType& registry, std::ostringstream& out) {
 
 }  // namespace
 
+torch::Tensor expand_kv_heads(const torch::Tensor& x, std::int64_t heads) {
+  const auto kv_heads = x.size(1);
+  if (kv_heads == heads) return x;
+  const auto group = heads / kv_heads;
+  return x.unsqueeze(2)
+      .expand({x.size(0), kv_heads, group, x.size(2), x.size(3)})
+      .reshape({x.size(0), heads, x.size(2), x.size(3)});
+}
+
 ScoreRegistry& score_registry() {
   static ScoreRegistry registry("score", "variant.score");
   return registry;
@@ -60,21 +70,74 @@ PatternRegistry& pattern_registry() {
   static PatternRegistry registry("pattern", "variant.pattern");
   return registry;
 }
+QueryKeyNormRegistry& qk_norm_registry() {
+  static QueryKeyNormRegistry registry("qk_norm", "variant.qk_norm");
+  return registry;
+}
+NormaliserRegistry& normaliser_registry() {
+  static NormaliserRegistry registry("normaliser", "variant.normaliser");
+  return registry;
+}
+MixerRegistry& mixer_registry() {
+  static MixerRegistry registry("mixer", "variant.mixer");
+  return registry;
+}
+OutputGateRegistry& gate_registry() {
+  static OutputGateRegistry registry("gate", "variant.gate");
+  return registry;
+}
+
+namespace {
+
+// Parts of the stages that older variants did not have are registered as submodules only when
+// they hold parameters, so that checkpoints saved before those stages existed still load.
+template <typename Part>
+std::shared_ptr<Part> keep_part(torch::nn::Module& owner, const std::string& name,
+                                std::shared_ptr<Part> part) {
+  if (!part->parameters().empty()) owner.register_module(name, part);
+  return part;
+}
+
+}  // namespace
 
 AttentionVariantImpl::AttentionVariantImpl(const VariantOptions& options,
                                            const AttentionSite& site)
     : site_(site),
       chunk_(options.get_int("chunk")),
-      materialise_max_(options.get_int("materialise_max")) {
+      materialise_max_(options.get_int("materialise_max")),
+      softcap_(options.get_float("softcap")) {
   validate(options);
-  score_ = register_module("score", chosen(score_registry(), options).make(options, site));
+  validate_heads(options, site.heads, site.head_dim);
+  const auto kv_heads = options.get_int("kv_heads");
+  site_.kv_heads = kv_heads == 0 ? site.heads : kv_heads;
+  if (site_.d_model == 0) site_.d_model = site.heads * site.head_dim;
+  auto mixer = chosen(mixer_registry(), options).make(options, site_);
+  // Each map's q and k: differential attention's halves are what its score, norm and rotations see.
+  AttentionSite map_site = site_;
+  map_site.head_dim = mixer->score_dim(site.head_dim);
+  score_ = register_module("score", chosen(score_registry(), options).make(options, map_site));
   position_ =
-      register_module("position", chosen(position_registry(), options).make(options, site));
-  pattern_ = chosen(pattern_registry(), options).make(options, site);
+      register_module("position", chosen(position_registry(), options).make(options, map_site));
+  pattern_ = chosen(pattern_registry(), options).make(options, site_);
+  qk_norm_ = keep_part(*this, "qk_norm", chosen(qk_norm_registry(), options).make(options, map_site));
+  normaliser_ =
+      keep_part(*this, "normaliser", chosen(normaliser_registry(), options).make(options, site_));
+  mixer_ = keep_part(*this, "mixer", std::move(mixer));
+  gate_ = keep_part(*this, "gate", chosen(gate_registry(), options).make(options, site_));
+}
+
+bool AttentionVariantImpl::chunked_parts() const {
+  if (pattern_->depends_on_scores() && pattern_->keep_largest() == 0) return false;
+  // Soft-capping and sinks enter the kernels' online softmax; until they do, the plain path.
+  if (caps_scores(softcap_) || normaliser_->sink_logits().defined()) return false;
+  // The chunked path treats position biases as constants; a trainable one needs autograd.
+  return mixer_->single_map() && normaliser_->is_softmax() && !has_trainable_position();
 }
 
 bool AttentionVariantImpl::fused_parts() const {
-  return score_->is_scaled_dot() && !pattern_->depends_on_scores() && !has_trainable_position();
+  if (caps_scores(softcap_) || normaliser_->sink_logits().defined()) return false;
+  return score_->is_scaled_dot() && !pattern_->depends_on_scores() && !has_trainable_position() &&
+         mixer_->single_map() && normaliser_->is_softmax();
 }
 
 bool AttentionVariantImpl::has_trainable_position() const {
@@ -113,28 +176,39 @@ std::shared_ptr<const BlockLayout> AttentionVariantImpl::layout(std::int64_t que
   return cached->second.layout;
 }
 
+std::vector<std::pair<torch::Tensor, torch::Tensor>> AttentionVariantImpl::prepare(
+    const torch::Tensor& q, const torch::Tensor& k) {
+  auto pairs = mixer_->split(q, k);
+  for (auto& [q_c, k_c] : pairs) {
+    std::tie(q_c, k_c) = qk_norm_->normalise(q_c, k_c);
+    std::tie(q_c, k_c) = position_->rotate(q_c, k_c);
+  }
+  return pairs;  // (q_c [B,H,Tq,d], k_c [B,G,Tk,d]) per map
+}
+
 AttentionOutput AttentionVariantImpl::forward_plain(const torch::Tensor& q, const torch::Tensor& k,
-                                                   const torch::Tensor& v) {
+                                                   const torch::Tensor& v,
+                                                   const torch::Tensor& x) {
   const std::int64_t query_length = q.size(2);
   const std::int64_t key_length = k.size(2);
   pattern_->check_lengths(query_length, key_length);
-  auto [rotated_q, rotated_k] = position_->rotate(q, k);
-  torch::Tensor scores = score_->scores(rotated_q, rotated_k);  // [B,H,Tq,Tk]
-  torch::Tensor bias = position_->bias(query_length, key_length, scores.options());
-  if (bias.defined()) scores = scores + bias;
   torch::Tensor mask = allowed(query_length, key_length);  // [1|H,Tq,Tk]
-  if (mask.defined()) {
-    mask = mask.to(scores.device());
-    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  if (mask.defined()) mask = mask.to(q.device());
+  std::vector<torch::Tensor> maps;
+  for (const auto& [q_c, k_c] : prepare(q, k)) {
+    torch::Tensor scores =
+        soft_cap(score_->scores(q_c, expand_kv_heads(k_c, site_.heads)), softcap_);  // [B,H,Tq,Tk]
+    torch::Tensor bias = position_->bias(query_length, key_length, scores.options());
+    if (bias.defined()) scores = scores + bias;
+    if (mask.defined()) {
+      scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+    }
+    if (pattern_->depends_on_scores()) scores = pattern_->restrict_scores(scores);
+    maps.push_back(normaliser_->normalise(scores));
   }
-  if (pattern_->depends_on_scores()) scores = pattern_->restrict_scores(scores);
-  torch::Tensor probs = torch::softmax(scores, /*dim=*/-1);
-  if (mask.defined()) {
-    // A query with no allowed key (possible in some sparse cross layouts) attends to nothing
-    // instead of producing NaN.
-    probs = probs.masked_fill(mask.logical_not(), 0.0);
-  }
-  return {torch::matmul(probs, v), probs};
+  torch::Tensor map = mixer_->combine(maps);  // [B,H,Tq,Tk]
+  auto out = mixer_->finish(torch::matmul(map, expand_kv_heads(v, site_.heads)));
+  return {gate_->apply(x, out), map};
 }
 
 bool AttentionVariantImpl::uses_chunked_path(std::int64_t query_length,
@@ -144,19 +218,24 @@ bool AttentionVariantImpl::uses_chunked_path(std::int64_t query_length,
   // train`); beyond, the T x T probabilities kept for the backward pass cost the memory.
   const std::int64_t materialised = std::max(chunk_, materialise_max_);
   if (query_length <= materialised && key_length <= materialised) return false;
-  if (pattern_->depends_on_scores() && pattern_->keep_largest() == 0) return false;
-  // The chunked path treats position biases as constants; a trainable one needs autograd.
-  return !has_trainable_position();
+  return chunked_parts();
 }
 
 torch::Tensor AttentionVariantImpl::forward_chunked(const torch::Tensor& q, const torch::Tensor& k,
-                                                    const torch::Tensor& v) {
-  if (pattern_->depends_on_scores() && pattern_->keep_largest() == 0) {
-    throw VariantError("variant.pattern: this score-dependent pattern has no chunked path");
+                                                    const torch::Tensor& v,
+                                                    const torch::Tensor& x) {
+  if (!chunked_parts()) {
+    throw VariantError("variant.pattern, variant.normaliser, variant.mixer: this combination of "
+                       "parts has no chunked path");
   }
-  auto [rotated_q, rotated_k] = position_->rotate(q, k);  // [B,H,Tq,D], [B,H,Tk,D]
-  return chunked_attention(rotated_q, rotated_k, v, score_, position_,
-                           layout(q.size(2), k.size(2), q.device()),
+  auto [rotated_q, rotated_k] = prepare(q, k).front();  // [B,H,Tq,D], [B,G,Tk,D]
+  return gate_->apply(x, chunked_out(rotated_q, rotated_k, v));
+}
+
+torch::Tensor AttentionVariantImpl::chunked_out(const torch::Tensor& q, const torch::Tensor& k,
+                                                const torch::Tensor& v) {
+  return chunked_attention(q, expand_kv_heads(k, site_.heads), expand_kv_heads(v, site_.heads),
+                           score_, position_, layout(q.size(2), k.size(2), q.device()),
                            pattern_->keep_largest());  // [B,H,Tq,D]
 }
 
@@ -166,13 +245,16 @@ bool AttentionVariantImpl::uses_fused_path(const torch::Tensor& q, const torch::
 }
 
 torch::Tensor AttentionVariantImpl::forward_fused(const torch::Tensor& q, const torch::Tensor& k,
-                                                  const torch::Tensor& v) {
-  if (!uses_fused_path(q, k, v)) return forward_plain(q, k, v).out;
+                                                  const torch::Tensor& v,
+                                                  const torch::Tensor& x) {
+  if (!uses_fused_path(q, k, v)) return forward_plain(q, k, v, x).out;
   const std::int64_t query_length = q.size(2), key_length = k.size(2);
   pattern_->check_lengths(query_length, key_length);
   const auto& mask = additive_mask(query_length, key_length, q.options());
-  auto [rotated_q, rotated_k] = position_->rotate(q, k);
-  return fused_dot_attention(rotated_q, rotated_k, v, score_->dot_scale(), mask);
+  auto [rotated_q, rotated_k] = prepare(q, k).front();
+  return gate_->apply(x, fused_dot_attention(rotated_q, expand_kv_heads(rotated_k, site_.heads),
+                                             expand_kv_heads(v, site_.heads), score_->dot_scale(),
+                                             mask));
 }
 
 const AdditiveMask& AttentionVariantImpl::additive_mask(std::int64_t query_length,
@@ -205,15 +287,16 @@ AttentionPath AttentionVariantImpl::path_for(std::int64_t query_length, std::int
 }
 
 AttentionOutput AttentionVariantImpl::forward(const torch::Tensor& q, const torch::Tensor& k,
-                                              const torch::Tensor& v, bool need_probs) {
+                                              const torch::Tensor& v, bool need_probs,
+                                              const torch::Tensor& x) {
   if (!need_probs) {
     switch (path_for(q.size(2), k.size(2), q.options())) {
-      case AttentionPath::Chunked: return {forward_chunked(q, k, v), torch::Tensor()};
-      case AttentionPath::Fused: return {forward_fused(q, k, v), torch::Tensor()};
-      case AttentionPath::Plain: return {forward_plain(q, k, v).out, torch::Tensor()};
+      case AttentionPath::Chunked: return {forward_chunked(q, k, v, x), torch::Tensor()};
+      case AttentionPath::Fused: return {forward_fused(q, k, v, x), torch::Tensor()};
+      case AttentionPath::Plain: return {forward_plain(q, k, v, x).out, torch::Tensor()};
     }
   }
-  return forward_plain(q, k, v);
+  return forward_plain(q, k, v, x);
 }
 
 const char* path_name(AttentionPath path) {
@@ -225,20 +308,41 @@ const char* path_name(AttentionPath path) {
   return "?";
 }
 
-std::vector<OptionSpec> all_option_specs() {
+namespace {
+
+// Calls visit(registry, default part, doc) for each stage, in the order `attnlab variants` lists
+// them and the config documents their selector keys.
+template <typename Visit>
+void for_each_stage(Visit&& visit) {
+  visit(score_registry(), "scaled", "how queries and keys are compared");
+  visit(position_registry(), "none",
+        "positions inside attention (input positions are model.positions)");
+  visit(pattern_registry(), "full", "which keys each query may attend to");
+  visit(qk_norm_registry(), "none", "normalisation of q and k per head before the score");
+  visit(normaliser_registry(), "softmax", "how masked scores become the attention map");
+  visit(mixer_registry(), "single", "how maps are formed and combined (one, or differential)");
+  visit(gate_registry(), "none", "gate on each head's output from the layer input");
+}
+
+template <typename RegistryType>
+std::vector<std::string> names_of(const RegistryType& registry) {
+  std::vector<std::string> names;
+  for (const auto* entry : registry.entries()) names.push_back(entry->name);
+  return names;
+}
+
+// The options every variant has, whatever its parts: the selectors, then the shapes and paths.
+std::vector<OptionSpec> engine_option_specs() {
   std::vector<OptionSpec> specs;
-  auto names_of = [](const auto& registry) {
-    std::vector<std::string> names;
-    for (const auto* entry : registry.entries()) names.push_back(entry->name);
-    return names;
-  };
-  specs.push_back({"score", std::string("scaled"), "how queries and keys are compared", {}, false,
-                   {}, names_of(score_registry())});
-  specs.push_back({"position", std::string("none"),
-                   "positions inside attention (input positions are model.positions)", {}, false,
-                   {}, names_of(position_registry())});
-  specs.push_back({"pattern", std::string("full"), "which keys each query may attend to", {},
-                   false, {}, names_of(pattern_registry())});
+  for_each_stage([&](const auto& registry, const char* default_part, const char* doc) {
+    specs.push_back({registry.kind(), std::string(default_part), doc, {}, false, {},
+                     names_of(registry)});
+  });
+  specs.push_back({"kv_heads", std::int64_t{0},
+                   "key/value heads G shared by the query heads (Ainslie et al. 2023): 1 = MQA, "
+                   "1 < G < heads = GQA; 0: one per query head",
+                   /*min=*/0.0});
+  specs.push_back(softcap_option());
   specs.push_back({"chunk", std::int64_t{128},
                    "tile side of the chunked path used when no probabilities are recorded "
                    "(memory vs speed; results agree with the plain path to rounding)",
@@ -248,42 +352,59 @@ std::vector<OptionSpec> all_option_specs() {
                    "probabilities are recorded (on the CPU: the fused head-by-head path); longer "
                    "sequences take the chunked path, whose memory grows as T, not T^2",
                    /*min=*/0.0});
-  constexpr std::size_t kEngineOptions = 5;  // score, position, pattern, chunk, materialise_max
-  std::set<std::string> seen = {"score", "position", "pattern", "chunk", "materialise_max"};
-  auto collect = [&](const auto& registry) {
+  return specs;
+}
+
+}  // namespace
+
+std::vector<OptionSpec> all_option_specs() {
+  std::vector<OptionSpec> specs = engine_option_specs();
+  const std::size_t engine_options = specs.size();
+  std::set<std::string> seen;
+  for (const auto& spec : specs) seen.insert(spec.name);
+  for_each_stage([&](const auto& registry, const char*, const char*) {
     for (const auto* entry : registry.entries()) {
       for (const auto& option : entry->options) {
         if (seen.insert(option.name).second) specs.push_back(option);
       }
     }
-  };
-  collect(score_registry());
-  collect(position_registry());
-  collect(pattern_registry());
-  std::sort(specs.begin() + kEngineOptions, specs.end(),
+  });
+  std::sort(specs.begin() + static_cast<std::ptrdiff_t>(engine_options), specs.end(),
             [](const OptionSpec& a, const OptionSpec& b) { return a.name < b.name; });
   return specs;
 }
 
 void validate(const VariantOptions& options) {
-  const auto& score = chosen(score_registry(), options);
-  const auto& position = chosen(position_registry(), options);
-  const auto& pattern = chosen(pattern_registry(), options);
+  // Every stage's part is chosen (throws naming the key for an unknown name), and each part's
+  // required traits are provided by some chosen part: RoPE needs a dot-product score, top-k a
+  // normaliser whose rows are distributions, differential attention a normaliser.
   std::set<std::string> traits;
-  for (const auto* entry : {&score.traits, &position.traits, &pattern.traits}) {
-    traits.insert(entry->begin(), entry->end());
-  }
-  auto check = [&](const auto& entry, const std::string& kind) {
+  for_each_stage([&](const auto& registry, const char*, const char*) {
+    const auto& entry = chosen(registry, options);
+    traits.insert(entry.traits.begin(), entry.traits.end());
+  });
+  for_each_stage([&](const auto& registry, const char*, const char*) {
+    const auto& entry = chosen(registry, options);
     for (const auto& needed : entry.requires_traits) {
-      if (traits.count(needed) == 0) {
-        throw VariantError("variant." + kind + ": '" + entry.name + "' needs a " + needed +
-                           " score, but variant.score is '" + score.name +
-                           "'; choose another variant." + kind + " or variant.score");
-      }
+      if (traits.count(needed) != 0) continue;
+      throw VariantError("variant." + registry.kind() + ": '" + entry.name + "' needs " + needed +
+                         ", which none of the chosen parts provides (variant.score = '" +
+                         options.get_string("score") + "', variant.normaliser = '" +
+                         options.get_string("normaliser") + "'); choose another variant." +
+                         registry.kind() + " or change the part that should provide it");
     }
-  };
-  check(position, "position");
-  check(pattern, "pattern");
+  });
+}
+
+void validate_heads(const VariantOptions& options, std::int64_t heads, std::int64_t head_dim) {
+  const auto kv_heads = options.get_int("kv_heads");
+  if (kv_heads > heads || (kv_heads > 0 && heads % kv_heads != 0)) {
+    throw VariantError("variant.kv_heads = " + std::to_string(kv_heads) +
+                       " must divide model.heads = " + std::to_string(heads) +
+                       " (each key/value head serves heads / kv_heads query heads)");
+  }
+  // A mixer's factory refuses a head dimension it cannot split, naming its key.
+  chosen(mixer_registry(), options).make(options, AttentionSite{0, heads, head_dim});
 }
 
 void validate_lengths(const VariantOptions& options, const AttentionSite& site,
@@ -293,14 +414,15 @@ void validate_lengths(const VariantOptions& options, const AttentionSite& site,
 
 std::string describe_registered() {
   std::ostringstream out;
-  describe_registry(score_registry(), out);
-  out << "\n";
-  describe_registry(position_registry(), out);
-  out << "\n";
-  describe_registry(pattern_registry(), out);
+  bool first = true;
+  for_each_stage([&](const auto& registry, const char*, const char*) {
+    if (!first) out << "\n";
+    first = false;
+    describe_registry(registry, out);
+  });
   out << "\nevery variant:\n";
-  for (const auto& option : all_option_specs()) {
-    if (option.name != "chunk" && option.name != "materialise_max") continue;
+  for (const auto& option : engine_option_specs()) {
+    if (!option.choices.empty()) continue;  // the stage selectors, listed above
     out << "      variant." << option.name << " = " << format_value(option.default_value) << "  "
         << option.doc << "\n";
   }

@@ -1,13 +1,22 @@
-// The three orthogonal parts of an attention variant:
-//   out = softmax(score(q', k') + bias, allowed) · v,   (q', k') = positions(q, k)
-// Score: how a query and a key are compared. Position: rotations of q and k (RoPE) and/or an
-// additive bias (ALiBi). Pattern: which keys each query may see (full, local, strided, ...).
+// The parts of an attention variant, one registry per stage, composed as
+//
+//   (q_c, k_c)  = split(q, k)                        mixer: one pair, or differential's halves
+//   (q_c, k_c)  = positions(qk_norm(q_c, k_c))       QK-norm, then RoPE-style rotations
+//   s_c         = cap(score(q_c, k_c)) + bias         soft-capping (variant.softcap), ALiBi/T5 bias
+//   A_c         = normalise(s_c, allowed)             softmax, softmax with a sink, sigmoid
+//   out         = gate(x, finish(combine(A_c) · v))   mixer: A_1 - λ A_2 for differential
+//
+// with k and v shared by groups of query heads when variant.kv_heads < heads. Score: how a query
+// and a key are compared. Position: rotations of q and k (RoPE) and/or an additive bias (ALiBi,
+// T5). Pattern: which keys each query may see (full, local, strided, ...). QueryKeyNorm, Normaliser,
+// Mixer and OutputGate: the stages around the map that today's variants change.
 //
 // Each part also states its definition as a plain double-precision reference (the `reference_*`
 // members), written from the formula beside the fast code in the part's file. The tests hold every
 // registered part's fast code to its reference; the pipeline never calls them.
 //
-// B = batch, H = heads, Tq = query length, Tk = key length, D = head dim.
+// B = batch, H = heads, G = key/value heads, Tq = query length, Tk = key length, D = head dim,
+// C = d_model.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +27,7 @@
 #include <torch/nn/module.h>
 
 #include "variants/block_layout.h"
+#include "variants/map_kind.h"
 #include "variants/options.h"
 #include "base/registry.h"
 
@@ -30,6 +40,9 @@ struct AttentionSite {
   std::int64_t head_dim = 1;
   bool causal = false;  // a query may not see later keys
   bool cross = false;   // keys come from another sequence (encoder-decoder)
+  std::int64_t depth = 0;     // the block's index within its stack (differential's λ_init)
+  std::int64_t d_model = 0;   // width of the layer input x (output gates read it); 0: H * D
+  std::int64_t kv_heads = 0;  // key/value heads G (variant.kv_heads; 0 until the variant sets it)
 };
 
 class Score : public torch::nn::Module {
@@ -120,13 +133,97 @@ class Pattern {
                              std::int64_t chunk) const;
 };
 
+// QK-norm: q and k normalised per head before positions and score (none, rms, layer).
+class QueryKeyNorm : public torch::nn::Module {
+ public:
+  // q [B,H,Tq,D], k [B,G,Tk,D] -> normalised copies (the identity for `none`).
+  virtual std::pair<torch::Tensor, torch::Tensor> normalise(const torch::Tensor& q,
+                                                            const torch::Tensor& k) {
+    return {q, k};
+  }
+  // The reference for normalise(), in double and differentiable in the part's parameters.
+  virtual std::pair<torch::Tensor, torch::Tensor> reference_normalise(const torch::Tensor& q,
+                                                                      const torch::Tensor& k) const {
+    return {q, k};
+  }
+};
+
+// Turns masked scores into the map A (softmax, softmax with a sink logit, sigmoid).
+class Normaliser : public torch::nn::Module {
+ public:
+  // scores [B,H,Tq,Tk], -inf where a pair may not attend -> A [B,H,Tq,Tk], exactly 0 there (a row
+  // with no allowed key is all 0, not NaN).
+  virtual torch::Tensor normalise(const torch::Tensor& scores) = 0;
+  // The reference for normalise(), on double scores.
+  virtual torch::Tensor reference_normalise(const torch::Tensor& scores) const = 0;
+  // What a row of A is (map_kind.h).
+  virtual MapKind map_kind() const = 0;
+  // Whether A is softmax over the allowed keys plus optional extra logits per head (sink_logits):
+  // the fused and chunked paths compute exactly that family, online.
+  virtual bool is_softmax() const { return false; }
+  // [H] logits that join each row's denominator and take no value; undefined when none.
+  virtual torch::Tensor sink_logits() const { return {}; }
+};
+
+// How maps are formed from q and k and combined before and after they meet v: one map, or
+// differential attention's two maps A_1 - λ A_2.
+class Mixer : public torch::nn::Module {
+ public:
+  // The head dimension each map's score sees (D, or D/2 for differential); the score, QK-norm and
+  // position parts are built for it.
+  virtual std::int64_t score_dim(std::int64_t head_dim) const { return head_dim; }
+  // The (q_c, k_c) pairs, one per map: q [B,H,Tq,D], k [B,G,Tk,D] -> pairs of [..,score_dim].
+  virtual std::vector<std::pair<torch::Tensor, torch::Tensor>> split(const torch::Tensor& q,
+                                                                     const torch::Tensor& k) const {
+    return {{q, k}};
+  }
+  // The maps [B,H,Tq,Tk], one per pair, -> the map applied to v [B,H,Tq,Tk].
+  virtual torch::Tensor combine(const std::vector<torch::Tensor>& maps) { return maps.front(); }
+  // The attended values [B,H,Tq,D] -> the head outputs (differential: per-head norm and scale).
+  virtual torch::Tensor finish(const torch::Tensor& out) { return out; }
+  // The references for combine() and finish(), in double (split() is a view; it has none).
+  virtual torch::Tensor reference_combine(const std::vector<torch::Tensor>& maps) const {
+    return maps.front();
+  }
+  virtual torch::Tensor reference_finish(const torch::Tensor& out) const { return out; }
+  // The kind of the combined map, given the kind of each normalised map.
+  virtual MapKind map_kind(MapKind normalised) const { return normalised; }
+  // Whether this is the one-map mixer the fused and chunked paths compute.
+  virtual bool single_map() const { return true; }
+};
+
+// A gate on each head's output from the layer's input (Qiu et al. 2025): none, head, element.
+class OutputGate : public torch::nn::Module {
+ public:
+  // x [B,Tq,C] (the query side's input), out [B,H,Tq,D] -> gated out.
+  virtual torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& out) {
+    (void)x;
+    return out;
+  }
+  // The reference for apply(), in double and differentiable in the part's parameters.
+  virtual torch::Tensor reference_apply(const torch::Tensor& x, const torch::Tensor& out) const {
+    (void)x;
+    return out;
+  }
+  // Whether apply() needs x (the identity gate does not).
+  virtual bool uses_input() const { return false; }
+};
+
 using ScoreRegistry = Registry<Score, const VariantOptions&, const AttentionSite&>;
 using PositionRegistry = Registry<Position, const VariantOptions&, const AttentionSite&>;
 using PatternRegistry = Registry<Pattern, const VariantOptions&, const AttentionSite&>;
+using QueryKeyNormRegistry = Registry<QueryKeyNorm, const VariantOptions&, const AttentionSite&>;
+using NormaliserRegistry = Registry<Normaliser, const VariantOptions&, const AttentionSite&>;
+using MixerRegistry = Registry<Mixer, const VariantOptions&, const AttentionSite&>;
+using OutputGateRegistry = Registry<OutputGate, const VariantOptions&, const AttentionSite&>;
 
 ScoreRegistry& score_registry();
 PositionRegistry& position_registry();
 PatternRegistry& pattern_registry();
+QueryKeyNormRegistry& qk_norm_registry();
+NormaliserRegistry& normaliser_registry();
+MixerRegistry& mixer_registry();
+OutputGateRegistry& gate_registry();
 
 // Causal and query-offset rule shared by every pattern: [Tq, Tk] bool, true where key j is not
 // after query i (query i sits at position i + Tk - Tq).

@@ -9,6 +9,7 @@ std::vector<AttentionShape> attention_shapes(const ModelSpec& spec, std::int64_t
   variants::AttentionSite site;
   site.heads = spec.heads;
   site.head_dim = spec.d_model / spec.heads;
+  site.d_model = spec.d_model;
   std::vector<AttentionShape> shapes;
   if (!spec.has_encoder()) {
     site.causal = spec.causal();

@@ -18,6 +18,12 @@ std::int64_t variant_parameters(const ModelSpec& spec, const variants::Attention
   return count;
 }
 
+// Width of the key and value projections together: 2 G D (G = variant.kv_heads, or the heads).
+std::int64_t key_value_width(const ModelSpec& spec) {
+  const auto kv_heads = spec.variant.get_int("kv_heads");
+  return 2 * (kv_heads == 0 ? spec.heads : kv_heads) * (spec.d_model / spec.heads);
+}
+
 }  // namespace
 
 std::int64_t parameter_count(const ModelSpec& spec) {
@@ -27,10 +33,11 @@ std::int64_t parameter_count(const ModelSpec& spec) {
   if (spec.positions == "learned") count += (spec.max_length + spec.max_source_length) * c;
   for (const auto& shape : attention_shapes(spec, spec.max_length, spec.max_source_length)) {
     // Self-attention: fused QKV and output projections. Cross: queries, keys+values, output, and
-    // the LayerNorm in front of it.
+    // the LayerNorm in front of it. Keys and values have G heads each.
+    const std::int64_t kv = key_value_width(spec);
     const std::int64_t projections = shape.site.cross
-                                         ? layer_norm(c) + linear(c, c) + linear(c, 2 * c) + linear(c, c)
-                                         : linear(c, 3 * c) + linear(c, c);
+                                         ? layer_norm(c) + linear(c, c) + linear(c, kv) + linear(c, c)
+                                         : linear(c, c + kv) + linear(c, c);
     count += shape.modules * (projections + variant_parameters(spec, shape.site));
   }
   // Per block: the attention's LayerNorm and the MLP with its LayerNorm; encoders have blocks too.
@@ -48,13 +55,14 @@ double training_flops_per_example(const ModelSpec& spec, std::int64_t length,
   const double layers = static_cast<double>(spec.layers);
   const double hidden = static_cast<double>(spec.mlp_ratio) * c;
   const double t = static_cast<double>(length), s = static_cast<double>(source_length);
-  const double block = 4.0 * c * c + (spec.attention_only ? 0.0 : 2.0 * c * hidden);  // QKV, out, MLP
+  const double kv = static_cast<double>(key_value_width(spec));
+  const double block = 2.0 * c * c + c * kv + (spec.attention_only ? 0.0 : 2.0 * c * hidden);  // Q, out, KV, MLP
   const double outputs = static_cast<double>(spec.num_classes > 0 ? spec.num_classes : spec.vocab_size);
   const double head = spec.num_classes > 0 ? c * outputs : t * c * outputs;  // pooled: once
   double flops = 6.0 * (layers * block * t + head) + 12.0 * layers * t * t * c;
   if (spec.has_encoder()) {
     flops += 6.0 * layers * block * s + 12.0 * layers * s * s * c;   // the encoder
-    flops += 6.0 * layers * (2.0 * c * c * t + 2.0 * c * c * s);     // cross: q, out; keys, values
+    flops += 6.0 * layers * (2.0 * c * c * t + c * kv * s);          // cross: q, out; keys, values
     flops += 12.0 * layers * t * s * c;                               // cross scores and values
   }
   return flops;

@@ -19,8 +19,9 @@ namespace attnlab::model {
 struct AttentionCapture {
   std::int64_t layer = 0;
   std::string kind;      // "self" or "cross"
-  torch::Tensor probs;   // [B,H,T,S]
-  torch::Tensor values;  // [B,H,S,D] (for output norms of heads)
+  torch::Tensor probs;   // the map [B,H,T,S], of map_kind
+  torch::Tensor values;  // [B,H,S,D] (for output norms of heads; shared kv heads repeated)
+  variants::MapKind map_kind = variants::MapKind::Distribution;
 };
 
 // Collects captures during one forward pass. Null means "no recording": the fast path.
@@ -50,7 +51,8 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   }
 
  private:
-  torch::Tensor split_heads(const torch::Tensor& x) const;  // [B,T,C] -> [B,H,T,D]
+  // [B,T,heads*D] -> [B,heads,T,D]
+  torch::Tensor split_heads(const torch::Tensor& x, std::int64_t heads) const;
 
   variants::AttentionSite site_;
   torch::nn::Linear query_key_value_{nullptr};  // self-attention: one fused projection

@@ -47,11 +47,14 @@ torch::Tensor InputPositionsImpl::forward(const torch::Tensor& x) {
   return x;
 }
 
-BlockImpl::BlockImpl(const ModelSpec& spec, std::int64_t first_site, bool causal, bool cross) {
+BlockImpl::BlockImpl(const ModelSpec& spec, std::int64_t first_site, std::int64_t depth,
+                     bool causal, bool cross) {
   variants::AttentionSite site;
   site.layer = first_site;
+  site.depth = depth;
   site.heads = spec.heads;
   site.head_dim = spec.d_model / spec.heads;
+  site.d_model = spec.d_model;
   site.causal = causal;
   const auto norm = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({spec.d_model})); };
   attention_norm_ = register_module("attention_norm", norm());
@@ -107,14 +110,14 @@ TransformerImpl::TransformerImpl(const ModelSpec& spec) : spec_(spec) {
         "source_positions", InputPositions(spec.positions, spec.max_source_length, spec.d_model));
     encoder_blocks_ = register_module("encoder_blocks", torch::nn::ModuleList());
     for (std::int64_t layer = 0; layer < spec.layers; ++layer) {
-      encoder_blocks_->push_back(Block(spec, site++, /*causal=*/false, /*cross=*/false));
+      encoder_blocks_->push_back(Block(spec, site++, layer, /*causal=*/false, /*cross=*/false));
     }
     encoder_norm_ = register_module(
         "encoder_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({spec.d_model})));
   }
   blocks_ = register_module("blocks", torch::nn::ModuleList());
   for (std::int64_t layer = 0; layer < spec.layers; ++layer) {
-    blocks_->push_back(Block(spec, site, spec.causal(), /*cross=*/spec.has_encoder()));
+    blocks_->push_back(Block(spec, site, layer, spec.causal(), /*cross=*/spec.has_encoder()));
     site += spec.has_encoder() ? 2 : 1;
   }
   final_norm_ = register_module("final_norm",

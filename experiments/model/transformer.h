@@ -66,8 +66,9 @@ TORCH_MODULE(InputPositions);
 class BlockImpl : public torch::nn::Module {
  public:
   // `first_site` numbers this block's attention modules (self, then cross) among all of the
-  // model's attention modules, in forward order.
-  BlockImpl(const ModelSpec& spec, std::int64_t first_site, bool causal, bool cross);
+  // model's attention modules, in forward order; `depth` is the block's index in its stack.
+  BlockImpl(const ModelSpec& spec, std::int64_t first_site, std::int64_t depth, bool causal,
+            bool cross);
   // x [B,T,C], memory [B,S,C] (cross-attention blocks only) -> [B,T,C]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory, AttentionTap* tap);
   std::vector<MultiHeadAttention> attention_modules() const;

@@ -281,7 +281,12 @@ void add_checks(config::Schema& schema) {
   schema.add_check(check_heads_divide_width);
   schema.add_check(check_micro_batches_divide_batch);
   schema.add_check([](const config::Config& config) {
-    as_config_error([&] { variants::validate(model::variant_options(config)); });
+    as_config_error([&] {
+      const auto options = model::variant_options(config);
+      variants::validate(options);
+      const auto heads = config.get_int("model.heads");
+      variants::validate_heads(options, heads, config.get_int("model.d_model") / heads);
+    });
   });
   schema.add_check([](const config::Config& config) { tasks::make_task(config); });
   schema.add_check(check_probe_fits_validation);

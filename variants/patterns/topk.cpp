@@ -58,7 +58,9 @@ ATTNLAB_REGISTER(pattern_registry(),
                  {"topk", "each query keeps its `topk` largest scores (causal: among earlier keys)",
                   /*options=*/
                   {{"topk", std::int64_t{8}, "topk: scores kept per query", /*min=*/1.0}},
-                  /*traits=*/{}, /*requires_traits=*/{},
+                  // Keeping the k largest scores is a sparse softmax: it assumes rows that share
+                  // one budget of mass, which sigmoid's independent weights do not.
+                  /*traits=*/{}, /*requires_traits=*/{"softmax"},
                   [](const VariantOptions& options, const AttentionSite&) {
                     return std::make_shared<TopKPattern>(options.get_int("topk"));
                   }});
