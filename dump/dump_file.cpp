@@ -151,7 +151,8 @@ DumpFile::DumpFile(const std::filesystem::path& path, Sharing sharing) : DumpOut
   steps_ = committed_steps(file_.get(), context());
 }
 
-// A layer group's attributes. Schema 1 stored no role (derive_roles fills it in).
+// A layer group's attributes. Schema 1 stored no role (derive_roles fills it in); schemas 1 and 2
+// no map kind (their maps are distributions).
 LayerInfo DumpFile::read_layer_info(hid_t group, const std::string& where) const {
   LayerInfo info;
   info.index = read_int_attribute(group, kLayerAttributeIndex, context());
@@ -173,6 +174,12 @@ LayerInfo DumpFile::read_layer_info(hid_t group, const std::string& where) const
       throw DumpError(where + ": unknown role '" + role + "'");
     }
     info.role = known->role;
+  }
+  if (schema_version_ >= 3) {
+    info.map_kind = read_string_attribute(group, kLayerAttributeMapKind, context());
+    if (!is_map_kind(info.map_kind)) {
+      throw DumpError(where + ": unknown map kind '" + info.map_kind + "'");
+    }
   }
   return info;
 }
@@ -280,6 +287,16 @@ Array<float> DumpFile::statistic(std::int64_t layer, const std::string& name) co
   layer_info(layer);
   QuietErrors quiet;
   const std::string path = layer_group(layer) + "/" + name;
+  const auto* known = find_statistic(name);
+  if (!link_exists(file_.get(), path) && known != nullptr &&
+      predates(*known, schema_version_)) {
+    // Only the row masses [N,H] are newer than schema 1: shaped like the entropy, which every
+    // version stores (so a corrupt head count cannot ask for more than the file holds), and the
+    // row masses of the distributions older dumps hold.
+    auto masses = statistic(layer, kEntropy);
+    std::fill(masses.values.begin(), masses.values.end(), kRowMassBeforeSchema3);
+    return masses;
+  }
   if (!link_exists(file_.get(), path)) {
     throw DumpError(context() + ": no statistic " + path +
                     (has_importance_ ? "" : " (importance is recorded with record.importance)"));

@@ -59,6 +59,7 @@ class DumpFile : public DumpOutline {
   void map_into(std::int64_t layer, std::int64_t snapshot, std::int64_t sample, std::int64_t head,
                 float* values) const;
   // A statistic (name from kStatistics) of every complete snapshot: [N,H], [N,H,Tq] or [N,B,H,Tk].
+  // The row masses of a dump older than schema 3 read as kRowMassBeforeSchema3.
   Array<float> statistic(std::int64_t layer, const std::string& name) const;
   Array<std::int32_t> allowed_keys(std::int64_t layer) const;       // [H,Tq]
   Array<std::int64_t> probe(const std::string& dataset_path) const;  // kProbe*: whole array

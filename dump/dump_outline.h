@@ -21,6 +21,7 @@ struct LayerInfo {
   std::int64_t heads = 0;
   std::int64_t query_length = 0;  // Tq
   std::int64_t key_length = 0;    // Tk
+  std::string map_kind = kMapKindDistribution;  // kMapKinds; stored since schema 3
 };
 
 class DumpOutline {

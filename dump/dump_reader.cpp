@@ -77,7 +77,7 @@ std::string answer(const std::filesystem::path& path, std::unique_ptr<DumpFile>&
       out.put(file->steps()).put<std::uint64_t>(file->layers().size());
       for (const auto& layer : file->layers()) {
         out.put(layer.index).put(layer.kind).put(layer.role).put(layer.causal).put(layer.heads);
-        out.put(layer.query_length).put(layer.key_length);
+        out.put(layer.query_length).put(layer.key_length).put(layer.map_kind);
       }
       return out.take();
     }
@@ -207,6 +207,7 @@ DumpReader::DumpReader(const std::filesystem::path& path) : DumpOutline(path) {
     layer.heads = in.get<std::int64_t>();
     layer.query_length = in.get<std::int64_t>();
     layer.key_length = in.get<std::int64_t>();
+    layer.map_kind = in.get_string();
   }
 }
 

@@ -48,6 +48,7 @@ class DumpReader : public DumpOutline {
   // Bytes of stored map elements read so far (before decompression; for throughput figures).
   std::uint64_t map_bytes_read() const { return map_bytes_read_; }
   // A statistic (name from kStatistics) of every complete snapshot: [N,H], [N,H,Tq] or [N,B,H,Tk].
+  // The row masses of a dump older than schema 3 read as kRowMassBeforeSchema3.
   Array<float> statistic(std::int64_t layer, const std::string& name) const;
   Array<std::int32_t> allowed_keys(std::int64_t layer) const;       // [H,Tq]
   Array<std::int64_t> probe(const std::string& dataset_path) const;  // kProbe*: whole array

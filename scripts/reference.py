@@ -11,27 +11,32 @@ by hand: 8-byte little-endian header length, JSON header, raw bytes).
       --tokens 3,7,1,30 [--source 4,5,6] [--save out.pt]
 
 `check` recomputes the probe that `attnlab export --probe N` wrote next to the model
-(probe.safetensors: inputs, logits, per-layer attention probabilities) and exits 1 when logits or
-any probability differ by more than --tolerance (max abs; default 1e-4). `run` prints the logits'
-argmax and the attention shapes for given tokens (--save writes {"logits", "probs"} with
-torch.save).
+(probe.safetensors: inputs, logits, per-layer attention maps and their kinds) and exits 1 when
+logits or any map entry differ by more than --tolerance (max abs; default 1e-4) or a recorded map
+kind is not the one the formulas give. `run` prints the logits' argmax and the attention shapes
+for given tokens (--save writes {"logits", "probs"} with torch.save).
 
 From Python:
 
   import sys; sys.path.insert(0, "scripts")
   import reference
   model = reference.load("results/default/<run>/export/model.safetensors")
-  logits, probs = model(tokens)          # tokens: int64 [B,T]; probs: one [B,H,Tq,Tk] per layer
+  logits, probs = model(tokens)          # tokens: int64 [B,T]; probs: one map [B,H,Tq,Tk] per
+                                         # layer (a distribution per row only for softmax)
   logits, probs = model(tokens, source)  # encoder_decoder: source int64 [B,S]
 
 The model is re-implemented from the formulas in experiments/model/ and variants/ (it shares no
 code with attnlab): pre-LayerNorm blocks; decoder, encoder and encoder_decoder shapes; input
-positions learned / sinusoidal / none; scores scaled / dot / additive; positions none / rope /
-alibi; patterns full / local / strided / bigbird (random blocks drawn with the same std::mt19937_64
-and seed mixing as variants/patterns/bigbird.cpp) / topk; causal or bidirectional; cross attention.
+positions learned / sinusoidal / none; key/value heads shared by groups of query heads
+(variant.kv_heads); QK-norm none / rms / layer; scores scaled / dot / additive, soft-capped
+(variant.softcap); positions none / rope / alibi / t5; patterns full / local / strided / bigbird
+(random blocks drawn with the same std::mt19937_64 and seed mixing as
+variants/patterns/bigbird.cpp) / topk; normalisers softmax / sink / sigmoid; mixers single /
+differential; output gates none / head / element; causal or bidirectional; cross attention.
 Tensor names follow the contract in docs/export.md.
 
-B = batch, T = (decoder) length, S = source length, C = d_model, H = heads, D = head dim.
+B = batch, T = (decoder) length, S = source length, C = d_model, H = heads, G = key/value heads,
+D = head dim, d = the score's head dim (D, or D/2 for differential attention).
 """
 import argparse
 import json
@@ -39,6 +44,7 @@ import math
 import struct
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -46,8 +52,19 @@ import torch.nn.functional as F
 
 MODEL_FORMAT = "attnlab.model"
 PROBE_FORMAT = "attnlab.probe"
-FORMAT_VERSION = "1"
+# Version 2 added shared key/value heads, the QK-norm, normaliser, mixer and gate stages and the
+# probe's map_kinds; a version 1 file is a version 2 file with those at their defaults.
+FORMAT_VERSIONS = ("1", "2")
+VERSION_1_VARIANT = {"qk_norm": "none", "normaliser": "softmax", "mixer": "single",
+                     "gate": "none", "kv_heads": 0, "softcap": math.inf}
 LAYER_NORM_EPS = 1e-5  # LibTorch's LayerNorm default
+QK_NORM_EPS = 1e-6
+DIFFERENTIAL_NORM_EPS = 1e-5
+# The parts this file implements, per stage (variant.<stage>).
+IMPLEMENTED = {"score": ("scaled", "dot", "additive"), "position": ("none", "rope", "alibi", "t5"),
+               "pattern": ("full", "local", "strided", "bigbird", "topk"),
+               "qk_norm": ("none", "rms", "layer"), "normaliser": ("softmax", "sink", "sigmoid"),
+               "mixer": ("single", "differential"), "gate": ("none", "head", "element")}
 
 DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
           "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32, "I16": torch.int16,
@@ -228,6 +245,27 @@ def alibi_slopes(heads):
     return torch.tensor(slopes, dtype=torch.float64).view(heads, 1, 1)
 
 
+def t5_bucket(relative, bidirectional, buckets, max_distance):
+    """T5's _relative_position_bucket (Raffel et al. 2020; as in transformers' T5Attention) of
+    relative = j - i (int64, any shape): distances below half the buckets get one bucket each,
+    longer ones logarithmically wider buckets up to max_distance, beyond it the last; a
+    bidirectional layer gives keys after the query the upper half. The logarithm is taken in
+    double, as attnlab does (T5: float32; they differ only where it lands on an integer)."""
+    bucket = torch.zeros_like(relative)
+    distance = -relative
+    if bidirectional:
+        buckets //= 2
+        bucket += (distance < 0).long() * buckets
+        distance = distance.abs()
+    else:
+        distance = distance.clamp(min=0)
+    max_exact = buckets // 2
+    large = max_exact + (torch.log(distance.double() / max_exact)
+                         / math.log(max_distance / max_exact) * (buckets - max_exact)).long()
+    large = large.clamp(max=buckets - 1)
+    return bucket + torch.where(distance < max_exact, distance, large)
+
+
 def sinusoidal_table(length, d_model):
     positions = torch.arange(length, dtype=torch.float32).unsqueeze(1)          # [T,1]
     even = torch.arange(0, d_model, 2, dtype=torch.float32)                      # [C/2]
@@ -239,13 +277,98 @@ def sinusoidal_table(length, d_model):
 
 
 # ---------------------------------------------------------------------------------------------
+# The stages around the map (variants/parts.h), each from its paper's formula.
+
+def share_kv_heads(x, heads):
+    """x [B,G,T,D] -> [B,H,T,D]: query head h reads key/value head h // (H / G) (multi- and
+    grouped-query attention; Shazeer 2019, Ainslie et al. 2023)."""
+    return x.repeat_interleave(heads // x.shape[1], dim=1)
+
+
+def qk_norm(kind, x, scale):
+    """x [B,H,T,d] normalised over d with a learned scale [d] and no bias: rms divides by the
+    root mean square (Wortsman et al. 2023), layer centres and divides by the standard deviation
+    (Dehghani et al. 2023); eps 1e-6 inside the square root."""
+    if kind == "layer":
+        x = x - x.mean(-1, keepdim=True)
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + QK_NORM_EPS) * scale
+
+
+def soft_cap(scores, cap):
+    """c·tanh(s / c) (Gemma Team 2024, Gemma 2), before bias and mask; cap inf: none."""
+    return scores if math.isinf(cap) else cap * torch.tanh(scores / cap)
+
+
+# Normalisers: scores [B,H,Tq,Tk], -inf where masked -> the map A, exact zeros where masked.
+
+def softmax_map(scores, allowed):
+    """Rows are distributions over the allowed keys; a row without one is 0, not NaN."""
+    probs = torch.softmax(scores, dim=-1)
+    return probs if allowed is None else probs.masked_fill(~allowed, 0.0)
+
+
+def sink_map(scores, sink):
+    """A_ij = exp(s_ij) / (exp(sigma_h) + sum_l exp(s_il)) with a logit sigma_h per head [H] that
+    takes no value (Miller 2023, "softmax off by one", sigma = 0; learned as in OpenAI 2025,
+    gpt-oss): rows sum to less than 1."""
+    sink_column = sink.view(1, -1, 1, 1).expand(*scores.shape[:-1], 1)
+    denominator = torch.logsumexp(torch.cat([scores, sink_column], -1), -1, keepdim=True)
+    return torch.exp(scores - denominator)
+
+
+def sigmoid_map(scores, offset):
+    """A = sigmoid(s + b), b = -ln Tk + offset, each key weighed on its own, no row
+    normalisation (Ramapuram et al. 2024)."""
+    return torch.sigmoid(scores + (-math.log(scores.shape[-1]) + offset))
+
+
+def lambda_init(depth):
+    """Differential attention's λ_init = 0.8 - 0.6 exp(-0.3 (l - 1)) for layer l from 1 (Ye et
+    al. 2024): depth = l - 1, the block's index in its stack."""
+    return 0.8 - 0.6 * math.exp(-0.3 * depth)
+
+
+def differential_lambda(mixer, depth):
+    """λ = exp(λq1·λk1) - exp(λq2·λk2) + λ_init (Ye et al. 2024), from {name: tensor [d]}."""
+    return (torch.exp((mixer["lambda_q1"] * mixer["lambda_k1"]).sum())
+            - torch.exp((mixer["lambda_q2"] * mixer["lambda_k2"]).sum()) + lambda_init(depth))
+
+
+def differential_finish(out, norm_scale, depth):
+    """Each head's output [B,H,Tq,D] normalised with RMSNorm over D (eps 1e-5, learned scale)
+    and multiplied by 1 - λ_init (Ye et al. 2024)."""
+    normalised = out * torch.rsqrt(out.pow(2).mean(-1, keepdim=True) + DIFFERENTIAL_NORM_EPS)
+    return normalised * norm_scale * (1.0 - lambda_init(depth))
+
+
+def map_kind(variant):
+    """What a row of the map is (variants/map_kind.h), as the probe's map_kinds names it."""
+    if variant["mixer"] == "differential":
+        return "signed"
+    return {"softmax": "distribution", "sink": "partial", "sigmoid": "unnormalised"}[
+        variant["normaliser"]]
+
+
+# ---------------------------------------------------------------------------------------------
 # The model
+
+@dataclass(frozen=True)
+class Site:
+    """Where an attention layer sits: its tensor-name prefix, its index among the model's attention
+    layers in forward order (bigbird's random draw), its block's depth in its stack (differential
+    attention's λ_init), whether a query may see later keys, and its variant's options."""
+    prefix: str
+    layer: int
+    depth: int
+    causal: bool
+    variant: dict
+
 
 class Reference:
     """attnlab's Transformer from exported weights; call it with tokens (and source)."""
 
     def __init__(self, weights, config, num_classes=0):
-        model, self.variant = config["model"], config["variant"]
+        model = config["model"]
         self.weights = weights
         self.arch = model["arch"]
         self.layers = model["layers"]
@@ -255,12 +378,25 @@ class Reference:
         self.positions = model["positions"]
         self.attention_only = model["attention_only"]
         self.num_classes = num_classes
-        if self.variant["score"] not in ("scaled", "dot", "additive"):
-            raise ValueError(f"reference.py does not implement variant.score = "
-                             f"{self.variant['score']!r}")
-        if self.variant["position"] not in ("none", "rope", "alibi"):
-            raise ValueError(f"reference.py does not implement variant.position = "
-                             f"{self.variant['position']!r}")
+        # Block i's attention layers (self and cross, in either stack) use the run's variant.*
+        # with the keys of its preset's copy, layer_variant.<model.layer_variants[i]>, over them.
+        variant = {**VERSION_1_VARIANT, **config["variant"]}
+        presets = model.get("layer_variants", [])
+        copies = config.get("layer_variant", {})
+        self.block_variants = ([{**variant, **copies[name]} for name in presets] if presets
+                               else [variant] * self.layers)
+        for options in self.block_variants:
+            for stage, names in IMPLEMENTED.items():
+                if options[stage] not in names:
+                    raise ValueError(f"reference.py does not implement variant.{stage} = "
+                                     f"{options[stage]!r}")
+
+    def map_kinds(self):
+        """The kind of each map __call__ returns (map_kind), in the same order."""
+        kinds = [map_kind(options) for options in self.block_variants]
+        if self.arch == "encoder_decoder":  # the encoder's, then each decoder block's self, cross
+            return kinds + [kind for kind in kinds for _ in range(2)]
+        return kinds
 
     def w(self, name):
         if name not in self.weights:
@@ -274,71 +410,134 @@ class Reference:
         return F.layer_norm(x, (self.d_model,), self.w(prefix + ".weight"),
                             self.w(prefix + ".bias"), LAYER_NORM_EPS)
 
-    def split_heads(self, x):  # [B,T,C] -> [B,H,T,D]
-        return x.view(x.shape[0], x.shape[1], self.heads, self.head_dim).transpose(1, 2)
+    def split_heads(self, x, heads):  # [B,T,heads*D] -> [B,heads,T,D]
+        return x.view(x.shape[0], x.shape[1], heads, self.head_dim).transpose(1, 2)
 
-    def scores(self, q, k, prefix):  # [B,H,Tq,D], [B,H,Tk,D] -> [B,H,Tq,Tk]
-        score = self.variant["score"]
+    def scores(self, q, k, site):  # [B,H,Tq,d], [B,H,Tk,d] -> [B,H,Tq,Tk]
+        score = site.variant["score"]
         if score == "scaled":
-            return torch.matmul(q * (1.0 / math.sqrt(self.head_dim)), k.transpose(-2, -1))
+            return torch.matmul(q * (1.0 / math.sqrt(q.shape[-1])), k.transpose(-2, -1))
         if score == "dot":
             return torch.matmul(q, k.transpose(-2, -1))
         # additive: s_ij = w_h . tanh(W_q q_i + W_k k_j) per head
-        projected_q = torch.matmul(q, self.w(prefix + ".score.query_projection").unsqueeze(0))
-        projected_k = torch.matmul(k, self.w(prefix + ".score.key_projection").unsqueeze(0))
+        projected_q = torch.matmul(q, self.w(site.prefix + ".score.query_projection").unsqueeze(0))
+        projected_k = torch.matmul(k, self.w(site.prefix + ".score.key_projection").unsqueeze(0))
         hidden = torch.tanh(projected_q.unsqueeze(3) + projected_k.unsqueeze(2))  # [B,H,Tq,Tk,A]
-        vector = self.w(prefix + ".score.vector")                                # [H,A]
+        vector = self.w(site.prefix + ".score.vector")                           # [H,A]
         return torch.matmul(hidden, vector.view(1, self.heads, 1, -1, 1)).squeeze(-1)
 
-    def attend(self, q, k, v, prefix, layer, causal):
-        """Attention of one layer: out [B,H,Tq,D], probs [B,H,Tq,Tk] (exact zeros where masked)."""
+    def rotate(self, q, k, variant):
+        """RoPE on q [B,H,Tq,d] and k [B,H,Tk,d] (query i at position i + Tk - Tq)."""
+        if variant["position"] != "rope":
+            return q, k
         query_length, key_length = q.shape[2], k.shape[2]
         offset = key_length - query_length
-        position = self.variant["position"]
-        if position == "rope":
-            pairs = int(math.floor(self.variant["rope_fraction"] * self.head_dim / 2.0))
-            base = float(self.variant["rope_base"])
-            q = rope_rotate(q, torch.arange(offset, offset + query_length, dtype=torch.float64),
-                            base, 2 * pairs)
-            k = rope_rotate(k, torch.arange(key_length, dtype=torch.float64), base, 2 * pairs)
-        scores = self.scores(q, k, prefix)
+        pairs = int(math.floor(variant["rope_fraction"] * q.shape[-1] / 2.0))
+        base = float(variant["rope_base"])
+        return (rope_rotate(q, torch.arange(offset, offset + query_length, dtype=torch.float64),
+                            base, 2 * pairs),
+                rope_rotate(k, torch.arange(key_length, dtype=torch.float64), base, 2 * pairs))
+
+    def position_bias(self, site, query_length, key_length, dtype):
+        """The additive bias [1|H,Tq,Tk] of ALiBi or T5, or None."""
+        position = site.variant["position"]
+        relative = relative_positions(query_length, key_length)  # [Tq,Tk] j - p
         if position == "alibi":
-            distance = relative_positions(query_length, key_length).abs().unsqueeze(0)  # [1,Tq,Tk]
-            slopes = alibi_slopes(self.heads).to(scores.dtype)
-            scores = scores + (-slopes) * distance.to(scores.dtype)
-        allowed = pattern_allowed(self.variant, self.heads, layer, query_length, key_length,
-                                  causal)
+            slopes = alibi_slopes(self.heads).to(dtype)
+            return (-slopes) * relative.abs().unsqueeze(0).to(dtype)
+        if position == "t5":  # bidirectional for encoder and cross-attention layers
+            bucket = t5_bucket(relative, not site.causal, site.variant["t5_buckets"],
+                               site.variant["t5_max_distance"])
+            return self.w(site.prefix + ".position.table")[bucket].permute(2, 0, 1)
+        return None
+
+    def normalise(self, scores, allowed, site):
+        normaliser = site.variant["normaliser"]
+        if normaliser == "sink":
+            return sink_map(scores, self.w(site.prefix + ".normaliser.logits"))
+        if normaliser == "sigmoid":
+            return sigmoid_map(scores, site.variant["sigmoid_offset"])
+        return softmax_map(scores, allowed)
+
+    def map_of(self, q, k, site):
+        """One map from q [B,H,Tq,d] and k [B,H,Tk,d]: A [B,H,Tq,Tk], exact zeros where masked."""
+        query_length, key_length = q.shape[2], k.shape[2]
+        variant = site.variant
+        if variant["qk_norm"] != "none":
+            q = qk_norm(variant["qk_norm"], q, self.w(site.prefix + ".qk_norm.query_scale"))
+            k = qk_norm(variant["qk_norm"], k, self.w(site.prefix + ".qk_norm.key_scale"))
+        q, k = self.rotate(q, k, variant)
+        scores = soft_cap(self.scores(q, k, site), variant["softcap"])
+        bias = self.position_bias(site, query_length, key_length, scores.dtype)
+        if bias is not None:
+            scores = scores + bias
+        allowed = pattern_allowed(variant, self.heads, site.layer, query_length, key_length,
+                                  site.causal)
         if allowed is not None:
             scores = scores.masked_fill(~allowed, float("-inf"))
-        if self.variant["pattern"] == "topk":
-            keep = min(self.variant["topk"], key_length)
+        if variant["pattern"] == "topk":
+            keep = min(variant["topk"], key_length)
             threshold = scores.topk(keep, dim=-1).values[..., keep - 1:keep]  # [B,H,Tq,1]
             scores = scores.masked_fill(scores < threshold, float("-inf"))
-        probs = torch.softmax(scores, dim=-1)
-        if allowed is not None:  # a query without any allowed key attends to nothing, not NaN
-            probs = probs.masked_fill(~allowed, 0.0)
-        return torch.matmul(probs, v), probs
+        return self.normalise(scores, allowed, site)
 
-    def attention(self, x, memory, prefix, layer, causal, probs):
+    def gate(self, x, out, site):
+        """Output gate (Qiu et al. 2025): out [B,H,Tq,D] times sigmoid(x W^T + b) of the layer's
+        input x [B,Tq,C], one value per head (head) or per element (element)."""
+        gate = site.variant["gate"]
+        if gate == "none":
+            return out
+        values = torch.sigmoid(self.linear(x, site.prefix + ".gate.projection"))  # [B,Tq,H|H*D]
+        if gate == "head":
+            return out * values.transpose(1, 2).unsqueeze(-1)
+        return out * self.split_heads(values, self.heads)
+
+    def attend(self, q, k, v, x, site):
+        """One layer: q [B,H,Tq,D], k and v [B,G,Tk,D], x [B,Tq,C] the layer's input -> out
+        [B,H,Tq,D], the map A [B,H,Tq,Tk]."""
+        k, v = share_kv_heads(k, self.heads), share_kv_heads(v, self.heads)
+        if site.variant["mixer"] == "single":
+            attention_map = self.map_of(q, k, site)
+            return self.gate(x, torch.matmul(attention_map, v), site), attention_map
+        # differential (Ye et al. 2024): A = A(Q1, K1) - λ A(Q2, K2) over the halves of q and k
+        half = self.head_dim // 2
+        first = self.map_of(q[..., :half], k[..., :half], site)
+        second = self.map_of(q[..., half:], k[..., half:], site)
+        mixer = {name: self.w(f"{site.prefix}.mixer.{name}")
+                 for name in ("lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2")}
+        attention_map = first - differential_lambda(mixer, site.depth) * second
+        out = differential_finish(torch.matmul(attention_map, v),
+                                  self.w(site.prefix + ".mixer.norm_scale"), site.depth)
+        return self.gate(x, out, site), attention_map
+
+    def attention(self, x, memory, site, maps):
         batch, length = x.shape[0], x.shape[1]
+        kv_heads = site.variant["kv_heads"] or self.heads
+        kv_width = kv_heads * self.head_dim  # rows of keys, then of values: G heads each
         if memory is None:
-            q, k, v = self.linear(x, prefix + ".qkv").chunk(3, dim=-1)
+            q, k, v = self.linear(x, site.prefix + ".qkv").split(
+                [self.d_model, kv_width, kv_width], dim=-1)
         else:
-            q = self.linear(x, prefix + ".q")
-            k, v = self.linear(memory, prefix + ".kv").chunk(2, dim=-1)
-        out, layer_probs = self.attend(self.split_heads(q), self.split_heads(k),
-                                       self.split_heads(v), prefix, layer, causal)
-        probs.append(layer_probs)
+            q = self.linear(x, site.prefix + ".q")
+            k, v = self.linear(memory, site.prefix + ".kv").split(kv_width, dim=-1)
+        out, layer_map = self.attend(self.split_heads(q, self.heads),
+                                     self.split_heads(k, kv_heads),
+                                     self.split_heads(v, kv_heads), x, site)
+        maps.append(layer_map)
         merged = out.transpose(1, 2).reshape(batch, length, self.d_model)
-        return self.linear(merged, prefix + ".out")
+        return self.linear(merged, site.prefix + ".out")
 
-    def block(self, x, memory, prefix, site, causal, probs):
-        """Pre-LN block; `site` numbers its attention layers (self, then cross) model-wide."""
+    def block(self, x, memory, prefix, first_layer, depth, causal, maps):
+        """Pre-LN block; `first_layer` numbers its attention layers (self, then cross)
+        model-wide, `depth` is its index in its stack."""
+        variant = self.block_variants[depth]
         x = x + self.attention(self.norm(x, prefix + ".attention_norm"), None,
-                               prefix + ".self_attention", site, causal, probs)
+                               Site(prefix + ".self_attention", first_layer, depth, causal,
+                                    variant), maps)
         if memory is not None:  # cross attention: every source token visible
             x = x + self.attention(self.norm(x, prefix + ".cross_norm"), memory,
-                                   prefix + ".cross_attention", site + 1, False, probs)
+                                   Site(prefix + ".cross_attention", first_layer + 1, depth, False,
+                                        variant), maps)
         if not self.attention_only:
             hidden = F.gelu(self.linear(self.norm(x, prefix + ".mlp_norm"), prefix + ".mlp.fc1"))
             x = x + self.linear(hidden, prefix + ".mlp.fc2")
@@ -354,9 +553,9 @@ class Reference:
 
     @torch.no_grad()
     def __call__(self, tokens, source=None):
-        """tokens [B,T] (source [B,S]) -> logits [B,T,V] (or [B,K]), [probs [B,H,Tq,Tk] per layer]
-        in forward order: encoder self-attention, then per decoder block self and cross."""
-        probs = []
+        """tokens [B,T] (source [B,S]) -> logits [B,T,V] (or [B,K]), [the map A [B,H,Tq,Tk] per
+        layer] in forward order: encoder self-attention, then per decoder block self and cross."""
+        maps = []
         memory = None
         site = 0
         if self.arch == "encoder_decoder":
@@ -365,26 +564,35 @@ class Reference:
             memory = self.input_positions(F.embedding(source, self.w("embed.weight")),
                                           "encoder.pos_embed.weight")
             for layer in range(self.layers):
-                memory = self.block(memory, None, f"encoder.layers.{layer}", site, False, probs)
+                memory = self.block(memory, None, f"encoder.layers.{layer}", site, layer, False,
+                                    maps)
                 site += 1
             memory = self.norm(memory, "encoder.final_norm")
         x = self.input_positions(F.embedding(tokens, self.w("embed.weight")), "pos_embed.weight")
         for layer in range(self.layers):
-            x = self.block(x, memory, f"layers.{layer}", site, self.arch != "encoder", probs)
+            x = self.block(x, memory, f"layers.{layer}", site, layer, self.arch != "encoder", maps)
             site += 2 if memory is not None else 1
         x = self.norm(x, "final_norm")
         if self.num_classes > 0:
             x = x.mean(dim=1)  # pooled classification head
-        return self.linear(x, "head"), probs
+        return self.linear(x, "head"), maps
+
+
+def read_export(path, expected_format):
+    """{name: tensor}, {key: string} of an attnlab file of `expected_format`, of a version this
+    file reads."""
+    tensors, metadata = read_safetensors(path)
+    if (metadata.get("format") != expected_format
+            or metadata.get("format_version") not in FORMAT_VERSIONS):
+        raise ValueError(f"{path}: not an {expected_format} file of format version "
+                         f"{' or '.join(FORMAT_VERSIONS)} (format {metadata.get('format')!r}, "
+                         f"version {metadata.get('format_version')!r})")
+    return tensors, metadata
 
 
 def load(path):
     """The Reference model of an export (model.safetensors)."""
-    weights, metadata = read_safetensors(path)
-    if metadata.get("format") != MODEL_FORMAT or metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: not an attnlab model export of format version {FORMAT_VERSION} "
-                         f"(format {metadata.get('format')!r}, "
-                         f"version {metadata.get('format_version')!r})")
+    weights, metadata = read_export(path, MODEL_FORMAT)
     config = tomllib.loads(metadata["config"])
     return Reference(weights, config, int(metadata.get("num_classes", "0")))
 
@@ -396,20 +604,23 @@ def max_abs(a, b):
 
 
 def check(model_path, probe_path, tolerance):
-    """Recomputes a probe; {"logits": diff, "probs": [diff per layer], "ok": bool}."""
+    """Recomputes a probe; {"logits": diff, "probs": [diff per layer], "map_kinds": [as
+    recorded], "expected_map_kinds": [the formulas' kinds], "ok": bool}."""
     model = load(model_path)
     if not Path(probe_path).exists():
         raise FileNotFoundError(f"no probe {probe_path}: write one with attnlab export --probe N")
-    probe, metadata = read_safetensors(probe_path)
-    if metadata.get("format") != PROBE_FORMAT or metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{probe_path}: not an attnlab probe of format version {FORMAT_VERSION}")
+    probe, metadata = read_export(probe_path, PROBE_FORMAT)
     logits, probs = model(probe["inputs"], probe.get("source"))
     expected = sorted(name for name in probe if name.startswith("probs."))
+    recorded = metadata.get("map_kinds")  # absent in version 1: every map was a distribution
     result = {"logits": max_abs(logits, probe["logits"]),
               "probs": [max_abs(p, probe[name]) for p, name in zip(probs, expected)],
-              "layers": len(expected)}
+              "layers": len(expected),
+              "map_kinds": recorded.split(",") if recorded else ["distribution"] * len(expected),
+              "expected_map_kinds": model.map_kinds()}
     result["ok"] = (len(probs) == len(expected) and result["logits"] <= tolerance
-                    and all(d <= tolerance for d in result["probs"]))
+                    and all(d <= tolerance for d in result["probs"])
+                    and result["map_kinds"] == result["expected_map_kinds"])
     return result
 
 
@@ -464,9 +675,14 @@ def main():
             print(f"FAIL {model_path}: {result['error']}")
         else:
             probs = max(result["probs"], default=0.0)
+            recorded, expected = result["map_kinds"], result["expected_map_kinds"]
+            kinds = (f"map kinds agree ({', '.join(dict.fromkeys(recorded))})"
+                     if recorded == expected else
+                     f"map kinds recorded {','.join(recorded)}, the formulas give "
+                     f"{','.join(expected)}")
             print(f"{'ok  ' if result['ok'] else 'FAIL'} {model_path}: logits max abs diff "
-                  f"{result['logits']:.3g}, probabilities {probs:.3g} over {result['layers']} "
-                  f"layers (tolerance {arguments.tolerance:g})")
+                  f"{result['logits']:.3g}, maps {probs:.3g} over {result['layers']} layers "
+                  f"(tolerance {arguments.tolerance:g}); {kinds}")
     if arguments.json:
         arguments.json.write_text(json.dumps(results, indent=2) + "\n")
     return 1 if failed else 0

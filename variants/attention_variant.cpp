@@ -98,6 +98,15 @@ std::shared_ptr<Part> keep_part(torch::nn::Module& owner, const std::string& nam
   return part;
 }
 
+void check_kv_heads(const VariantOptions& options, std::int64_t heads) {
+  const auto kv_heads = options.get_int("kv_heads");
+  if (kv_heads > heads || (kv_heads > 0 && heads % kv_heads != 0)) {
+    throw VariantError("variant.kv_heads = " + std::to_string(kv_heads) +
+                       " must divide model.heads = " + std::to_string(heads) +
+                       " (each key/value head serves heads / kv_heads query heads)");
+  }
+}
+
 }  // namespace
 
 AttentionVariantImpl::AttentionVariantImpl(const VariantOptions& options,
@@ -107,7 +116,8 @@ AttentionVariantImpl::AttentionVariantImpl(const VariantOptions& options,
       materialise_max_(options.get_int("materialise_max")),
       softcap_(options.get_float("softcap")) {
   validate(options);
-  validate_heads(options, site.heads, site.head_dim);
+  check_kv_heads(options, site.heads);
+  // From here each part's factory refuses what it cannot build, naming its key.
   const auto kv_heads = options.get_int("kv_heads");
   site_.kv_heads = kv_heads == 0 ? site.heads : kv_heads;
   if (site_.d_model == 0) site_.d_model = site.heads * site.head_dim;
@@ -119,7 +129,8 @@ AttentionVariantImpl::AttentionVariantImpl(const VariantOptions& options,
   position_ =
       register_module("position", chosen(position_registry(), options).make(options, map_site));
   pattern_ = chosen(pattern_registry(), options).make(options, site_);
-  qk_norm_ = keep_part(*this, "qk_norm", chosen(qk_norm_registry(), options).make(options, map_site));
+  qk_norm_ =
+      keep_part(*this, "qk_norm", chosen(qk_norm_registry(), options).make(options, map_site));
   normaliser_ =
       keep_part(*this, "normaliser", chosen(normaliser_registry(), options).make(options, site_));
   mixer_ = keep_part(*this, "mixer", std::move(mixer));
@@ -128,14 +139,11 @@ AttentionVariantImpl::AttentionVariantImpl(const VariantOptions& options,
 
 bool AttentionVariantImpl::chunked_parts() const {
   if (pattern_->depends_on_scores() && pattern_->keep_largest() == 0) return false;
-  // Soft-capping and sinks enter the kernels' online softmax; until they do, the plain path.
-  if (caps_scores(softcap_) || normaliser_->sink_logits().defined()) return false;
   // The chunked path treats position biases as constants; a trainable one needs autograd.
   return mixer_->single_map() && normaliser_->is_softmax() && !has_trainable_position();
 }
 
 bool AttentionVariantImpl::fused_parts() const {
-  if (caps_scores(softcap_) || normaliser_->sink_logits().defined()) return false;
   return score_->is_scaled_dot() && !pattern_->depends_on_scores() && !has_trainable_position() &&
          mixer_->single_map() && normaliser_->is_softmax();
 }
@@ -234,9 +242,14 @@ torch::Tensor AttentionVariantImpl::forward_chunked(const torch::Tensor& q, cons
 
 torch::Tensor AttentionVariantImpl::chunked_out(const torch::Tensor& q, const torch::Tensor& k,
                                                 const torch::Tensor& v) {
+  // k and v are expanded to H heads here, outside the kernel's autograd function (whose
+  // gradients are summed back over each group by the expansion's own backward): the tiles address
+  // keys per head (the sparse patterns' per-head indices), and the copy costs what q does, little
+  // beside the tiles' work.
   return chunked_attention(q, expand_kv_heads(k, site_.heads), expand_kv_heads(v, site_.heads),
                            score_, position_, layout(q.size(2), k.size(2), q.device()),
-                           pattern_->keep_largest());  // [B,H,Tq,D]
+                           pattern_->keep_largest(), softcap_,
+                           normaliser_->sink_logits());  // [B,H,Tq,D]
 }
 
 bool AttentionVariantImpl::uses_fused_path(const torch::Tensor& q, const torch::Tensor& k,
@@ -252,9 +265,9 @@ torch::Tensor AttentionVariantImpl::forward_fused(const torch::Tensor& q, const 
   pattern_->check_lengths(query_length, key_length);
   const auto& mask = additive_mask(query_length, key_length, q.options());
   auto [rotated_q, rotated_k] = prepare(q, k).front();
-  return gate_->apply(x, fused_dot_attention(rotated_q, expand_kv_heads(rotated_k, site_.heads),
-                                             expand_kv_heads(v, site_.heads), score_->dot_scale(),
-                                             mask));
+  // k and v keep their G heads: the kernel reads kv head h / (H / G) for query head h.
+  return gate_->apply(x, fused_dot_attention(rotated_q, rotated_k, v, score_->dot_scale(), mask,
+                                             softcap_, normaliser_->sink_logits()));
 }
 
 const AdditiveMask& AttentionVariantImpl::additive_mask(std::int64_t query_length,
@@ -284,6 +297,15 @@ AttentionPath AttentionVariantImpl::path_for(std::int64_t query_length, std::int
   if (uses_chunked_path(query_length, key_length)) return AttentionPath::Chunked;
   return fused_parts() && fused_attention_supports(inputs) ? AttentionPath::Fused
                                                           : AttentionPath::Plain;
+}
+
+bool AttentionVariantImpl::takes_path(AttentionPath path) const {
+  switch (path) {
+    case AttentionPath::Plain: return true;
+    case AttentionPath::Fused: return fused_parts();
+    case AttentionPath::Chunked: return chunked_parts();
+  }
+  return false;
 }
 
 AttentionOutput AttentionVariantImpl::forward(const torch::Tensor& q, const torch::Tensor& k,
@@ -397,14 +419,11 @@ void validate(const VariantOptions& options) {
 }
 
 void validate_heads(const VariantOptions& options, std::int64_t heads, std::int64_t head_dim) {
-  const auto kv_heads = options.get_int("kv_heads");
-  if (kv_heads > heads || (kv_heads > 0 && heads % kv_heads != 0)) {
-    throw VariantError("variant.kv_heads = " + std::to_string(kv_heads) +
-                       " must divide model.heads = " + std::to_string(heads) +
-                       " (each key/value head serves heads / kv_heads query heads)");
-  }
-  // A mixer's factory refuses a head dimension it cannot split, naming its key.
-  chosen(mixer_registry(), options).make(options, AttentionSite{0, heads, head_dim});
+  // Building the variant for this shape reaches every refusal, the kv_heads check and each part's
+  // own (differential attention's odd head dimension, a T5 distance inside its exact buckets, a
+  // rotary fraction that rotates nothing), before anything is written; the parameters it draws are
+  // discarded.
+  AttentionVariant(options, AttentionSite{0, heads, head_dim});
 }
 
 void validate_lengths(const VariantOptions& options, const AttentionSite& site,

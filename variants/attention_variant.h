@@ -67,6 +67,9 @@ class AttentionVariantImpl : public torch::nn::Module {
   // and dtype. What the path keeps for the backward pass decides the memory of a training step.
   AttentionPath path_for(std::int64_t query_length, std::int64_t key_length,
                          const torch::TensorOptions& inputs) const;
+  // Whether the parts can take `path` at all (plain: always; fused: also needs CPU float32
+  // inputs), whatever the lengths.
+  bool takes_path(AttentionPath path) const;
   // Probabilities the fused path keeps for the backward pass per batch entry (all heads).
   std::int64_t fused_kept_probabilities(std::int64_t query_length, std::int64_t key_length);
 
@@ -146,7 +149,9 @@ std::vector<OptionSpec> all_option_specs();
 void validate(const VariantOptions& options);
 
 // Checks that depend on the layer's heads and head dimension (kv_heads must divide the heads;
-// differential attention halves an even head dimension). Throws VariantError naming the keys.
+// differential attention halves an even head dimension), and every refusal of a part's factory
+// (a T5 maximum distance below its exact buckets): it builds the variant for such a layer.
+// Throws VariantError naming the keys.
 void validate_heads(const VariantOptions& options, std::int64_t heads, std::int64_t head_dim);
 
 // Checks that depend on the sequence lengths (e.g. bigbird's block must divide Tk) for a site,

@@ -6,6 +6,8 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "variants/softcap.h"
+
 namespace attnlab::variants {
 namespace {
 
@@ -17,6 +19,7 @@ struct TileContext : torch::CustomClassHolder {
   std::shared_ptr<Position> position;
   std::shared_ptr<const BlockLayout> layout;
   std::int64_t keep_largest = 0;
+  double softcap = kInfinity;  // inf: none
   // The score's parameters when it is not a dot product (a dot score's tiles are plain matmuls).
   std::vector<torch::Tensor> parameters;
 };
@@ -115,12 +118,16 @@ class TileScorer {
   bool dot() const { return dot_; }
   const torch::Tensor& q() const { return q_; }
 
-  // q_rows [B,H,Nq,D] (from q()), k_rows [B,H,L,D]; threshold_rows [B,H,Nq] or undefined.
+  // q_rows [B,H,Nq,D] (from q()), k_rows [B,H,L,D]; threshold_rows [B,H,Nq] or undefined. With
+  // a soft-cap and cap_slope given, *cap_slope [B,H,Nq,L] is the cap's derivative at each raw
+  // score, for the backward pass's chain rule.
   torch::Tensor scores(const QueryBlock& block, const KeySegment& segment,
                        const torch::Tensor& q_rows, const torch::Tensor& k_rows,
-                       const torch::Tensor& threshold_rows) const {
+                       const torch::Tensor& threshold_rows,
+                       torch::Tensor* cap_slope = nullptr) const {
     torch::Tensor tile = dot_ ? torch::matmul(q_rows, k_rows.transpose(-2, -1))  // [B,H,Nq,L]
                               : context_.score->scores(q_rows, k_rows);
+    if (caps_scores(context_.softcap)) tile = cap_in_place(tile, cap_slope);
     if (context_.position->adds_bias()) {
       const auto query_positions = block.positions(query_length_, key_length_).to(tile.device());
       const auto key_positions =
@@ -134,6 +141,14 @@ class TileScorer {
   }
 
  private:
+  // tile -> c·tanh(tile / c), in place; d/dx c·tanh(x / c) = 1 - tanh^2(x / c) into *slope.
+  torch::Tensor cap_in_place(torch::Tensor& tile, torch::Tensor* slope) const {
+    const double cap = context_.softcap;
+    auto squashed = tile.div_(cap).tanh_();  // [B,H,Nq,L]
+    if (slope != nullptr) *slope = 1.0 - squashed.square();
+    return squashed.mul_(cap);
+  }
+
   const TileContext& context_;
   bool dot_;
   std::int64_t query_length_, key_length_;
@@ -165,25 +180,52 @@ torch::Tensor kth_largest_scores(const TileContext& context, const TileScorer& s
   return largest.select(-1, keep - 1).contiguous();
 }
 
+// Each row's online-softmax state before its first tile, [B,H,Tq] each: with a sink, its logit
+// sigma_h as the max and exp(sigma_h - sigma_h) = 1 as the sum, so the sink joins every row's
+// denominator; without, nothing yet (max -inf, sum 0).
+std::pair<torch::Tensor, torch::Tensor> initial_state(const torch::Tensor& q,
+                                                      const torch::Tensor& sink_logits) {
+  const auto batch = q.size(0), heads = q.size(1), query_length = q.size(2);
+  if (!sink_logits.defined()) {
+    return {torch::full({batch, heads, query_length}, -kInfinity, q.options()),
+            torch::zeros({batch, heads, query_length}, q.options())};
+  }
+  return {sink_logits.view({1, heads, 1}).expand({batch, heads, query_length}).clone(),
+          torch::ones({batch, heads, query_length}, q.options())};
+}
+
+// d L / d sigma_h = -sum over rows of p_sink * sum_j p_j dP_j, since d p_j / d sigma = -p_j p_sink;
+// sum_j p_j dP_j = dout · out is the softmax backward's delta, and p_sink = exp(sigma - lse).
+torch::Tensor sink_gradient(const torch::Tensor& sink_logits, const torch::Tensor& log_sum_exp,
+                            const torch::Tensor& delta) {
+  const auto sink_probs = (sink_logits.view({1, -1, 1}) - log_sum_exp).exp_();  // [B,H,Tq]
+  return -(sink_probs * delta).sum(torch::IntArrayRef{0, 2});                      // [H]
+}
+
 class ChunkedAttentionFunction : public torch::autograd::Function<ChunkedAttentionFunction> {
  public:
+  // sinks (the sink logits [H], or nothing) and the score's parameters: inputs so that autograd
+  // routes their gradients here (an undefined tensor cannot be a custom function's input).
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 const torch::Tensor& q, const torch::Tensor& k,
-                                                const torch::Tensor& v,
+                                                const torch::Tensor& v, at::TensorList sinks,
                                                 at::TensorList score_parameters,
                                                 const c10::intrusive_ptr<TileContext>& context) {
-    (void)score_parameters;  // inputs only so that autograd routes their gradients here
+    (void)score_parameters;
+    const auto sink_logits = sinks.empty() ? torch::Tensor() : sinks.front();  // [H]
     const TileScorer scorer(*context, q, k.size(2));
     const auto threshold = context->keep_largest > 0 ? kth_largest_scores(*context, scorer, k)
                                                      : torch::Tensor();  // [B,H,Tq]
-    const auto batch = q.size(0), heads = q.size(1), query_length = q.size(2);
-    auto running_max = torch::full({batch, heads, query_length}, -kInfinity, q.options());
-    auto running_sum = torch::zeros({batch, heads, query_length}, q.options());
-    auto accumulated = torch::zeros({batch, heads, query_length, v.size(3)}, q.options());
+    const auto query_length = q.size(2);
+    auto [running_max, running_sum] = initial_state(q, sink_logits);  // [B,H,Tq] each
+    auto accumulated = torch::zeros({q.size(0), q.size(1), query_length, v.size(3)}, q.options());
     // The running max is kept at or above the lowest finite value: a row with nothing allowed yet
     // then shifts its -inf scores by a finite amount and exp() stays 0 instead of NaN.
     const double lowest = std::numeric_limits<float>::lowest();
-    const auto fresh = first_visits(*context->layout, query_length);
+    // A sink's state is there before any tile, so no block starts afresh.
+    const auto fresh = sink_logits.defined()
+                           ? std::vector<bool>(context->layout->blocks.size(), false)
+                           : first_visits(*context->layout, query_length);
     for (std::size_t b = 0; b < context->layout->blocks.size(); ++b) {
       const auto& block = context->layout->blocks[b];
       const auto q_rows = block_rows(scorer.q(), block);  // [B,H,Nq,D]
@@ -225,7 +267,7 @@ class ChunkedAttentionFunction : public torch::autograd::Function<ChunkedAttenti
     auto log_sum_exp = (running_max + running_sum.log()).masked_fill(empty, kInfinity);
     ctx->saved_data["context"] = c10::IValue::make_capsule(context);
     ctx->save_for_backward({q, k, v, out, log_sum_exp,
-                            threshold.defined() ? threshold : torch::Tensor()});
+                            threshold.defined() ? threshold : torch::Tensor(), sink_logits});
     return {out};
   }
 
@@ -236,7 +278,7 @@ class ChunkedAttentionFunction : public torch::autograd::Function<ChunkedAttenti
         ctx->saved_data["context"].toCapsule());
     const auto saved = ctx->get_saved_variables();
     const auto &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3];
-    const auto &log_sum_exp = saved[4], &threshold = saved[5];
+    const auto &log_sum_exp = saved[4], &threshold = saved[5], &sink_logits = saved[6];
     const auto grad_out = grad_outputs[0].contiguous();  // [B,H,Tq,D]
     const TileScorer scorer(*context, q, k.size(2));
     // softmax backward: ds = p * (dp - rowsum(dout * out)).
@@ -256,7 +298,8 @@ class ChunkedAttentionFunction : public torch::autograd::Function<ChunkedAttenti
       for (const auto& segment : block.keys) {
         const auto k_rows = segment_rows(k, segment);  // [B,H,L,D]
         const auto v_rows = segment_rows(v, segment);  // [B,H,L,D]
-        auto probs = scorer.scores(block, segment, q_rows, k_rows, threshold_rows)
+        torch::Tensor cap_slope;  // [B,H,Nq,L], defined with a soft-cap
+        auto probs = scorer.scores(block, segment, q_rows, k_rows, threshold_rows, &cap_slope)
                          .sub_(lse_rows)
                          .exp_();  // [B,H,Nq,L]
         if (segment.index.defined()) {
@@ -268,6 +311,7 @@ class ChunkedAttentionFunction : public torch::autograd::Function<ChunkedAttenti
         auto grad_scores = torch::matmul(grad_out_rows, v_rows.transpose(-2, -1))
                                .sub_(delta_rows)
                                .mul_(probs);  // [B,H,Nq,L]
+        if (cap_slope.defined()) grad_scores.mul_(cap_slope);  // through the cap to the raw scores
         if (scorer.dot()) {
           add_matmul(grad_q_rows, grad_scores, k_rows);
           if (segment.index.defined()) {
@@ -290,6 +334,7 @@ class ChunkedAttentionFunction : public torch::autograd::Function<ChunkedAttenti
     // Scores were computed from q * scale (dot scores), so dq carries the scale once more.
     if (scorer.dot()) grad_q.mul_(context->score->dot_scale());
     torch::autograd::variable_list grads = {grad_q, grad_k, grad_v};
+    if (sink_logits.defined()) grads.push_back(sink_gradient(sink_logits, log_sum_exp, delta));
     for (std::size_t i = 0; i < parameters.size(); ++i) {
       grads.push_back(parameters[i].requires_grad() ? grad_parameters[i] : torch::Tensor());
     }
@@ -304,15 +349,20 @@ torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k,
                                 const torch::Tensor& v, const std::shared_ptr<Score>& score,
                                 const std::shared_ptr<Position>& position,
                                 const std::shared_ptr<const BlockLayout>& layout,
-                                std::int64_t keep_largest) {
+                                std::int64_t keep_largest, double softcap,
+                                const torch::Tensor& sink_logits) {
   auto context = c10::make_intrusive<TileContext>();
+  context->softcap = softcap;
   context->score = score;
   context->position = position;
   context->layout = layout;
   context->keep_largest = keep_largest;
   // Scores other than a dot product pass their parameters so that their gradients flow.
   if (!score->is_scaled_dot()) context->parameters = score->parameters();
+  std::vector<torch::Tensor> sinks;  // [H], or none
+  if (sink_logits.defined()) sinks.push_back(sink_logits.to(q.scalar_type()));
   return ChunkedAttentionFunction::apply(q.contiguous(), k.contiguous(), v.contiguous(),
+                                         at::TensorList(sinks),
                                          at::TensorList(context->parameters), context)[0];
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 
 #include "variants/parts.h"
@@ -15,13 +16,18 @@
 namespace attnlab::variants {
 
 // q [B,H,Tq,D], k [B,H,Tk,D] (already rotated by the position scheme), v [B,H,Tk,D] ->
-// out [B,H,Tq,D]. Differentiable in q, k, v and the score's parameters. keep_largest > 0 keeps
-// only the k largest allowed scores of each query (top-k pattern). A query with no allowed key
-// gets a zero output, as in the plain path.
+// out [B,H,Tq,D]. Differentiable in q, k, v, the score's parameters and sink_logits.
+// keep_largest > 0 keeps only the k largest allowed scores of each query (top-k pattern).
+// softcap: the c of softcap.h (inf: none), applied to each tile's scores before the position bias.
+// sink_logits [H] (undefined: none): one logit per head that joins each row's denominator and
+// takes no value; each row's online softmax starts from it. A query with no allowed key gets a
+// zero output, as in the plain path.
 torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k,
                                 const torch::Tensor& v, const std::shared_ptr<Score>& score,
                                 const std::shared_ptr<Position>& position,
                                 const std::shared_ptr<const BlockLayout>& layout,
-                                std::int64_t keep_largest);
+                                std::int64_t keep_largest,
+                                double softcap = std::numeric_limits<double>::infinity(),
+                                const torch::Tensor& sink_logits = {});
 
 }  // namespace attnlab::variants

@@ -1,5 +1,7 @@
 // Dot-product attention on the CPU, one head at a time: the training fast path for variants whose
-// scores are `scale * q·k` plus a fixed additive mask (causal or sparse patterns, ALiBi).
+// scores are `scale * q·k`, optionally soft-capped, plus a fixed additive mask (causal or sparse
+// patterns, ALiBi), normalised by a softmax whose denominator may hold a sink logit per head, with
+// key/value heads optionally shared by groups of query heads.
 //
 // Why: LibTorch's batched matmul on the CPU calls BLAS once per head, and each of those small
 // calls wakes and synchronises BLAS's own threads; around it, the plain path materialises
@@ -10,9 +12,10 @@
 // only the keys those rows may see, while the block is in cache. The probabilities of those keys
 // are kept for the backward pass (the plain path keeps all of them).
 //
-// B = batch, H = heads, T = query length, S = key length, D = head dim.
+// B = batch, H = heads, G = key/value heads, T = query length, S = key length, D = head dim.
 #pragma once
 
+#include <limits>
 #include <vector>
 
 #include <torch/types.h>
@@ -50,10 +53,15 @@ bool fused_attention_supports(const torch::TensorOptions& inputs);
 std::int64_t fused_kept_probabilities(const AdditiveMask& mask, std::int64_t heads,
                                       std::int64_t queries, std::int64_t keys);
 
-// softmax(scale * q k^T + mask) v, differentiable in q, k and v. q [B,H,T,D], k and v [B,H,S,D]
-// (any strides with unit stride along D, e.g. views of a fused QKV projection) -> [B,H,T,D], a
-// view of a [B,T,H,D] tensor so that merging the heads back costs no copy.
+// softmax(cap(scale * q k^T) + mask) v, differentiable in q, k, v and sink_logits. q [B,H,T,D],
+// k and v [B,G,S,D] with G dividing H: query head h reads key/value head h / (H / G), without a
+// copy per query head. Any strides with unit stride along D (e.g. views of a fused QKV
+// projection) -> [B,H,T,D], a view of a [B,T,H,D] tensor so that merging the heads back costs no
+// copy. softcap: the c of softcap.h (inf: none), applied before the mask's bias. sink_logits [H]
+// (undefined: none): one logit per head that joins each row's denominator and takes no value.
 torch::Tensor fused_dot_attention(const torch::Tensor& q, const torch::Tensor& k,
-                                  const torch::Tensor& v, double scale, const AdditiveMask& mask);
+                                  const torch::Tensor& v, double scale, const AdditiveMask& mask,
+                                  double softcap = std::numeric_limits<double>::infinity(),
+                                  const torch::Tensor& sink_logits = {});
 
 }  // namespace attnlab::variants

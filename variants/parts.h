@@ -8,8 +8,8 @@
 //
 // with k and v shared by groups of query heads when variant.kv_heads < heads. Score: how a query
 // and a key are compared. Position: rotations of q and k (RoPE) and/or an additive bias (ALiBi,
-// T5). Pattern: which keys each query may see (full, local, strided, ...). QueryKeyNorm, Normaliser,
-// Mixer and OutputGate: the stages around the map that today's variants change.
+// T5). Pattern: which keys each query may see (full, local, strided, ...). QueryKeyNorm,
+// Normaliser, Mixer and OutputGate: the stages around the map that today's variants change.
 //
 // Each part also states its definition as a plain double-precision reference (the `reference_*`
 // members), written from the formula beside the fast code in the part's file. The tests hold every
@@ -142,8 +142,8 @@ class QueryKeyNorm : public torch::nn::Module {
     return {q, k};
   }
   // The reference for normalise(), in double and differentiable in the part's parameters.
-  virtual std::pair<torch::Tensor, torch::Tensor> reference_normalise(const torch::Tensor& q,
-                                                                      const torch::Tensor& k) const {
+  virtual std::pair<torch::Tensor, torch::Tensor> reference_normalise(
+      const torch::Tensor& q, const torch::Tensor& k) const {
     return {q, k};
   }
 };
@@ -181,7 +181,12 @@ class Mixer : public torch::nn::Module {
   virtual torch::Tensor combine(const std::vector<torch::Tensor>& maps) { return maps.front(); }
   // The attended values [B,H,Tq,D] -> the head outputs (differential: per-head norm and scale).
   virtual torch::Tensor finish(const torch::Tensor& out) { return out; }
-  // The references for combine() and finish(), in double (split() is a view; it has none).
+  // The references for split(), combine() and finish(), in double and differentiable in the
+  // part's parameters.
+  virtual std::vector<std::pair<torch::Tensor, torch::Tensor>> reference_split(
+      const torch::Tensor& q, const torch::Tensor& k) const {
+    return {{q, k}};
+  }
   virtual torch::Tensor reference_combine(const std::vector<torch::Tensor>& maps) const {
     return maps.front();
   }

@@ -63,6 +63,22 @@ void write_analysis_file(const std::filesystem::path& path, const HeadAnalysis& 
   dump::write_strings(root, "metric_names", analysis.metric_names,
                       "metric names, the last axis of /metrics (heads.csv's metric column)",
                       context);
+  std::vector<std::int8_t> of_raw_map(analysis.metric_of_raw_map.begin(),
+                                      analysis.metric_of_raw_map.end());
+  dump::write_dataset(root, "metric_of_raw_map", H5T_STD_I8LE, H5T_NATIVE_INT8, {metrics},
+                      of_raw_map.data(), "metric",
+                      "1: computed on the map A as stored whatever its kind; 0: on the layer's "
+                      "analysed map (/map_bases)",
+                      0, context);
+  std::vector<std::string> bases;
+  for (const auto& kind : analysis.map_kinds) bases.push_back(dump::map_statistics_basis(kind));
+  dump::write_strings(root, "map_kinds", analysis.map_kinds,
+                      "each layer's map kind: distribution, partial, unnormalised or signed",
+                      context);
+  dump::write_strings(root, "map_bases", bases,
+                      "what each layer's map scores and labels are computed on: map (A as "
+                      "stored) or normalised_abs_map (|A_ij| / sum_l |A_il|)",
+                      context);
   dump::write_dataset(root, "metrics", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
                       {snapshots, layer_count, max_heads, metrics}, values.data(),
                       "snapshot,layer,head,metric", "per-head metrics (NaN: undefined or no such head)",

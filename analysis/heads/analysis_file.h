@@ -6,7 +6,12 @@
 //   /steps           [N] int64       training step of each analysed snapshot
 //   /snapshots       [N] int64       their index in the dump's complete snapshots
 //   /metric_names    [M] str         the names of heads.csv
+//   /metric_of_raw_map [M] int8      1: computed on A as stored whatever the map kind; 0: on the
+//                                    layer's analysed map (heads.csv's computed_on)
 //   /metrics         [N,L,H,M] f64   heads.csv as an array (gzip)
+//   /map_kinds       [L] str         each layer's map kind (distribution, partial, ...)
+//   /map_bases       [L] str         what its map scores and labels are on: map (A as stored) or
+//                                    normalised_abs_map (|A_ij| / sum_l |A_il|)
 //   /label_names     [9] str         induction, duplicate, previous, next, self, broad, sink, local, mixed
 //   /labels          [N,L,H] int8    index into label_names (classes.csv), -1: no such head
 //   /label_scores    [N,L,H] f64     the score behind each label

@@ -5,6 +5,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "analysis/heads/analysed_map.h"
 #include "analysis/heads/head_thresholds.h"
 
 namespace attnlab::heads {
@@ -44,14 +45,18 @@ struct FileStatistic {
   dump::Array<float> values;
 };
 
-// The per-head statistics in the file (importance only when recorded), the same for every layer.
-std::vector<std::string> head_statistic_names(const dump::DumpReader& reader) {
-  std::vector<std::string> names;
+// The per-head statistics in the file (importance only when recorded; the row masses of a dump
+// older than them read as 1), the same for every layer.
+std::vector<const dump::Statistic*> head_statistics(const dump::DumpReader& reader) {
+  std::vector<const dump::Statistic*> found;
   for (const auto& statistic : dump::kStatistics) {
     if (statistic.shape != dump::StatisticShape::Head || reader.layers().empty()) continue;
-    if (reader.has(dump::layer_group(0) + "/" + statistic.name)) names.push_back(statistic.name);
+    if (reader.has(dump::layer_group(0) + "/" + statistic.name) ||
+        dump::predates(statistic, reader.schema_version())) {
+      found.push_back(&statistic);
+    }
   }
-  return names;
+  return found;
 }
 
 // What the analysis reads of a layer once for all its heads and snapshots.
@@ -98,10 +103,11 @@ MapMetrics map_metrics_of(const dump::DumpReader& reader, const HeadSite& site,
   HeadAccumulator accumulator(info.query_length, info.key_length, info.causal);
   const std::int32_t* allowed_keys = inputs.allowed.values.data() + site.head * info.query_length;
   for (std::int64_t sample = 0; sample < reader.samples(); ++sample) {
-    const auto map = reader.map(site.layer, site.snapshot, sample, site.head);
+    const auto map =
+        read_analysed_map(reader, site.layer, site.snapshot, sample, site.head, allowed_keys);
     const std::int64_t* sample_tokens =
         tokens == nullptr ? nullptr : tokens->values.data() + sample * info.query_length;
-    accumulator.add(map.data(), allowed_keys, sample_tokens);
+    accumulator.add(map.weights.data(), map.allowed.data(), sample_tokens);
   }
   return accumulator.finish();
 }
@@ -156,6 +162,12 @@ HeadResult analyse_head(const dump::DumpReader& reader, const HeadSite& site,
 
 }  // namespace
 
+const char* HeadAnalysis::metric_basis(std::size_t metric, std::int64_t layer) const {
+  return metric_of_raw_map.at(metric)
+             ? dump::kBasisMap
+             : dump::map_statistics_basis(map_kinds.at(static_cast<std::size_t>(layer)));
+}
+
 std::vector<std::int64_t> select_snapshots(const std::string& spec, std::int64_t snapshots) {
   const std::string choices = "'all', 'last' or a snapshot index in [0, " +
                               std::to_string(snapshots) + ") (negative: from the end)";
@@ -180,11 +192,19 @@ HeadAnalysis analyse_heads(const dump::DumpReader& reader,
                            const ProgressCallback& progress) {
   HeadAnalysis analysis;
   analysis.snapshots = snapshots;
-  const auto statistic_names = head_statistic_names(reader);
+  std::vector<std::string> statistic_names;
+  for (const auto* statistic : head_statistics(reader)) {
+    statistic_names.push_back(statistic->name);
+    analysis.metric_of_raw_map.push_back(statistic->of_raw_map);
+  }
   analysis.metric_names = statistic_names;
   if (reader.has_maps()) {
-    for (const auto& name : MapMetrics::names()) analysis.metric_names.push_back(name);
+    for (const auto& name : MapMetrics::names()) {
+      analysis.metric_names.push_back(name);
+      analysis.metric_of_raw_map.push_back(false);
+    }
   }
+  for (const auto& layer : reader.layers()) analysis.map_kinds.push_back(layer.map_kind);
 
   dump::Array<std::int64_t> tokens, source;
   if (reader.has(dump::kProbeTokens)) tokens = reader.probe(dump::kProbeTokens);

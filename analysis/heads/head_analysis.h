@@ -27,8 +27,16 @@ struct HeadResult {
 
 struct HeadAnalysis {
   std::vector<std::string> metric_names;
+  // Aligned with metric_names: computed on A as stored whatever the map kind (the dump's
+  // output norms, importances and row masses); the others are on the analysed map
+  // (analysed_map.h), which is A itself for a distribution.
+  std::vector<bool> metric_of_raw_map;
+  std::vector<std::string> map_kinds;   // [L] each layer's map kind (dump::kMapKinds)
   std::vector<HeadResult> heads;        // by snapshot, then layer, then head
   std::vector<std::int64_t> snapshots;  // the selected snapshot indices, ascending
+
+  // What metric `metric` of layer `layer` was computed on (dump::kBasis*).
+  const char* metric_basis(std::size_t metric, std::int64_t layer) const;
 };
 
 // "all", "last", or a snapshot index (0-based, as in the CSVs; negative counts from the end).

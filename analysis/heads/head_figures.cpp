@@ -8,6 +8,7 @@
 
 #include "analysis/figures/heatmap_svg.h"
 #include "analysis/figures/svg_chart.h"
+#include "analysis/heads/analysed_map.h"
 
 namespace attnlab::heads {
 namespace {
@@ -51,7 +52,11 @@ Figure score_grid(Label label, const std::vector<const HeadResult*>& last,
         label_score(head->scores, label);
   }
   for (std::size_t layer = 0; layer < layers.size(); ++layer) {
-    grid.row_labels.push_back(fmt::format("L{} {}", layer, layers[layer].kind));
+    // Scores of maps that are not distributions are on |A| row-normalised: the label says so.
+    const auto& map_kind = layers[layer].map_kind;
+    grid.row_labels.push_back(
+        fmt::format("L{} {}{}", layer, layers[layer].kind,
+                    dump::analyses_raw_map(map_kind) ? "" : " (" + map_kind + ")"));
   }
   for (std::int64_t head = 0; head < max_heads; ++head) {
     grid.column_labels.push_back(fmt::format("H{}", head));
@@ -64,20 +69,26 @@ Figure score_grid(Label label, const std::vector<const HeadResult*>& last,
   return {fmt::format("grid_{}.svg", label_name(label)), analysis::heatmap_svg(grid)};
 }
 
+// The map the head's scores were computed on (analysed_map.h).
 Figure typical_map(const HeadResult& head, const dump::DumpReader& reader) {
   const auto& info = reader.layers()[static_cast<std::size_t>(head.layer)];
-  const auto map = reader.map(head.layer, head.snapshot, /*sample=*/0, head.head);
+  const auto allowed = reader.allowed_keys(head.layer);  // [H,Tq]
+  const auto map = read_analysed_map(reader, head.layer, head.snapshot, /*sample=*/0, head.head,
+                                     allowed.values.data() + head.head * info.query_length);
   analysis::Heatmap heatmap;
   std::int64_t factor = 1;
-  heatmap.values = analysis::pool_map(map, info.query_length, info.key_length, kMaxMapCells,
-                                      heatmap.rows, heatmap.columns, factor);
+  heatmap.values = analysis::pool_map(map.weights, info.query_length, info.key_length,
+                                      kMaxMapCells, heatmap.rows, heatmap.columns, factor);
   heatmap.index_scale = static_cast<double>(factor);
   heatmap.high = 0;
   for (const double value : heatmap.values) heatmap.high = std::max(heatmap.high, value);
   const auto label = head.classification.label;
-  heatmap.title = fmt::format("{} head L{}H{} ({} {:.2f}), step {}, probe sample 0",
+  heatmap.title = fmt::format("{} head L{}H{} ({} {:.2f}), step {}, probe sample 0{}",
                               label_name(label), head.layer, head.head, score_description(label),
-                              head.classification.score, head.step);
+                              head.classification.score, head.step,
+                              dump::analyses_raw_map(info.map_kind)
+                                  ? ""
+                                  : ", |A| row-normalised (" + info.map_kind + " map)");
   heatmap.x_label = factor > 1 ? fmt::format("key position (blocks of {})", factor) : "key position";
   heatmap.y_label = factor > 1 ? fmt::format("query (blocks of {})", factor) : "query position";
   return {fmt::format("map_{}.svg", label_name(label)), analysis::heatmap_svg(heatmap)};

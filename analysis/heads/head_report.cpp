@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/csv_number.h"
+#include "analysis/heads/analysed_map.h"
 #include "analysis/heads/head_thresholds.h"
 
 namespace attnlab::heads {
@@ -19,24 +20,36 @@ std::string row_prefix(const HeadResult& head) {
   return fmt::format("{},{},{},{},", head.snapshot, head.step, head.layer, head.head);
 }
 
+const std::string& map_kind_of(const HeadAnalysis& analysis, const HeadResult& head) {
+  return analysis.map_kinds.at(static_cast<std::size_t>(head.layer));
+}
+
 }  // namespace
 
 std::string heads_csv(const HeadAnalysis& analysis) {
-  std::string text = "snapshot,step,layer,head,metric,value\n";
+  std::string text = "snapshot,step,layer,head,metric,value,map_kind,computed_on\n";
   for (const auto& head : analysis.heads) {
     const auto prefix = row_prefix(head);
+    const auto& map_kind = map_kind_of(analysis, head);
     for (std::size_t metric = 0; metric < analysis.metric_names.size(); ++metric) {
-      text += prefix + analysis.metric_names[metric] + "," + csv_number(head.values[metric]) + "\n";
+      text += fmt::format("{}{},{},{},{}\n", prefix, analysis.metric_names[metric],
+                          csv_number(head.values[metric]), map_kind,
+                          analysis.metric_basis(metric, head.layer));
     }
   }
   return text;
 }
 
+// A label is decided on map scores, or on the dump's map statistics without maps: both are on
+// the analysed map.
 std::string classes_csv(const HeadAnalysis& analysis) {
-  std::string text = "snapshot,step,layer,head,label,score\n";
+  std::string text = "snapshot,step,layer,head,label,score,map_kind,computed_on\n";
   for (const auto& head : analysis.heads) {
-    text += row_prefix(head) + label_name(head.classification.label) + "," +
-            csv_number(head.classification.score) + "\n";
+    const auto& map_kind = map_kind_of(analysis, head);
+    text += fmt::format("{}{},{},{},{}\n", row_prefix(head),
+                        label_name(head.classification.label),
+                        csv_number(head.classification.score), map_kind,
+                        dump::map_statistics_basis(map_kind));
   }
   return text;
 }
@@ -97,7 +110,13 @@ std::string summary_text(const HeadAnalysis& analysis, const std::vector<dump::L
     last_step = head.step;
   }
 
-  std::string text = fmt::format("labels at step {} (snapshot {}):\n", last_step, last_snapshot);
+  std::string text;
+  for (std::size_t layer = 0; layer < layers.size(); ++layer) {
+    if (dump::analyses_raw_map(layers[layer].map_kind)) continue;
+    text += fmt::format("layer {:02}: {}\n", layer,
+                        analysed_map_description(layers[layer].map_kind));
+  }
+  text += fmt::format("labels at step {} (snapshot {}):\n", last_step, last_snapshot);
   text += fmt::format("{:<24}", "layer");
   for (std::int64_t head = 0; head < max_heads; ++head) {
     text += fmt::format(" {:<16}", fmt::format("head {}", head));

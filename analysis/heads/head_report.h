@@ -2,7 +2,10 @@
 // snapshot, layer, head and metric), classes.csv (one label per head and snapshot), similarity.csv
 // (head-to-head distances at one snapshot), and a text
 // summary: a layers x heads grid of labels at the last selected snapshot and, per head, the first
-// step at which its score crossed its label's threshold (when the head formed).
+// step at which its score crossed its label's threshold (when the head formed). Every row of the
+// CSVs of heads names its layer's map kind and what the value was computed on (dump::kBasis*:
+// A as stored, or |A| row-normalised; analysed_map.h), and the summary says it of every layer
+// whose maps are not distributions.
 #pragma once
 
 #include <string>
@@ -18,8 +21,10 @@ inline constexpr const char* kHeadsFile = "heads.csv";
 inline constexpr const char* kClassesFile = "classes.csv";
 inline constexpr const char* kSimilarityFile = "similarity.csv";
 
-std::string heads_csv(const HeadAnalysis& analysis);    // snapshot,step,layer,head,metric,value
-std::string classes_csv(const HeadAnalysis& analysis);  // snapshot,step,layer,head,label,score
+// snapshot,step,layer,head,metric,value,map_kind,computed_on
+std::string heads_csv(const HeadAnalysis& analysis);
+// snapshot,step,layer,head,label,score,map_kind,computed_on
+std::string classes_csv(const HeadAnalysis& analysis);
 
 // Every ordered pair of heads (K x K rows, pandas: pivot to a matrix):
 // snapshot,step,layer_a,head_a,layer_b,head_b,distance,group_a,group_b (group -1: none).

@@ -5,6 +5,7 @@
 #include <functional>
 #include <limits>
 
+#include "analysis/heads/analysed_map.h"
 #include "analysis/heads/head_thresholds.h"
 
 namespace attnlab::heads {
@@ -42,20 +43,22 @@ double js_from_parts(const float* first, const float* second, std::int64_t keys,
   return std::max(0.0, 0.5 * (first_part + second_part) - mixture);
 }
 
-// One layer's maps of one sample, with their row terms.
+// One layer's analysed maps of one sample (analysed_map.h), with their row terms.
 struct LayerMaps {
-  std::vector<std::vector<float>> maps;        // [H] of [Tq*Tk]
+  std::vector<AnalysedMap> maps;                 // [H]
   std::vector<std::vector<double>> neg_entropy;  // [H] of [Tq]
 };
 
+// allowed [H,Tq]: the layer's allowed keys.
 LayerMaps read_layer(const dump::DumpReader& reader, std::int64_t layer, std::int64_t snapshot,
-                     std::int64_t sample) {
+                     std::int64_t sample, const dump::Array<std::int32_t>& allowed) {
   const auto& info = reader.layers()[static_cast<std::size_t>(layer)];
   LayerMaps result;
   for (std::int64_t head = 0; head < info.heads; ++head) {
-    result.maps.push_back(reader.map(layer, snapshot, sample, head));
-    result.neg_entropy.push_back(
-        row_neg_entropies(result.maps.back().data(), info.query_length, info.key_length));
+    result.maps.push_back(read_analysed_map(reader, layer, snapshot, sample, head,
+                                            allowed.values.data() + head * info.query_length));
+    result.neg_entropy.push_back(row_neg_entropies(result.maps.back().weights.data(),
+                                                   info.query_length, info.key_length));
   }
   return result;
 }
@@ -187,25 +190,26 @@ HeadSimilarity head_similarity(const dump::DumpReader& reader, std::int64_t snap
   for (std::int64_t sample = 0; sample < reader.samples(); ++sample) {
     for (std::int64_t a = 0; a < layer_count; ++a) {
       const auto& info_a = layers[static_cast<std::size_t>(a)];
-      const auto maps_a = read_layer(reader, a, snapshot, sample);
+      const auto maps_a = read_layer(reader, a, snapshot, sample, allowed[a]);
       for (std::int64_t b = a; b < layer_count; ++b) {
         const auto& info_b = layers[static_cast<std::size_t>(b)];
         if (info_a.query_length != info_b.query_length || info_a.key_length != info_b.key_length) {
           continue;
         }
-        const LayerMaps maps_b = b == a ? LayerMaps{} : read_layer(reader, b, snapshot, sample);
+        const LayerMaps maps_b =
+            b == a ? LayerMaps{} : read_layer(reader, b, snapshot, sample, allowed[b]);
         const auto& second = b == a ? maps_a : maps_b;
         const auto keys = info_a.key_length;
         for (std::int64_t h1 = 0; h1 < info_a.heads; ++h1) {
           for (std::int64_t h2 = (b == a ? h1 + 1 : 0); h2 < info_b.heads; ++h2) {
-            const std::int32_t* allowed_1 = allowed[a].values.data() + h1 * info_a.query_length;
-            const std::int32_t* allowed_2 = allowed[b].values.data() + h2 * info_b.query_length;
+            const auto& map_1 = maps_a.maps[h1];
+            const auto& map_2 = second.maps[h2];
             double total = 0;
             std::int64_t valid = 0;
             for (std::int64_t i = 0; i < info_a.query_length; ++i) {
-              if (allowed_1[i] < 1 || allowed_2[i] < 1) continue;
-              total += js_from_parts(maps_a.maps[h1].data() + i * keys,
-                                     second.maps[h2].data() + i * keys, keys,
+              if (map_1.allowed[i] < 1 || map_2.allowed[i] < 1) continue;
+              total += js_from_parts(map_1.weights.data() + i * keys,
+                                     map_2.weights.data() + i * keys, keys,
                                      maps_a.neg_entropy[h1][i], second.neg_entropy[h2][i]);
               ++valid;
             }

@@ -4,8 +4,10 @@
 //
 // Distance: d(h1, h2) = mean over samples and query rows valid in both heads of
 //   JS(p', q') = 1/2 KL(p' || m) + 1/2 KL(q' || m),  m = (p' + q') / 2,  natural log,
-// with p' the smoothed row (kJsSmoothing). Clark et al. sum instead of averaging; the mean is the
-// sum divided by the row count and stays in [0, ln 2] whatever the probe size. Heads whose maps
+// with p' the smoothed row (kJsSmoothing) of the analysed map (analysed_map.h: A for a
+// distribution, |A| row-normalised for any other map kind; a row without mass is not compared).
+// Clark et al. sum instead of averaging; the mean is the sum divided by the row count and stays
+// in [0, ln 2] whatever the probe size. Heads whose maps
 // have different shapes (a cross-attention layer over a source of another length) are not
 // compared: NaN, and ln 2 (the maximum) for the clustering.
 //

@@ -382,6 +382,7 @@ json maps_json(const dump::DumpReader& reader, const ReportRequest& request,
     const auto block = ceil_div(std::max(layer.query_length, layer.key_length), request.map_size);
     const auto rows = ceil_div(layer.query_length, block);
     const auto cols = ceil_div(layer.key_length, block);
+    const bool signed_map = layer.map_kind == dump::kMapKindSigned;
     codes.clear();
     json scale = json::array();
     for (const auto snapshot : selection.snapshots) {
@@ -390,6 +391,10 @@ json maps_json(const dump::DumpReader& reader, const ReportRequest& request,
         json per_head = json::array();
         for (std::int64_t h = 0; h < layer.heads; ++h) {
           map = reader.map(static_cast<std::int64_t>(l), snapshot, sample, h);
+          // 8-bit codes hold magnitudes: a signed map is shown as |A| (the page says so).
+          if (signed_map) {
+            for (auto& weight : map) weight = std::abs(weight);
+          }
           per_head.push_back(
               quantise_map(map, layer.query_length, layer.key_length, block, codes));
           if (progress) progress(++done, total);
@@ -404,6 +409,7 @@ json maps_json(const dump::DumpReader& reader, const ReportRequest& request,
                       {"rows", rows},
                       {"cols", cols},
                       {"block", block},
+                      {"values", signed_map ? "|A|" : "A"},
                       {"scale", scale},
                       {"data", base64(codes)}});
   }
@@ -423,7 +429,9 @@ json layers_json(const dump::DumpReader& reader) {
                       {"causal", layer.causal},
                       {"heads", layer.heads},
                       {"query_length", layer.query_length},
-                      {"key_length", layer.key_length}});
+                      {"key_length", layer.key_length},
+                      {"map_kind", layer.map_kind},
+                      {"statistics_on", dump::map_statistics_basis(layer.map_kind)}});
   }
   return layers;
 }

@@ -19,7 +19,11 @@
 //     name (relative to DIR, "." for DIR itself), dir, group (comparison label or null), task,
 //     variant, seed, dump (path),
 //     steps: [N] (training step of each complete snapshot), probe_loss: [N],
-//     layers: [{index, kind, causal, heads, query_length, key_length}], heads (largest H),
+//     layers: [{index, kind, role, causal, heads, query_length, key_length,
+//               map_kind (distribution | partial | unnormalised | signed),
+//               statistics_on (map | normalised_abs_map: what the map statistics and labels
+//                              describe, A as stored or |A_ij| / sum_l |A_il|)}],
+//     heads (largest H),
 //     statistics: {name: [N][L][H]}           // per-head statistics of the dump (null: no head)
 //     labels: null | {steps: [n], label: [n][L][H] (str), score: [n][L][H]}  // analyze's classes
 //     similarity: null | {step, heads: [[layer, head]], order: [K], group: [K], distance: [K][K]}
@@ -28,6 +32,7 @@
 //       snapshots: [S] (indices into steps), samples: [B'] (probe sample indices),
 //       tokens: [B'][Tq], source: null | [B'][Ts] (encoder inputs),
 //       layers: [{layer, query_length, key_length, rows, cols, block,  // block: cell = block x block
+//                 values ("A", or "|A|" for a signed map),
 //                 scale: [S][B'][H],                                    // largest weight of each map
 //                 data: base64 of uint8 [S][B'][H][rows][cols]}] } }]  // weight = q / 255 * scale
 //

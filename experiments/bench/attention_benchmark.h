@@ -1,6 +1,6 @@
 // `attnlab bench attention`: the median time of forward and forward+backward of attention variants
-// and their peak memory, over sequence lengths, on the path each row names (chunked or
-// plain). Each measurement runs in a fresh forked child (base/forked_child.h), so the
+// and their peak memory, over sequence lengths, on the path each row names (chunked, fused or
+// plain), and the time of the key/value projections their kv heads need. Each measurement runs in a fresh forked child (base/forked_child.h), so the
 // allocations of one variant never flatter or burden the next; the child hands its result back as
 // JSON.
 //
@@ -26,8 +26,9 @@ struct AttentionBenchmarkSettings {
   std::vector<std::int64_t> lengths = {256, 512, 1024, 2048, 4096, 8192};  // T
   // Presets (configs/variant/<name>.toml); the first is the baseline of the printed ratios.
   std::vector<std::string> variants = {"scaled", "local", "strided", "bigbird", "topk"};
-  // The rows' paths: "chunked" (the online-softmax path over tiles) and/or "plain" (the
-  // plain path, every score at once).
+  // The rows' paths: "chunked" (the online-softmax path over tiles), "fused" (the CPU
+  // head-by-head path) and/or "plain" (every score at once). A variant whose parts cannot take a
+  // path has no rows for it.
   std::vector<std::string> paths = {"chunked", "plain"};
   std::string direction = "causal";             // or "bidirectional"
   std::int64_t max_plain_length = 4096;  // no plain row above this T
@@ -46,11 +47,14 @@ struct AttentionMeasurement {
   double forward_ms = NAN, forward_backward_ms = NAN;          // wall clock
   double forward_cpu_ms = NAN, forward_backward_cpu_ms = NAN;  // CPU time of all threads
   double forward_peak_mb = NAN, forward_backward_peak_mb = NAN;
+  // Forward+backward of the key/value projections, C -> 2 G D at this T: what shared key/value
+  // heads save outside the attention itself.
+  double kv_projection_ms = NAN;
 };
 
-// Every (variant, length, path) to measure, in that order. Each variant is built for each length
-// in a child first, so that bad settings fail before any measurement or file: config::ConfigError
-// naming the key.
+// Every (variant, length, path) to measure, in that order, without the paths a variant's parts
+// cannot take. Each variant is built for each length in a child first, so that bad settings fail
+// before any measurement or file: config::ConfigError naming the key.
 std::vector<AttentionMeasurement> plan_attention_benchmark(
     const AttentionBenchmarkSettings& settings);
 

@@ -3,6 +3,7 @@
 // holds them beside the machine's matmul peaks).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,10 +13,11 @@
 
 namespace attnlab::bench {
 
-// One measurement of one preset in one round.
+// One measurement of one preset with one attention variant in one round.
 struct TrainBenchRow {
   int round = 0;
   std::string preset, implementation, precision;  // precision actually run
+  std::string variant = "scaled";                 // the variant preset of the model's attention
   TrainMeasurement measurement;
   double peak_gflops = 0.0;      // this round's matmul peak in the row's precision
   double flops_per_token = 0.0;  // of the preset's model (training_flops_per_token)
@@ -25,18 +27,28 @@ struct TrainBenchRow {
 // A header line, then one line per row.
 std::string train_bench_csv(const std::vector<TrainBenchRow>& rows, int threads);
 
-// A ratio of tokens/s between two implementation/precision pairs ("attnlab/fp32"), taken per
-// round: the same round's measurements met the same drift of the machine's speed.
+// What a row measured, as train.json names it: "attnlab/fp32" for the baseline variant (the
+// first), "attnlab[mqa]/fp32" for another.
+std::string measurement_key(const TrainBenchRow& row, const std::string& baseline_variant);
+
+// A ratio of tokens/s between two measurement keys, taken per round: the same round's
+// measurements met the same drift of the machine's speed.
 struct TrainBenchRatio {
   std::string name;  // its key in train.json
   std::string numerator, denominator;
 };
-const std::vector<TrainBenchRatio>& train_bench_ratios();
+// attnlab against PyTorch eager, bf16 against fp32, and each variant after the first against the
+// first in each precision ("mqa_vs_scaled_fp32").
+std::vector<TrainBenchRatio> train_bench_ratios(const std::vector<std::string>& variants,
+                                                const std::vector<std::string>& precisions);
 
-// train.json's entry for one preset: its FLOPs per token, per implementation/precision the
+// train.json's entry for one preset: its FLOPs per token per variant, per measurement key the
 // tokens/s and MFU of every round with their medians, and each ratio that both sides were
 // measured for ({"median", "rounds"}).
-nlohmann::json preset_summary(const std::string& preset, double flops_per_token,
-                              const std::vector<TrainBenchRow>& rows);
+nlohmann::json preset_summary(const std::string& preset,
+                              const std::map<std::string, double>& flops_per_token,
+                              const std::vector<TrainBenchRow>& rows,
+                              const std::vector<TrainBenchRatio>& ratios,
+                              const std::string& baseline_variant);
 
 }  // namespace attnlab::bench

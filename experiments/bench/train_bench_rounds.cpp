@@ -33,8 +33,10 @@ TrainBench::TrainBench(TrainBenchPlan plan)
       native_bf16_(train::cpu_has_bf16_matrix_units()),
       first_peaks_{measure_peak(torch::kFloat), measure_peak(torch::kBFloat16)} {
   for (const auto* preset : plan_.presets) {
-    flops_per_token_[preset->name] =
-        model::training_flops_per_token(preset_model(*preset), preset->length);
+    for (const auto& variant : plan_.variants) {
+      flops_per_token_[preset->name][variant] =
+          model::training_flops_per_token(preset_model(*preset, variant), preset->length);
+    }
   }
 }
 
@@ -42,17 +44,19 @@ void TrainBench::run(const std::function<void(const TrainBenchRow&)>& on_row) {
   for (int round = 1; round <= plan_.rounds; ++round) {
     const MatmulPeaks peaks = round == 1 ? first_peaks_ : round_peaks();
     for (const auto* preset : plan_.presets) {
-      const double flops_per_token = flops_per_token_.at(preset->name);
-      for (const auto precision : plan_.precisions) {
-        const bool bf16 = precision == train::Precision::BFloat16;
-        record({round, preset->name, "attnlab", bf16 ? "bf16" : "fp32",
-                measure_attnlab(*preset, precision), bf16 ? peaks.bf16 : peaks.fp32,
-                flops_per_token},
-               on_row);
+      for (const auto& variant : plan_.variants) {
+        const double flops_per_token = flops_per_token_.at(preset->name).at(variant);
+        for (const auto precision : plan_.precisions) {
+          const bool bf16 = precision == train::Precision::BFloat16;
+          record({round, preset->name, "attnlab", bf16 ? "bf16" : "fp32", variant,
+                  measure_attnlab(*preset, variant, precision), bf16 ? peaks.bf16 : peaks.fp32,
+                  flops_per_token},
+                 on_row);
+        }
       }
-      if (plan_.vs_python) {
-        record({round, preset->name, "pytorch-eager", "fp32", measure_peer(*preset), peaks.fp32,
-                flops_per_token},
+      if (plan_.vs_python && plan_.variants.front() == "scaled") {
+        record({round, preset->name, "pytorch-eager", "fp32", "scaled", measure_peer(*preset),
+                peaks.fp32, flops_per_token_.at(preset->name).at("scaled")},
                on_row);
       }
     }
@@ -70,11 +74,20 @@ nlohmann::json TrainBench::summary() const {
       {"cpu_bf16_matrix_units", native_bf16_},
       {"environment", run::environment_json(plan_.threads)},
       {"presets", nlohmann::json::object()}};
+  summary["variants"] = plan_.variants;
   for (const auto* preset : plan_.presets) {
-    summary["presets"][preset->name] =
-        preset_summary(preset->name, flops_per_token_.at(preset->name), rows_);
+    summary["presets"][preset->name] = preset_summary(
+        preset->name, flops_per_token_.at(preset->name), rows_, ratios(), plan_.variants.front());
   }
   return summary;
+}
+
+std::vector<TrainBenchRatio> TrainBench::ratios() const {
+  std::vector<std::string> precisions;
+  for (const auto precision : plan_.precisions) {
+    precisions.push_back(precision == train::Precision::BFloat16 ? "bf16" : "fp32");
+  }
+  return train_bench_ratios(plan_.variants, precisions);
 }
 
 void TrainBench::write_summary(const nlohmann::json& summary) const {
@@ -103,16 +116,16 @@ MatmulPeaks TrainBench::round_peaks() const {
           runs_bf16(plan_.precisions) ? measure_peak(torch::kBFloat16) : first_peaks_.bf16};
 }
 
-TrainMeasurement TrainBench::measure_attnlab(const TrainPreset& preset,
+TrainMeasurement TrainBench::measure_attnlab(const TrainPreset& preset, const std::string& variant,
                                              train::Precision precision) const {
   const auto result = attnlab::run_in_child([&] {
-    return to_json(measure_training(preset, steps_for(preset), plan_.warmup, precision,
+    return to_json(measure_training(preset, variant, steps_for(preset), plan_.warmup, precision,
                                     plan_.threads))
         .dump();
   });
   if (result.exit_code != 0) {
-    throw std::runtime_error(fmt::format("attnlab measurement of {} failed ({}): {}", preset.name,
-                                         result.exit_code, result.output));
+    throw std::runtime_error(fmt::format("attnlab measurement of {} with {} attention failed ({}): {}",
+                                         preset.name, variant, result.exit_code, result.output));
   }
   return measurement_from_json(nlohmann::json::parse(result.output));
 }

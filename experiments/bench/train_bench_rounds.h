@@ -1,4 +1,5 @@
-// The rounds of `attnlab bench train`. In each, every preset is measured once in every precision
+// The rounds of `attnlab bench train`. In each, every preset is measured once per variant in every
+// precision
 // (and, with the PyTorch peer, once in PyTorch eager), each measurement in a fresh process
 // (attnlab's in a forked child, the peer as a python3 process), so that each peak RSS is its own
 // and neither side inherits the other's allocator state. The matrix-product peaks that the rows'
@@ -24,6 +25,9 @@ namespace attnlab::bench {
 
 struct TrainBenchPlan {
   std::vector<const TrainPreset*> presets;
+  // Variant presets of the models' attention; the first is the baseline of the variant ratios.
+  // The PyTorch peer runs scaled attention only, so it is measured only when that is the first.
+  std::vector<std::string> variants = {"scaled"};
   std::vector<train::Precision> precisions;  // distinct
   int steps = 0;   // measured steps per measurement; 0: each preset's default
   int warmup = 3;  // unmeasured steps before them
@@ -57,6 +61,8 @@ class TrainBench {
 
   // train.json: the plan, the first round's peaks, the machine and preset_summary per preset.
   nlohmann::json summary() const;
+  // The ratios train.json and the printout report (see train_bench_ratios()).
+  std::vector<TrainBenchRatio> ratios() const;
   void write_summary(const nlohmann::json& summary) const;  // as train.json
   std::filesystem::path csv_path() const { return plan_.output / "train.csv"; }
   std::filesystem::path json_path() const { return plan_.output / "train.json"; }
@@ -65,14 +71,15 @@ class TrainBench {
   int steps_for(const TrainPreset& preset) const;
   double measure_peak(torch::ScalarType dtype) const;
   MatmulPeaks round_peaks() const;
-  TrainMeasurement measure_attnlab(const TrainPreset& preset, train::Precision precision) const;
+  TrainMeasurement measure_attnlab(const TrainPreset& preset, const std::string& variant,
+                                   train::Precision precision) const;
   TrainMeasurement measure_peer(const TrainPreset& preset) const;
   void record(TrainBenchRow row, const std::function<void(const TrainBenchRow&)>& on_row);
 
   TrainBenchPlan plan_;
   bool native_bf16_;
   MatmulPeaks first_peaks_;
-  std::map<std::string, double> flops_per_token_;  // per preset
+  std::map<std::string, std::map<std::string, double>> flops_per_token_;  // preset -> variant ->
   std::vector<TrainBenchRow> rows_;
 };
 

@@ -42,7 +42,7 @@ const TrainPreset& train_preset(const std::string& name) {
   throw std::invalid_argument("unknown bench preset \"" + name + "\" (known: " + known + ")");
 }
 
-model::ModelSpec preset_model(const TrainPreset& preset) {
+model::ModelSpec preset_model(const TrainPreset& preset, const std::string& variant) {
   model::ModelSpec spec;
   spec.arch = "decoder";
   spec.vocab_size = kBenchVocab;
@@ -52,7 +52,7 @@ model::ModelSpec preset_model(const TrainPreset& preset) {
   spec.heads = preset.heads;
   spec.mlp_ratio = 4;
   spec.positions = "learned";
-  spec.variant = model::variant_options(run::load_config(/*config_file=*/{}, {"variant=scaled"}));
+  spec.variant = model::variant_options(run::load_config(/*config_file=*/{}, {"variant=" + variant}));
   return spec;
 }
 
@@ -63,13 +63,13 @@ double TrainMeasurement::tokens_per_second() const {
                        : 0.0;
 }
 
-TrainMeasurement measure_training(const TrainPreset& preset, int steps, int warmup,
-                                  train::Precision precision, int threads) {
+TrainMeasurement measure_training(const TrainPreset& preset, const std::string& variant, int steps,
+                                  int warmup, train::Precision precision, int threads) {
   if (steps < 1) throw std::invalid_argument("--steps must be at least 1");
   at::set_num_threads(threads);
   torch::manual_seed(0);
   const torch::Device device(torch::kCPU);
-  model::Transformer model(preset_model(preset));
+  model::Transformer model(preset_model(preset, variant));
   model->train();
   train::AdamWSettings settings;
   settings.lr = 3e-4;  // as the PyTorch peer; the rate does not change a step's cost

@@ -18,8 +18,9 @@
 
 namespace attnlab::bench {
 
-// Causal scaled attention, learned positions, pre-LayerNorm, GELU MLP of 4x width, AdamW, random
-// tokens from a vocabulary of kBenchVocab. scripts/bench/torch_gpt.py holds the same table.
+// Causal attention (scaled unless another variant preset is asked for), learned positions,
+// pre-LayerNorm, GELU MLP of 4x width, AdamW, random tokens from a vocabulary of kBenchVocab.
+// scripts/bench/torch_gpt.py holds the same table (scaled attention only).
 struct TrainPreset {
   std::string name;
   std::int64_t d_model, layers, heads, length, batch;
@@ -30,7 +31,9 @@ const std::vector<TrainPreset>& train_presets();  // tiny, small, medium
 // Throws std::invalid_argument naming the known presets.
 const TrainPreset& train_preset(const std::string& name);
 
-model::ModelSpec preset_model(const TrainPreset& preset);
+// The preset's model with the attention of a variant preset (configs/variant/<name>.toml); throws
+// config::ConfigError naming an unknown one.
+model::ModelSpec preset_model(const TrainPreset& preset, const std::string& variant = "scaled");
 
 struct TrainMeasurement {
   std::vector<double> step_seconds;  // the measured steps, after the warm-up
@@ -44,8 +47,8 @@ struct TrainMeasurement {
 // Trains the preset's model for warmup + steps steps with attnlab's training step (the code
 // `attnlab train` runs: forward_backward, gradient clipping at 1.0, AdamW) on this thread count.
 // Meant to run in a fresh process (see base/forked_child.h) so that peak RSS is its own.
-TrainMeasurement measure_training(const TrainPreset& preset, int steps, int warmup,
-                                  train::Precision precision, int threads);
+TrainMeasurement measure_training(const TrainPreset& preset, const std::string& variant, int steps,
+                                  int warmup, train::Precision precision, int threads);
 
 // The best of `repeats` n x n matrix products (torch::mm) in `dtype`, in GFLOP/s (2 n^3 per
 // product): what the matrix kernels of this machine reach through LibTorch on these threads.

@@ -28,18 +28,20 @@ void print_header(const bench::AttentionBenchmarkSettings& settings, int threads
   fmt::print("times: median wall clock and CPU time (all threads) in ms; forward without "
              "autograd\npeak memory: {}\n\n",
              bench::kAttentionMemoryMethod);
-  fmt::print("{:<12} {:<13} {:>6} {:>10} {:>11} {:>10} {:>11} {:>9} {:>10}\n", "variant", "path",
-             "T", "fwd ms", "fwd+bwd ms", "fwd cpu", "fwd+bwd cpu", "fwd MB", "fwd+bwd MB");
+  fmt::print("{:<12} {:<13} {:>6} {:>10} {:>11} {:>10} {:>11} {:>9} {:>10} {:>10}\n", "variant",
+             "path", "T", "fwd ms", "fwd+bwd ms", "fwd cpu", "fwd+bwd cpu", "fwd MB", "fwd+bwd MB",
+             "kv proj ms");
 }
 
 void print_row(const bench::AttentionMeasurement& row) {
   if (!row.error.empty()) {
     fmt::print("{:<12} {:<13} {:>6}  failed: {}\n", row.variant, row.path, row.length, row.error);
   } else {
-    fmt::print("{:<12} {:<13} {:>6} {:>10.1f} {:>11.1f} {:>10.1f} {:>11.1f} {:>9.1f} {:>10.1f}\n",
-               row.variant, row.path, row.length, row.forward_ms, row.forward_backward_ms,
-               row.forward_cpu_ms, row.forward_backward_cpu_ms, row.forward_peak_mb,
-               row.forward_backward_peak_mb);
+    fmt::print(
+        "{:<12} {:<13} {:>6} {:>10.1f} {:>11.1f} {:>10.1f} {:>11.1f} {:>9.1f} {:>10.1f} {:>10.2f}\n",
+        row.variant, row.path, row.length, row.forward_ms, row.forward_backward_ms,
+        row.forward_cpu_ms, row.forward_backward_cpu_ms, row.forward_peak_mb,
+        row.forward_backward_peak_mb, row.kv_projection_ms);
   }
   std::fflush(stdout);
 }
@@ -59,17 +61,23 @@ void print_ratios(const bench::AttentionBenchmarkSettings& settings,
       auto base = by_key.find({baseline, baseline_path, length});
       if (base == by_key.end()) continue;
       for (const auto& variant : settings.variants) {
+        // The variant's chunked path (against the plain baseline it shows what a sparse pattern
+        // saves), or the baseline's path for parts that have no chunked path.
         auto other = by_key.find({variant, "chunked", length});
+        if (other == by_key.end()) other = by_key.find({variant, baseline_path, length});
         if (other == by_key.end() || other->second == base->second) continue;
         const auto& a = *base->second;
         const auto& b = *other->second;
         fmt::print(
-            "  T={:<5} {} {} vs {} chunked: forward+backward time x{:.1f} (cpu x{:.1f}), peak "
-            "memory x{:.1f}; forward time x{:.1f} (cpu x{:.1f}), peak memory x{:.1f}\n",
-            length, baseline, baseline_path, variant, a.forward_backward_ms / b.forward_backward_ms,
+            "  T={:<5} {} {} vs {} {}: forward+backward time x{:.1f} (cpu x{:.1f}), peak "
+            "memory x{:.1f}; forward time x{:.1f} (cpu x{:.1f}), peak memory x{:.1f}; key/value "
+            "projections x{:.1f}\n",
+            length, baseline, baseline_path, variant, b.path,
+            a.forward_backward_ms / b.forward_backward_ms,
             a.forward_backward_cpu_ms / b.forward_backward_cpu_ms,
             a.forward_backward_peak_mb / b.forward_backward_peak_mb, a.forward_ms / b.forward_ms,
-            a.forward_cpu_ms / b.forward_cpu_ms, a.forward_peak_mb / b.forward_peak_mb);
+            a.forward_cpu_ms / b.forward_cpu_ms, a.forward_peak_mb / b.forward_peak_mb,
+            a.kv_projection_ms / b.kv_projection_ms);
       }
     }
   }
@@ -122,11 +130,12 @@ void add_attention_benchmark(CLI::App& bench) {
       ->allow_extra_args(false)
       ->capture_default_str();
   command->add_option("--paths", settings.paths,
-                      "chunked (the online-softmax path over tiles, whatever T) and/or "
-                      "plain (every score at once)")
+                      "chunked (the online-softmax path over tiles, whatever T), fused (the CPU "
+                      "head-by-head path) and/or plain (every score at once); a variant whose "
+                      "parts cannot take a path has no rows for it")
       ->delimiter(',')
       ->allow_extra_args(false)
-      ->check(CLI::IsMember({"chunked", "plain"}))
+      ->check(CLI::IsMember({"chunked", "fused", "plain"}))
       ->capture_default_str();
   command->add_option("--direction", settings.direction, "causal or bidirectional")
       ->check(CLI::IsMember({"causal", "bidirectional"}))

@@ -21,6 +21,7 @@ namespace {
 
 struct TrainBenchArguments {
   std::vector<std::string> presets = {"tiny", "small", "medium"};
+  std::vector<std::string> variants = {"scaled"};
   std::vector<std::string> precisions = {"fp32"};
   int steps = 0;  // 0: each preset's default
   int warmup = 3;
@@ -70,6 +71,7 @@ std::vector<train::Precision> precisions_of(const std::vector<std::string>& name
 bench::TrainBenchPlan plan_of(const TrainBenchArguments& arguments) {
   bench::TrainBenchPlan plan;
   plan.presets = presets_of(arguments.presets);
+  plan.variants = arguments.variants;
   plan.precisions = precisions_of(arguments.precisions);
   if (arguments.vs_python && !std::filesystem::exists(peer_script())) {
     throw config::ConfigError("--vs-python: the peer " + peer_script().string() + " is missing");
@@ -98,8 +100,9 @@ void print_header(const bench::TrainBench& bench) {
              "{:.1f} GFLOP/s{}\n\n",
              peaks.fp32, plan.matmul_size, plan.matmul_size, peaks.bf16,
              bench.native_bf16() ? "" : emulated);
-  fmt::print("{:<6} {:<7} {:<14} {:<5} {:>10} {:>9} {:>9} {:>8} {:>6}\n", "round", "preset",
-             "implementation", "prec", "tokens/s", "step ms", "spread", "RSS MB", "MFU");
+  fmt::print("{:<6} {:<7} {:<12} {:<14} {:<5} {:>10} {:>9} {:>9} {:>8} {:>6} {:>10}\n", "round",
+             "preset", "variant", "implementation", "prec", "tokens/s", "step ms", "spread",
+             "RSS MB", "MFU", "parameters");
 }
 
 void print_row(const bench::TrainBenchRow& row) {
@@ -107,19 +110,19 @@ void print_row(const bench::TrainBenchRow& row) {
   const double median = bench::median(step_seconds);
   const double spread =
       attnlab::percentile(step_seconds, 0.9) - attnlab::percentile(step_seconds, 0.1);
-  fmt::print("{:<6} {:<7} {:<14} {:<5} {:>10.0f} {:>9.2f} {:>8.1f}% {:>8.0f} {:>5.1f}%\n",
-             row.round, row.preset, row.implementation, row.precision,
+  fmt::print("{:<6} {:<7} {:<12} {:<14} {:<5} {:>10.0f} {:>9.2f} {:>8.1f}% {:>8.0f} {:>5.1f}% {:>10}\n",
+             row.round, row.preset, row.variant, row.implementation, row.precision,
              row.measurement.tokens_per_second(), 1e3 * median, 100.0 * spread / median,
-             row.measurement.peak_rss_mb, 100.0 * row.mfu());
+             row.measurement.peak_rss_mb, 100.0 * row.mfu(), row.measurement.parameters);
   std::fflush(stdout);
 }
 
 // "tiny    attnlab/bf16 / attnlab/fp32: x0.85 (rounds: 0.68 1.02)" per preset and ratio.
-void print_ratios(const bench::TrainBenchPlan& plan, const nlohmann::json& summary) {
+void print_ratios(const bench::TrainBench& bench, const nlohmann::json& summary) {
   fmt::print("\n");
-  for (const auto* preset : plan.presets) {
+  for (const auto* preset : bench.plan().presets) {
     const auto& entry = summary.at("presets").at(preset->name);
-    for (const auto& ratio : bench::train_bench_ratios()) {
+    for (const auto& ratio : bench.ratios()) {
       if (!entry.contains(ratio.name)) continue;
       const auto& values = entry.at(ratio.name);
       fmt::print("{:<7} {} / {}: x{:.2f} (rounds:", preset->name, ratio.numerator,
@@ -135,7 +138,7 @@ void run_bench(const TrainBenchArguments& arguments) {
   print_header(bench);
   bench.run(print_row);
   const auto summary = bench.summary();
-  print_ratios(bench.plan(), summary);
+  print_ratios(bench, summary);
   bench.write_summary(summary);
   fmt::print("\nwrote {} and {}\n", bench.csv_path().string(), bench.json_path().string());
 }
@@ -150,6 +153,13 @@ void add_bench_train_command(CLI::App& app) {
   command->add_option("--presets", arguments->presets,
                       "tiny (d_model 64, 2 layers, 4 heads, T 64, batch 16), small (128, 2, 4, "
                       "128, 32), medium (256, 4, 8, 256, 16); comma separated")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->capture_default_str();
+  command->add_option("--variants", arguments->variants,
+                      "variant presets (configs/variant/<name>.toml) of the models' attention, "
+                      "comma separated; the first is the baseline of the printed ratios (the "
+                      "PyTorch peer of --vs-python runs only when it is scaled)")
       ->delimiter(',')
       ->allow_extra_args(false)
       ->capture_default_str();

@@ -138,13 +138,18 @@ class Composer {
     for (const DefaultsEntry& entry : defaults) apply_defaults_entry(entry);
     apply_table(file, "", /*skip_defaults_key=*/true);
     for (const Override& override_ : overrides) {
-      if (!is_group_override(override_)) apply_key_override(override_);
+      if (!is_group_override(override_) && !in_copied_option(override_.key)) {
+        apply_key_override(override_);
+      }
+    }
+    // Overrides of a copied option's keys lay over the copy, so the copy is made first.
+    copy_listed_options();
+    for (const Override& override_ : overrides) {
+      if (in_copied_option(override_.key)) apply_copied_override(override_);
     }
 
     validate_constraints();
-    std::vector<std::string> key_order;
-    for (const KeyDoc& doc : schema_.keys()) key_order.push_back(doc.key);
-    Config config(table_, schema_.sections(), std::move(key_order));
+    Config config(table_, schema_.sections(), key_order());
     run_cross_checks(config);
     return config;
   }
@@ -264,24 +269,24 @@ class Composer {
     }
   }
 
-  void apply_defaults_entry(const DefaultsEntry& entry) {
-    std::optional<fs::path> option_file;
+  // `<search dir>/<group>/<option>.toml`, the first search dir that has it.
+  fs::path option_file(const std::string& group, const std::string& option,
+                       const std::string& requested_in) const {
     for (const fs::path& dir : request_.search_dirs) {
-      fs::path candidate = dir / entry.group / (entry.option + ".toml");
+      fs::path candidate = dir / group / (option + ".toml");
       std::error_code error;
-      if (fs::is_regular_file(candidate, error)) {
-        option_file = candidate;
-        break;
-      }
+      if (fs::is_regular_file(candidate, error)) return candidate;
     }
-    if (!option_file) {
-      std::vector<std::string> options = group_options(request_.search_dirs, entry.group);
-      std::string valid = options.empty() ? std::string("none found in the search dirs")
-                                          : fmt::format("{}", fmt::join(options, ", "));
-      throw ConfigError(fmt::format("unknown option '{}' for group '{}' (in {}); valid options: {}",
-                                    entry.option, entry.group, entry.requested_in, valid));
-    }
-    toml::table options = load_toml(*option_file, "option file not found: ");
+    std::vector<std::string> options = group_options(request_.search_dirs, group);
+    std::string valid = options.empty() ? std::string("none found in the search dirs")
+                                        : fmt::format("{}", fmt::join(options, ", "));
+    throw ConfigError(fmt::format("unknown option '{}' for group '{}' (in {}); valid options: {}",
+                                  option, group, requested_in, valid));
+  }
+
+  void apply_defaults_entry(const DefaultsEntry& entry) {
+    toml::table options = load_toml(option_file(entry.group, entry.option, entry.requested_in),
+                                    "option file not found: ");
     apply_table(options, entry.group, /*skip_defaults_key=*/false);
 
     const KeyDoc* name = schema_.find(detail::join_key(entry.group, "name"));
@@ -310,7 +315,7 @@ class Composer {
 
   void apply_file_node(const std::string& key, const toml::source_region& key_source,
                        const toml::node& node) {
-    if (const KeyDoc* doc = schema_.find(key)) {
+    if (const KeyDoc* doc = find_doc(key)) {
       std::optional<Value> value = declared_value(*doc, node);
       if (!value) {
         throw ConfigError(fmt::format("{}: key '{}' expects {}, found {}", where(node.source()),
@@ -349,7 +354,7 @@ class Composer {
 
   void apply_key_override(const Override& override_) {
     const std::string& key = override_.key;
-    const KeyDoc* doc = schema_.find(key);
+    const KeyDoc* doc = find_doc(key);
     const std::string origin = fmt::format("override '{}'", override_.text);
     const toml::node* existing = find_node(table_, key);
     switch (override_.kind) {
@@ -398,7 +403,8 @@ class Composer {
                             detail::display_node(*existing), detail::display_node(*expected)));
           }
         }
-        if (doc != nullptr) {
+        // A key of a copied option goes, leaving the group's value to the item it configures.
+        if (doc != nullptr && !in_copied_option(key)) {
           set_declared(*doc, doc->default_value, "code default");
         } else {
           detail::erase_node(table_, key);
@@ -447,6 +453,102 @@ class Composer {
                          fmt::format("cannot add '{}': {}; {}", override_.key, why, where_allowed));
   }
 
+  // ---- option lists (model.layer_variants) ----
+
+  // A declared key, or a key of an option list's copy typed as its group's; nullptr otherwise.
+  const KeyDoc* find_doc(const std::string& key) {
+    if (const KeyDoc* doc = schema_.find(key)) return doc;
+    auto cached = copied_docs_.find(key);
+    if (cached != copied_docs_.end()) return &cached->second;
+    std::optional<KeyDoc> doc = schema_.find_copied(key);
+    return doc ? &copied_docs_.emplace(key, std::move(*doc)).first->second : nullptr;
+  }
+
+  bool in_copied_option(const std::string& key) const {
+    return schema_.option_list_of(section_of(key)) != nullptr;
+  }
+
+  // The distinct options a list names, in order.
+  std::vector<std::string> listed_options(const OptionList& list) const {
+    std::vector<std::string> names;
+    for (const toml::node& element : *find_node(table_, list.key)->as_array()) {
+      const std::string name = *element.value_exact<std::string>();
+      if (!detail::is_valid_key_segment(name)) {
+        throw ConfigError(fmt::format(
+            "key '{}': '{}' cannot name a table {}.<option> (options named by a list are letters, "
+            "digits and '_') (from {})",
+            list.key, name, list.tables, origins_.at(list.key)));
+      }
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+    return names;
+  }
+
+  // Copies each listed option file into its table unless the config file gave that table, and
+  // drops the tables no list names (a saved config whose list an override changed).
+  void copy_listed_options() {
+    for (const OptionList& list : schema_.option_lists()) {
+      const std::vector<std::string> names = listed_options(list);
+      if (const toml::node* node = find_node(table_, list.tables)) {
+        std::vector<std::string> unlisted;
+        for (auto&& [name, table] : *node->as_table()) {
+          if (std::find(names.begin(), names.end(), name.str()) == names.end()) {
+            unlisted.emplace_back(name.str());
+          }
+        }
+        for (const std::string& name : unlisted) {
+          detail::erase_node(table_, detail::join_key(list.tables, name));
+        }
+      }
+      for (const std::string& name : names) copy_option(list, name);
+    }
+  }
+
+  void copy_option(const OptionList& list, const std::string& option) {
+    const std::string table = detail::join_key(list.tables, option);
+    if (find_node(table_, table) != nullptr) return;  // from the config file: used as it is
+    const std::string requested_in =
+        fmt::format("key '{}', from {}", list.key, origins_.at(list.key));
+    toml::table options =
+        load_toml(option_file(list.group, option, requested_in), "option file not found: ");
+    apply_table(options, table, /*skip_defaults_key=*/false);
+    // As for a group: the copy names its option, which also keeps an empty option's table.
+    const KeyDoc* name = find_doc(detail::join_key(table, "name"));
+    if (name != nullptr && name->type == Type::String && !options.contains("name")) {
+      set_declared(*name, Value{option}, fmt::format("key '{}'", list.key));
+    }
+  }
+
+  void apply_copied_override(const Override& override_) {
+    const OptionList& list = *schema_.option_list_of(section_of(override_.key));
+    const std::vector<std::string> split = detail::split_key(override_.key);
+    const std::vector<std::string> names = listed_options(list);
+    if (split.size() < 2 || std::find(names.begin(), names.end(), split[1]) == names.end()) {
+      throw override_error(
+          override_, fmt::format("{}.<option> tables copy the options {} names ({}), and it "
+                                 "names no '{}'",
+                                 list.tables, list.key, fmt::join(names, ", "),
+                                 split.size() < 2 ? std::string() : split[1]));
+    }
+    apply_key_override(override_);
+  }
+
+  // The schema's keys, then each copied option's keys in its group's declaration order.
+  std::vector<std::string> key_order() const {
+    std::vector<std::string> order;
+    for (const KeyDoc& doc : schema_.keys()) order.push_back(doc.key);
+    for (const OptionList& list : schema_.option_lists()) {
+      for (const std::string& option : listed_options(list)) {
+        const std::string table = detail::join_key(list.tables, option);
+        for (const KeyDoc& doc : schema_.keys()) {
+          if (section_of(doc.key) != list.group) continue;
+          order.push_back(detail::join_key(table, detail::key_in_section(doc.key)));
+        }
+      }
+    }
+    return order;
+  }
+
   // ---- storing values ----
 
   // A key below a free section that holds no declared keys (so storing a value there can never
@@ -457,9 +559,12 @@ class Composer {
            !is_section(key);
   }
 
-  // A group, a free section, or a table of declared keys ("train", "train.optim").
+  // A group, a free section, a table of declared keys ("train", "train.optim"), an option list's
+  // section or one of its copies ("layer_variant", "layer_variant.local").
   bool is_section(const std::string& key) const {
     if (schema_.is_group(key) || schema_.is_free_section(key)) return true;
+    const std::vector<std::string> segments = detail::split_key(key);
+    if (segments.size() <= 2 && schema_.option_list_of(segments.front()) != nullptr) return true;
     std::string prefix = key + ".";
     return std::any_of(schema_.keys().begin(), schema_.keys().end(),
                        [&](const KeyDoc& doc) { return doc.key.rfind(prefix, 0) == 0; });
@@ -500,11 +605,18 @@ class Composer {
     for (const KeyDoc& doc : schema_.keys()) {
       const toml::node* node = find_node(table_, doc.key);
       if (node == nullptr) throw ConfigError(fmt::format("key '{}' has no value", doc.key));
-      std::string problem = constraint_problem(doc, *node);
-      if (problem.empty()) continue;
-      throw ConfigError(fmt::format("key '{}' = {}: {} (from {})", doc.key,
-                                    detail::display_node(*node), problem, origins_.at(doc.key)));
+      validate_constraint(doc, *node);
     }
+    for (const auto& [key, doc] : copied_docs_) {
+      if (const toml::node* node = find_node(table_, key)) validate_constraint(doc, *node);
+    }
+  }
+
+  void validate_constraint(const KeyDoc& doc, const toml::node& node) const {
+    std::string problem = constraint_problem(doc, node);
+    if (problem.empty()) return;
+    throw ConfigError(fmt::format("key '{}' = {}: {} (from {})", doc.key,
+                                  detail::display_node(node), problem, origins_.at(doc.key)));
   }
 
   // Empty when `node` satisfies the constraint of `doc`; checks every element of a list.
@@ -557,6 +669,7 @@ class Composer {
   const ComposeRequest& request_;
   toml::table table_;
   std::map<std::string, std::string> origins_;  // declared key -> where its value came from
+  std::map<std::string, KeyDoc> copied_docs_;    // keys of option copies seen, typed by find_doc
 };
 
 }  // namespace

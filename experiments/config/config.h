@@ -62,6 +62,17 @@ struct KeyDoc {
 class Config;
 using CrossCheck = std::function<void(const Config&)>;
 
+// A list key whose elements name options of a group, one per item it configures
+// (`model.layer_variants = ["local", "scaled"]` names configs/variant/local.toml and scaled.toml,
+// one per block). Composition copies each named option file into the table
+// `<tables>.<option>` (`layer_variant.local.window`), its keys typed as the group's, so that the
+// resolved config holds every option it uses and reproduces the run without the option files.
+struct OptionList {
+  std::string key;     // "model.layer_variants"
+  std::string group;   // "variant"
+  std::string tables;  // "layer_variant": the section of the copies
+};
+
 class Schema {
  public:
   // Declares a key. Keys are unique; the first path component of a dotted key is its section.
@@ -75,6 +86,9 @@ class Schema {
   // Sections under which `+key=value` may add undeclared keys (e.g. "extra"); their keys are kept
   // in the resolved config and printed by `config show`, but never validated.
   Schema& add_free_section(std::string section);
+  // Declares `key`, a list of `group`'s options (string list, default empty), and the section
+  // `tables` of their copies (see OptionList).
+  Schema& add_option_list(std::string key, std::string group, std::string tables, std::string doc);
 
   const KeyDoc* find(std::string_view key) const;
   const std::vector<KeyDoc>& keys() const { return keys_; }
@@ -82,8 +96,15 @@ class Schema {
   bool is_group(std::string_view section) const;
   bool is_free_section(std::string_view section) const;
   const std::vector<CrossCheck>& checks() const { return checks_; }
-  // Sections in declaration order: those of declared keys first (in key order), then groups and
-  // free sections that have no declared keys. Top-level keys have no section and are not listed.
+  const std::vector<OptionList>& option_lists() const { return option_lists_; }
+  // The option list whose tables section is `section`, or nullptr.
+  const OptionList* option_list_of(std::string_view section) const;
+  // A key inside an option list's copy (`layer_variant.local.window`) documented as its group's
+  // key (`variant.window`) under its own name; nothing for any other key.
+  std::optional<KeyDoc> find_copied(std::string_view key) const;
+  // Sections in declaration order: those of declared keys first (in key order), each group's
+  // option-list tables right after it, then groups and free sections that have no declared keys.
+  // Top-level keys have no section and are not listed.
   std::vector<std::string> sections() const;
   // Up to `count` declared keys closest to `key` by edit distance (for "did you mean").
   std::vector<std::string> nearest(std::string_view key, std::size_t count = 3) const;
@@ -95,6 +116,7 @@ class Schema {
   std::vector<std::string> groups_;
   std::vector<std::string> free_sections_;
   std::vector<CrossCheck> checks_;
+  std::vector<OptionList> option_lists_;
 };
 
 // A resolved, validated configuration: every declared key has a value of its declared type.
@@ -166,7 +188,10 @@ struct ComposeRequest {
 };
 
 // Code defaults -> defaults list entries in order (after group overrides) -> the file's own keys
-// -> key=value overrides -> type, range and cross-key validation. Throws ConfigError.
+// -> key=value overrides -> each option list's copies: the option files it names, unless the
+// config file holds that table already (a saved config.toml, or a table written inline), then
+// the overrides of keys in those tables -> type, range and cross-key validation. Tables the lists
+// do not name are dropped. Throws ConfigError.
 Config compose(const Schema& schema, const ComposeRequest& request);
 
 // Names of the options of a group found in the search dirs (for "valid options are ...").

@@ -148,6 +148,42 @@ Schema& Schema::add_free_section(std::string section) {
   return *this;
 }
 
+Schema& Schema::add_option_list(std::string key, std::string group, std::string tables,
+                                std::string doc) {
+  if (!is_group(group)) {
+    throw ConfigError(fmt::format("schema: option list '{}' names '{}', which is not a group", key,
+                                  group));
+  }
+  check_section_name(keys_, tables, "option-list section");
+  const bool taken = is_group(tables) || is_free_section(tables) ||
+                     std::any_of(keys_.begin(), keys_.end(),
+                                 [&](const KeyDoc& doc) { return section_of(doc.key) == tables; });
+  if (taken) throw ConfigError(fmt::format("schema: section '{}' is already in use", tables));
+  add(key, Type::StringList, std::vector<std::string>{}, std::move(doc));
+  option_lists_.push_back(OptionList{std::move(key), std::move(group), std::move(tables)});
+  return *this;
+}
+
+const OptionList* Schema::option_list_of(std::string_view section) const {
+  for (const OptionList& list : option_lists_) {
+    if (list.tables == section) return &list;
+  }
+  return nullptr;
+}
+
+std::optional<KeyDoc> Schema::find_copied(std::string_view key) const {
+  const OptionList* list = option_list_of(section_of(key));
+  if (list == nullptr) return std::nullopt;
+  const std::string_view in_table = detail::key_in_section(key);  // "<option>.<key>"
+  const std::size_t dot = in_table.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  const KeyDoc* doc = find(detail::join_key(list->group, in_table.substr(dot + 1)));
+  if (doc == nullptr) return std::nullopt;
+  KeyDoc copied = *doc;
+  copied.key = std::string(key);
+  return copied;
+}
+
 Schema& Schema::add_check(CrossCheck check) {
   checks_.push_back(std::move(check));
   return *this;
@@ -176,8 +212,14 @@ std::vector<std::string> Schema::sections() const {
       sections.emplace_back(section);
     }
   };
-  for (const KeyDoc& doc : keys_) add_once(section_of(doc.key));
-  for (const std::string& group : groups_) add_once(group);
+  auto add_with_tables = [&](std::string_view section) {
+    add_once(section);
+    for (const OptionList& list : option_lists_) {
+      if (list.group == section) add_once(list.tables);
+    }
+  };
+  for (const KeyDoc& doc : keys_) add_with_tables(section_of(doc.key));
+  for (const std::string& group : groups_) add_with_tables(group);
   for (const std::string& section : free_sections_) add_once(section);
   return sections;
 }
@@ -217,6 +259,10 @@ std::string Schema::document() const {
     }
     if (is_free_section(section)) {
       text += fmt::format("  free section: add keys with +{}.<key>=<value>", section);
+    }
+    if (const OptionList* list = option_list_of(section)) {
+      text += fmt::format("  a copy {}.<option>.<key> of each {} option {} names; keys as in [{}]",
+                          section, list->group, list->key, list->group);
     }
     text += "\n";
     for (const KeyDoc& doc : keys_) {

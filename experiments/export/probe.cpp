@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <torch/utils.h>
 
+#include "experiments/export/run_export.h"
+
 namespace attnlab::exporting {
 
 Probe run_probe(model::Transformer& model, const tasks::Task& task, std::int64_t samples) {
@@ -23,17 +25,20 @@ Probe run_probe(model::Transformer& model, const tasks::Task& task, std::int64_t
   probe.tensors.push_back({"inputs", batch.inputs});
   if (batch.source.defined()) probe.tensors.push_back({"source", batch.source});
   probe.tensors.push_back({"logits", logits.to(torch::kFloat)});
-  std::string kinds;
+  std::string kinds, map_kinds;
   for (std::size_t index = 0; index < tap.captures.size(); ++index) {
     const auto& capture = tap.captures[index];
     probe.tensors.push_back({fmt::format("probs.{:02}", index), capture.probs.to(torch::kFloat)});
-    kinds += (index == 0 ? "" : ",") + capture.kind;
+    const auto* separator = index == 0 ? "" : ",";
+    kinds += separator + capture.kind;
+    map_kinds += separator + std::string(variants::map_kind_name(capture.map_kind));
   }
   probe.metadata = {{"format", "attnlab.probe"},
-                    {"format_version", "1"},
+                    {"format_version", kExportFormatVersion},
                     {"split", "val"},
                     {"examples", fmt::format("0-{}", samples - 1)},
-                    {"layers", kinds}};
+                    {"layers", kinds},
+                    {"map_kinds", map_kinds}};
   return probe;
 }
 

@@ -4,11 +4,13 @@
 //   inputs     int64 [B,T]          the (decoder's) input tokens
 //   source     int64 [B,S]          the encoder's tokens (encoder_decoder only)
 //   logits     float32 [B,T,V]      (or [B,K] for a classification head)
-//   probs.<ll> float32 [B,H,Tq,Tk]  attention probabilities of attention layer <ll> (two digits,
+//   probs.<ll> float32 [B,H,Tq,Tk]  the attention map A of attention layer <ll> (two digits,
 //                                   forward order as in attention.h5: encoder self-attention
 //                                   layers, then per decoder block self- and cross-attention);
 //                                   masked keys hold exact zeros
-// Metadata `layers` lists each layer's kind ("self" or "cross"), comma-separated, in that order.
+// Metadata `layers` lists each layer's kind ("self" or "cross"), `map_kinds` what each map is
+// (variants/map_kind.h: distribution, partial, unnormalised, signed), comma-separated, in that
+// order.
 #pragma once
 
 #include <map>

@@ -10,9 +10,12 @@
 
 namespace attnlab::exporting {
 
-// Version of the export's layout: the naming contract and the metadata keys. Bump it when either
-// changes incompatibly, so readers can refuse files they do not understand.
-inline constexpr const char* kExportFormatVersion = "1";
+// Version of the export's layout, the model file's and the probe's: the naming contract and the
+// metadata keys. Bump it when either changes incompatibly, so readers can refuse files they do
+// not understand. 2: key/value projections of variant.kv_heads heads, the parameters of the
+// QK-norm, normaliser, mixer and gate stages, and probe maps of any kind (`map_kinds`); a reader
+// of version 1 would compute those models wrongly or take a signed map for a distribution.
+inline constexpr const char* kExportFormatVersion = "2";
 
 struct ExportRequest {
   std::filesystem::path run;

@@ -24,7 +24,9 @@ std::string attention_name(const std::string& path, const std::string& full_path
   static const std::vector<std::pair<std::string, std::string>> rules = {
       {"query_key_value.", "qkv."}, {"query.", "q."},
       {"key_value.", "kv."},        {"output.", "out."},
-      {"variant.score.", "score."}, {"variant.position.", "position."}};
+      {"variant.score.", "score."}, {"variant.position.", "position."},
+      {"variant.qk_norm.", "qk_norm."}, {"variant.normaliser.", "normaliser."},
+      {"variant.mixer.", "mixer."},     {"variant.gate.", "gate."}};
   std::string out;
   for (const auto& [from, to] : rules) {
     if (rewrite_prefix(path, from, to, out)) return out;

@@ -10,18 +10,26 @@
 //   encoder.final_norm.{weight,bias}
 //   layers.<i>.<block>                       decoder (or only) blocks
 //   final_norm.{weight,bias}, head.{weight,bias}
-// <block>:
+// <block> (i is the block's depth in its stack, differential attention's λ_init reads it):
 //   attention_norm, cross_norm, mlp_norm .{weight,bias}        LayerNorms (pre-LN)
-//   self_attention.qkv.{weight,bias}    [3C,C]  rows: queries, keys, values (heads contiguous)
+//   self_attention.qkv.{weight,bias}    [C+2GD,C]  rows: queries (H heads), keys, values (G heads
+//                                                  each, variant.kv_heads; heads contiguous)
 //   self_attention.out.{weight,bias}    [C,C]
 //   cross_attention.q.{weight,bias}     [C,C]   queries from the decoder
-//   cross_attention.kv.{weight,bias}    [2C,C]  rows: keys, values (from the encoder's output)
+//   cross_attention.kv.{weight,bias}    [2GD,C] rows: keys, values (from the encoder's output)
 //   cross_attention.out.{weight,bias}   [C,C]
 //   <attention>.score.<name>                    the score's own parameters (additive:
-//                                               query_projection, key_projection [H,D,A],
+//                                               query_projection, key_projection [H,d,A],
 //                                               vector [H,A])
-//   <attention>.position.<name>                 the position scheme's own parameters
+//   <attention>.position.<name>                 the position scheme's own parameters (t5: table
+//                                               [K,H], K = variant.t5_buckets)
+//   <attention>.qk_norm.{query_scale,key_scale}   [d]  rms and layer QK-norm's learned scales
+//   <attention>.normaliser.logits               [H]  the sink's logit per head (also when fixed)
+//   <attention>.mixer.lambda_{q1,k1,q2,k2}      [d]  differential attention's λ vectors
+//   <attention>.mixer.norm_scale                [D]  differential attention's per-head RMSNorm
+//   <attention>.gate.projection.{weight,bias}   [H,C], [H] (head gate) or [HD,C], [HD] (element)
 //   mlp.fc1.{weight,bias} [4C,C], mlp.fc2.{weight,bias} [C,4C]   GELU between them
+// D = C / H; d = the score's head dimension: D, or D / 2 under variant.mixer = differential.
 #pragma once
 
 #include <string>

@@ -25,13 +25,22 @@ ModelSpec model_spec(const config::Config& config, const tasks::Task& task) {
   spec.init = config.get_string("model.init");
   spec.init_std = config.get_float("model.init_std");
   spec.variant = variant_options(config);
+  spec.layer_variants = layer_variants(config);
   return spec;
 }
 
-variants::VariantOptions variant_options(const config::Config& config) {
+namespace {
+
+// Each option from the first table of `tables` (config sections, "variant" last) that has it.
+variants::VariantOptions options_from(const config::Config& config,
+                                      const std::vector<std::string>& tables) {
   variants::VariantOptions options;
   for (const auto& spec : variants::all_option_specs()) {
-    const std::string key = "variant." + spec.name;
+    std::string key;
+    for (const auto& table : tables) {
+      key = table + "." + spec.name;
+      if (config.has(key)) break;
+    }
     std::visit(
         [&](const auto& default_value) {
           using Held = std::decay_t<decltype(default_value)>;
@@ -48,6 +57,21 @@ variants::VariantOptions variant_options(const config::Config& config) {
         spec.default_value);
   }
   return options;
+}
+
+}  // namespace
+
+variants::VariantOptions variant_options(const config::Config& config) {
+  return options_from(config, {"variant"});
+}
+
+std::vector<LayerVariant> layer_variants(const config::Config& config) {
+  std::vector<LayerVariant> layers;
+  for (const auto& name : config.get_string_list("model.layer_variants")) {
+    const std::string preset = std::string(kLayerVariantTables) + "." + name;
+    layers.push_back({name, options_from(config, {preset, "variant"})});
+  }
+  return layers;
 }
 
 }  // namespace attnlab::model

@@ -22,6 +22,16 @@ torch::Tensor sinusoidal_table(std::int64_t length, std::int64_t d_model) {
   return table;
 }
 
+const variants::VariantOptions& ModelSpec::variant_for(std::int64_t block) const {
+  if (layer_variants.empty()) return variant;
+  return layer_variants.at(static_cast<std::size_t>(block)).options;
+}
+
+std::string ModelSpec::layer_variant_name(std::int64_t block) const {
+  if (layer_variants.empty()) return {};
+  return layer_variants.at(static_cast<std::size_t>(block)).name;
+}
+
 InputPositionsImpl::InputPositionsImpl(const std::string& kind, std::int64_t max_length,
                                        std::int64_t d_model)
     : kind_(kind), max_length_(max_length), d_model_(d_model) {
@@ -58,7 +68,8 @@ BlockImpl::BlockImpl(const ModelSpec& spec, std::int64_t first_site, std::int64_
   site.causal = causal;
   const auto norm = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({spec.d_model})); };
   attention_norm_ = register_module("attention_norm", norm());
-  attention_ = register_module("attention", MultiHeadAttention(spec.d_model, spec.variant, site));
+  const auto& variant = spec.variant_for(depth);
+  attention_ = register_module("attention", MultiHeadAttention(spec.d_model, variant, site));
   if (cross) {
     variants::AttentionSite cross_site = site;
     cross_site.layer = first_site + 1;
@@ -66,7 +77,7 @@ BlockImpl::BlockImpl(const ModelSpec& spec, std::int64_t first_site, std::int64_
     cross_site.cross = true;
     cross_norm_ = register_module("cross_norm", norm());
     cross_attention_ = register_module("cross_attention",
-                                       MultiHeadAttention(spec.d_model, spec.variant, cross_site));
+                                       MultiHeadAttention(spec.d_model, variant, cross_site));
   }
   if (!spec.attention_only) {
     mlp_norm_ = register_module("mlp_norm", norm());

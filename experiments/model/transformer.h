@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -20,6 +21,13 @@
 #include "experiments/model/multi_head_attention.h"
 
 namespace attnlab::model {
+
+// One entry of model.layer_variants: the preset a block's attention uses and its options (the
+// run's variant.* with the preset's keys laid over them).
+struct LayerVariant {
+  std::string name;
+  variants::VariantOptions options;
+};
 
 struct ModelSpec {
   std::string arch = "decoder";        // decoder | encoder | encoder_decoder
@@ -40,7 +48,13 @@ struct ModelSpec {
   std::string init = "torch";  // torch | gpt2
   double init_std = 0.02;      // gpt2 only
   variants::VariantOptions variant;
+  // One per block, or empty: block i's attention modules (its self-attention, in both stacks of
+  // an encoder-decoder, and its cross-attention) use layer_variants[i]; empty: all use `variant`.
+  std::vector<LayerVariant> layer_variants;
 
+  // The options and the preset name of block i's layer variant (`variant` and "" without one).
+  const variants::VariantOptions& variant_for(std::int64_t block) const;
+  std::string layer_variant_name(std::int64_t block) const;
   bool causal() const { return arch != "encoder"; }  // of the main (target) stack
   bool has_encoder() const { return arch == "encoder_decoder"; }
 };

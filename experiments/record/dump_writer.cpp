@@ -389,6 +389,10 @@ void write_layer_attributes(hid_t group, const LayerLayout& layer, const std::st
                                 layer.kind + "' cannot have the role " +
                                 dump::role_name(layer.role));
   }
+  if (!dump::is_map_kind(layer.map_kind)) {
+    throw std::invalid_argument(where + ": layer " + std::to_string(layer.index) +
+                                " has the unknown map kind '" + layer.map_kind + "'");
+  }
   dump::write_attribute(group, dump::kLayerAttributeIndex, layer.index, where);
   dump::write_attribute(group, dump::kLayerAttributeKind, layer.kind, where);
   dump::write_attribute(group, dump::kLayerAttributeRole, std::string(dump::role_name(layer.role)),
@@ -397,6 +401,17 @@ void write_layer_attributes(hid_t group, const LayerLayout& layer, const std::st
   dump::write_attribute(group, dump::kLayerAttributeHeads, layer.heads, where);
   dump::write_attribute(group, dump::kLayerAttributeQueryLength, layer.query_length, where);
   dump::write_attribute(group, dump::kLayerAttributeKeyLength, layer.key_length, where);
+  dump::write_attribute(group, dump::kLayerAttributeMapKind, layer.map_kind, where);
+}
+
+// A layer's empty growing dataset of `statistic`; unwritten rows read as `fill` when given.
+void create_statistic(hid_t group, const dump::Statistic& statistic, const LayerLayout& layer,
+                      std::int64_t samples, const std::string& where,
+                      const float* fill = nullptr) {
+  const auto row = statistic_row(statistic.shape, layer, samples);
+  create_growing(group, statistic.name, H5T_IEEE_F32LE, row, statistic_chunk(statistic.shape),
+                 row, /*compression=*/0, dump::statistic_dims(statistic.shape), statistic.doc,
+                 where, fill);
 }
 
 // Layer `index`'s group: attributes, allowed keys, and its empty maps and statistics.
@@ -421,14 +436,13 @@ void create_layer(hid_t file, const DumpLayout& layout, std::size_t index, hid_t
     create_growing(group.get(), dump::kLayerMaps, map_file_type,
                    {static_cast<hsize_t>(layout.samples), heads, queries, keys}, 1,
                    {1, 1, queries, keys}, layout.compression, dump::kMapDims,
-                   "attention probabilities A[i, j] (rows sum to 1 over allowed keys)", where);
+                   "attention map A[i, j] as the layer made it; what its rows are: the group's "
+                   "map_kind (distribution: they sum to 1 over the allowed keys)",
+                   where);
   }
   for (const auto& statistic : dump::kStatistics) {
-    if (!records(statistic, layout)) continue;
-    const auto row = statistic_row(statistic.shape, layer, layout.samples);
-    create_growing(group.get(), statistic.name, H5T_IEEE_F32LE, row,
-                   statistic_chunk(statistic.shape), row, /*compression=*/0,
-                   dump::statistic_dims(statistic.shape), statistic.doc, where);
+    if (records(statistic, layout)) create_statistic(group.get(), statistic, layer,
+                                                     layout.samples, where);
   }
 }
 
@@ -468,8 +482,15 @@ std::unique_ptr<DumpWriter> DumpWriter::create(const std::filesystem::path& path
 
 namespace {
 
+// The map kind a layer of a dump of `version` holds: stored since schema 3; the maps of older
+// dumps are distributions.
+std::string stored_map_kind(hid_t group, std::int64_t version, const std::string& where) {
+  if (version < 3) return dump::kMapKindDistribution;
+  return dump::read_string_attribute(group, dump::kLayerAttributeMapKind, where);
+}
+
 // Throws DumpError when the dump at `file` was not recorded with `layout`; returns its schema
-// version (the current one, or 1, whose layers carry no role yet).
+// version (the current one, or an older one that upgrade_schema brings up to date).
 std::int64_t check_layout(hid_t file, const DumpLayout& layout, const std::string& where) {
   auto mismatch = [&](const std::string& what) {
     throw DumpError(where + " was recorded differently (" + what +
@@ -480,7 +501,7 @@ std::int64_t check_layout(hid_t file, const DumpLayout& layout, const std::strin
     mismatch("not an attnlab attention dump");
   }
   const auto version = dump::read_int_attribute(file, dump::kAttributeSchemaVersion, where);
-  if (version != 1 && version != dump::kSchemaVersion) {
+  if (version < 1 || version > dump::kSchemaVersion) {
     mismatch("schema version " + std::to_string(version));
   }
   const bool roles_stored = version >= 2;
@@ -514,6 +535,10 @@ std::int64_t check_layout(hid_t file, const DumpLayout& layout, const std::strin
             layer.key_length) {
       mismatch("shape of " + name);
     }
+    const auto map_kind = stored_map_kind(group.get(), version, where);
+    if (map_kind != layer.map_kind) {
+      mismatch("map kind of " + name + ": " + map_kind + ", this run's " + layer.map_kind);
+    }
   }
   // The probe must be the same examples, or maps would not be comparable over the run.
   Handle tokens = dump::open_dataset(file, dump::kProbeTokens, where);
@@ -528,15 +553,37 @@ std::int64_t check_layout(hid_t file, const DumpLayout& layout, const std::strin
   return version;
 }
 
-// A schema 1 dump that a run continues gains the roles of its layers (the ones readers derive for
-// it) and becomes current. The version goes last: a crash before it leaves a schema 1 file, which
-// readers read as before and the next resume upgrades again.
-void upgrade_schema(hid_t file, const DumpLayout& layout, const std::string& where) {
+// The row masses (the statistics newer than a dump of `version`) added to one of its layers, over
+// its `snapshots` committed snapshots: they read as the value readers give such dumps (their maps
+// are distributions), and a dataset a crashed upgrade already made is kept.
+void add_row_masses(hid_t group, const LayerLayout& layer, const DumpLayout& layout,
+                    std::int64_t version, hsize_t snapshots, const std::string& where) {
+  for (const auto& statistic : dump::kStatistics) {
+    if (!dump::predates(statistic, version) || dump::link_exists(group, statistic.name)) continue;
+    create_statistic(group, statistic, layer, layout.samples, where,
+                     &dump::kRowMassBeforeSchema3);
+    Handle dataset = dump::open_dataset(group, statistic.name, where);
+    set_rows(dataset.get(), snapshots, statistic_row(statistic.shape, layer, layout.samples),
+             where + ": " + statistic.name);
+  }
+}
+
+// An older dump that a run continues gains what readers derive for it: schema 1 the roles of its
+// layers, schemas 1 and 2 their map kinds (distribution, checked by check_layout) and row masses
+// (1). Attributes and datasets go first and the version last: a crash before it leaves an old
+// version's file, which readers read as before and the next resume upgrades again.
+void upgrade_schema(hid_t file, std::int64_t version, const DumpLayout& layout,
+                    hsize_t snapshots, const std::string& where) {
   for (std::size_t index = 0; index < layout.layers.size(); ++index) {
-    const auto name = dump::layer_group(static_cast<std::int64_t>(index));
-    Handle group = dump::open_group(file, name, where);
-    dump::write_attribute(group.get(), dump::kLayerAttributeRole,
-                          std::string(dump::role_name(layout.layers[index].role)), where);
+    const auto& layer = layout.layers[index];
+    Handle group = dump::open_group(file, dump::layer_group(static_cast<std::int64_t>(index)),
+                                    where);
+    if (version < 2) {
+      dump::write_attribute(group.get(), dump::kLayerAttributeRole,
+                            std::string(dump::role_name(layer.role)), where);
+    }
+    dump::write_attribute(group.get(), dump::kLayerAttributeMapKind, layer.map_kind, where);
+    add_row_masses(group.get(), layer, layout, version, snapshots, where);
   }
   dump::write_attribute(file, dump::kAttributeSchemaVersion, dump::kSchemaVersion, where);
 }
@@ -554,16 +601,19 @@ std::unique_ptr<DumpWriter> DumpWriter::resume(const std::filesystem::path& path
   try {
     state->float16 = dump::make_float16_type();
     std::int64_t version = 0;
+    std::size_t committed = 0;
     {
       // Checked read-only first, so that a file this run cannot continue is left byte for byte.
       Handle file(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), where), H5Fclose);
       version = check_layout(file.get(), layout, where);
-      dump::committed_steps(file.get(), where);
+      committed = dump::committed_steps(file.get(), where).size();
     }
     const auto access = file_access_properties();
     state->file = Handle(check(H5Fopen(path.c_str(), H5F_ACC_RDWR, access.get()), where),
                          H5Fclose);
-    if (version < dump::kSchemaVersion) upgrade_schema(state->file.get(), layout, where);
+    if (version < dump::kSchemaVersion) {
+      upgrade_schema(state->file.get(), version, layout, committed, where);
+    }
     state->open_datasets();
     state->flush_reserve = flush_reserve(layout);
     auto steps = dump::committed_steps(state->file.get(), where);

@@ -50,6 +50,7 @@ struct LayerLayout {
   std::int64_t query_length = 0;
   std::int64_t key_length = 0;
   std::vector<std::int32_t> allowed_keys;  // [H,Tq] n_i
+  std::string map_kind = dump::kMapKindDistribution;  // one of dump::kMapKinds
 };
 
 struct DumpLayout {
@@ -85,9 +86,10 @@ class DumpWriter {
   static std::unique_ptr<DumpWriter> create(const std::filesystem::path& path,
                                             const DumpLayout& layout);
   // Continues an existing dump: keeps its complete snapshots with step <= keep_through_step and
-  // drops the rest (later ones, and a partial one left by a crash). Throws attnlab::IoError when
-  // the file cannot be opened or was recorded with another layout (another schema version
-  // included); the file is then left untouched.
+  // drops the rest (later ones, and a partial one left by a crash). A dump of an older schema
+  // version is brought to the current one first (what it lacks is what readers derive for it).
+  // Throws attnlab::IoError when the file cannot be opened or was recorded with another layout (a
+  // newer schema version included); the file is then left untouched.
   static std::unique_ptr<DumpWriter> resume(const std::filesystem::path& path,
                                             const DumpLayout& layout,
                                             std::int64_t keep_through_step);

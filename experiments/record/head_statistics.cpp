@@ -37,12 +37,14 @@ struct CellLayout {
   std::size_t cells() const { return static_cast<std::size_t>(heads * query_length); }
 };
 
-// Sums over samples per (head, query) cell, each [H*Tq].
+// Sums over samples per (head, query) cell, each [H*Tq]: of the analysed rows (`rows` of them),
+// and of every row's masses.
 struct CellSums {
   explicit CellSums(std::size_t cells)
-      : entropy(cells), confidence(cells), distance(cells), k90(cells), sink(cells), self(cells),
-        previous(cells), next(cells) {}
-  std::vector<double> entropy, confidence, distance, k90, sink, self, previous, next;
+      : rows(cells), entropy(cells), confidence(cells), distance(cells), k90(cells), sink(cells),
+        self(cells), previous(cells), next(cells), row_mass(cells), row_abs_mass(cells) {}
+  std::vector<double> rows, entropy, confidence, distance, k90, sink, self, previous, next;
+  std::vector<double> row_mass, row_abs_mass;
 };
 
 // k90 of one row: the fewest of its largest weights whose sum reaches 0.9 of its mass. A row
@@ -63,10 +65,11 @@ double keys_holding_most_mass(const float* row, std::int64_t key_length, double 
   return static_cast<double>(count);
 }
 
-// Adds the row of the query at key position `position` to `cell` of `sums`; `sorted` is scratch
-// space of key_length weights.
+// Adds the analysed row of the query at key position `position` to `cell` of `sums`; `sorted` is
+// scratch space of key_length weights.
 void add_row(const float* row, std::int64_t key_length, std::int64_t position, std::size_t cell,
              std::vector<float>& sorted, CellSums& sums) {
+  sums.rows[cell] += 1.0;
   double row_entropy = 0.0, row_max = 0.0, row_distance = 0.0, row_mass = 0.0;
   for (std::int64_t key = 0; key < key_length; ++key) {
     const double weight = row[key];
@@ -85,42 +88,75 @@ void add_row(const float* row, std::int64_t key_length, std::int64_t position, s
   sums.k90[cell] += keys_holding_most_mass(row, key_length, row_mass, sorted);
 }
 
+// Adds a stored row's masses to `cell` of `sums`; returns sum_j |A_ij|.
+double add_row_masses(const float* row, std::int64_t key_length, std::size_t cell,
+                      CellSums& sums) {
+  double mass = 0.0, abs_mass = 0.0;
+  for (std::int64_t key = 0; key < key_length; ++key) {
+    mass += row[key];
+    abs_mass += std::abs(static_cast<double>(row[key]));
+  }
+  sums.row_mass[cell] += mass;
+  sums.row_abs_mass[cell] += abs_mass;
+  return abs_mass;
+}
+
+// |A_ij| / sum_l |A_il| into `analysed`; null for a row of zero mass, which has no such row. A
+// NaN row (a diverged run) stays NaN, so that its statistics say so.
+const float* normalised_abs_row(const float* row, std::int64_t key_length, double abs_mass,
+                                std::vector<float>& analysed) {
+  if (abs_mass == 0.0) return nullptr;
+  for (std::int64_t key = 0; key < key_length; ++key) {
+    analysed[static_cast<std::size_t>(key)] =
+        static_cast<float>(std::abs(static_cast<double>(row[key])) / abs_mass);
+  }
+  return analysed.data();
+}
+
 // One pass over each row of `weights` [B,H,Tq,Tk] in plain loops: the maps are small and many
 // (B*H*Tq rows), so a sequence of tensor operations would cost more in dispatch than in
-// arithmetic.
-CellSums sum_rows(const float* weights, const CellLayout& layout) {
+// arithmetic. `normalise`: analyse |A_ij| / sum_l |A_il| instead of the stored row.
+CellSums sum_rows(const float* weights, const CellLayout& layout, bool normalise) {
   CellSums sums(layout.cells());
   std::vector<float> sorted(static_cast<std::size_t>(layout.key_length));
+  std::vector<float> analysed(static_cast<std::size_t>(layout.key_length));
   for (std::int64_t sample = 0; sample < layout.samples; ++sample) {
     for (std::int64_t head = 0; head < layout.heads; ++head) {
       for (std::int64_t query = 0; query < layout.query_length; ++query) {
         const auto cell = static_cast<std::size_t>(head * layout.query_length + query);
         const auto row_index = (sample * layout.heads + head) * layout.query_length + query;
-        add_row(weights + row_index * layout.key_length, layout.key_length,
-                query + layout.offset(), cell, sorted, sums);
+        const float* stored = weights + row_index * layout.key_length;
+        const double abs_mass = add_row_masses(stored, layout.key_length, cell, sums);
+        const float* row =
+            normalise ? normalised_abs_row(stored, layout.key_length, abs_mass, analysed) : stored;
+        if (row != nullptr) {
+          add_row(row, layout.key_length, query + layout.offset(), cell, sorted, sums);
+        }
       }
     }
   }
   return sums;
 }
 
-// [H,Tq]: the mean over samples per query; NaN where the query has no allowed key.
-torch::Tensor per_query_means(const CellLayout& layout, const std::vector<double>& sums) {
+// [H,Tq]: the mean per query over its `counts` rows; NaN where the query has no allowed key or
+// no row.
+torch::Tensor per_query_means(const CellLayout& layout, const std::vector<double>& sums,
+                              const std::vector<double>& counts) {
   auto out = torch::empty({layout.heads, layout.query_length}, torch::kFloat);  // [H,Tq]
   float* values = out.data_ptr<float>();
   for (std::size_t cell = 0; cell < layout.cells(); ++cell) {
-    values[cell] = layout.allowed[cell] >= 1
-                       ? static_cast<float>(sums[cell] / static_cast<double>(layout.samples))
+    values[cell] = layout.allowed[cell] >= 1 && counts[cell] > 0
+                       ? static_cast<float>(sums[cell] / counts[cell])
                        : std::nanf("");
   }
   return out;
 }
 
-// [H]: the mean over samples per query, then over the queries that `include(query, n_i)`
-// accepts; NaN for a head without one.
+// [H]: the mean per query over its `counts` rows, then over the queries that have a row and
+// that `include(query, n_i)` accepts; NaN for a head without one.
 template <typename Include>
 torch::Tensor per_head_means(const CellLayout& layout, const std::vector<double>& sums,
-                             Include include) {
+                             const std::vector<double>& counts, Include include) {
   auto out = torch::empty({layout.heads}, torch::kFloat);  // [H]
   float* values = out.data_ptr<float>();
   for (std::int64_t head = 0; head < layout.heads; ++head) {
@@ -128,13 +164,48 @@ torch::Tensor per_head_means(const CellLayout& layout, const std::vector<double>
     std::int64_t counted = 0;
     for (std::int64_t query = 0; query < layout.query_length; ++query) {
       const auto cell = static_cast<std::size_t>(head * layout.query_length + query);
-      if (!include(query, layout.allowed[cell])) continue;
-      total += sums[cell] / static_cast<double>(layout.samples);
+      if (counts[cell] <= 0 || !include(query, layout.allowed[cell])) continue;
+      total += sums[cell] / counts[cell];
       ++counted;
     }
     values[head] = counted > 0 ? static_cast<float>(total / static_cast<double>(counted))
                                : std::nanf("");
   }
+  return out;
+}
+
+bool has_keys(std::int64_t /*query*/, std::int32_t keys) { return keys >= 1; }
+
+// The statistics of the analysed rows, each mean over the rows `sums` analysed.
+MapStatistics analysed_statistics(const CellLayout& layout, const CellSums& sums) {
+  const auto key_exists = [&layout](std::int64_t delta) {
+    return [&layout, delta](std::int64_t query, std::int32_t keys) {
+      const auto key = query + layout.offset() - delta;
+      return keys >= 1 && key >= 0 && key < layout.key_length;
+    };
+  };
+  const auto& rows = sums.rows;
+  MapStatistics out;
+  out.entropy = per_head_means(layout, sums.entropy, rows, has_keys);
+  // ln 1 = 0: a query with a single allowed key has no entropy to normalise.
+  std::vector<double> normalised(layout.cells());
+  for (std::size_t cell = 0; cell < layout.cells(); ++cell) {
+    const auto allowed = layout.allowed[cell];
+    normalised[cell] = allowed > 1 ? sums.entropy[cell] / std::log(allowed) : 0.0;
+  }
+  out.entropy_normalised = per_head_means(
+      layout, normalised, rows, [](std::int64_t, std::int32_t keys) { return keys > 1; });
+  out.confidence = per_head_means(layout, sums.confidence, rows, has_keys);
+  out.distance = per_head_means(layout, sums.distance, rows, has_keys);
+  out.sink_mass = per_head_means(layout, sums.sink, rows, has_keys);
+  out.self_mass = per_head_means(layout, sums.self, rows, key_exists(0));
+  out.previous_mass = per_head_means(layout, sums.previous, rows, key_exists(1));
+  out.next_mass = per_head_means(layout, sums.next, rows, key_exists(-1));
+  out.k90 = per_head_means(layout, sums.k90, rows, has_keys);
+  out.entropy_per_query = per_query_means(layout, sums.entropy, rows);
+  out.confidence_per_query = per_query_means(layout, sums.confidence, rows);
+  out.distance_per_query = per_query_means(layout, sums.distance, rows);
+  out.k90_per_query = per_query_means(layout, sums.k90, rows);
   return out;
 }
 
@@ -150,42 +221,20 @@ torch::Tensor allowed_key_counts(const torch::Tensor& allowed, std::int64_t head
   return counts.expand({heads, query_length}).to(torch::kInt).contiguous();
 }
 
-MapStatistics map_statistics(const torch::Tensor& probs, const torch::Tensor& allowed_keys) {
-  TORCH_CHECK(probs.dim() == 4, "probabilities [B,H,Tq,Tk] expected, got ", probs.sizes());
-  const auto attention = probs.to(torch::kCPU, torch::kFloat).contiguous();   // [B,H,Tq,Tk]
+MapStatistics map_statistics(const torch::Tensor& maps, const torch::Tensor& allowed_keys,
+                             variants::MapKind kind) {
+  TORCH_CHECK(maps.dim() == 4, "maps [B,H,Tq,Tk] expected, got ", maps.sizes());
+  const auto attention = maps.to(torch::kCPU, torch::kFloat).contiguous();    // [B,H,Tq,Tk]
   const auto keys = allowed_keys.to(torch::kCPU, torch::kInt).contiguous();  // [H,Tq]
-  const CellLayout layout{probs.size(0), probs.size(1), probs.size(2), probs.size(3),
+  const CellLayout layout{maps.size(0), maps.size(1), maps.size(2), maps.size(3),
                           keys.data_ptr<std::int32_t>()};
-  const CellSums sums = sum_rows(attention.data_ptr<float>(), layout);
-
-  const auto valid = [](std::int64_t, std::int32_t keys) { return keys >= 1; };
-  const auto key_exists = [&layout](std::int64_t delta) {
-    return [&layout, delta](std::int64_t query, std::int32_t keys) {
-      const auto key = query + layout.offset() - delta;
-      return keys >= 1 && key >= 0 && key < layout.key_length;
-    };
-  };
-  MapStatistics out;
-  out.entropy = per_head_means(layout, sums.entropy, valid);
-  // ln 1 = 0: a query with a single allowed key has no entropy to normalise.
-  std::vector<double> normalised(layout.cells());
-  for (std::size_t cell = 0; cell < layout.cells(); ++cell) {
-    const auto allowed = layout.allowed[cell];
-    normalised[cell] = allowed > 1 ? sums.entropy[cell] / std::log(allowed) : 0.0;
-  }
-  out.entropy_normalised =
-      per_head_means(layout, normalised, [](std::int64_t, std::int32_t keys) { return keys > 1; });
-  out.confidence = per_head_means(layout, sums.confidence, valid);
-  out.distance = per_head_means(layout, sums.distance, valid);
-  out.sink_mass = per_head_means(layout, sums.sink, valid);
-  out.self_mass = per_head_means(layout, sums.self, key_exists(0));
-  out.previous_mass = per_head_means(layout, sums.previous, key_exists(1));
-  out.next_mass = per_head_means(layout, sums.next, key_exists(-1));
-  out.k90 = per_head_means(layout, sums.k90, valid);
-  out.entropy_per_query = per_query_means(layout, sums.entropy);
-  out.confidence_per_query = per_query_means(layout, sums.confidence);
-  out.distance_per_query = per_query_means(layout, sums.distance);
-  out.k90_per_query = per_query_means(layout, sums.k90);
+  const CellSums sums = sum_rows(attention.data_ptr<float>(), layout,
+                                 /*normalise=*/kind != variants::MapKind::Distribution);
+  auto out = analysed_statistics(layout, sums);
+  // Every row has a mass, a zero one included: the means run over all samples.
+  const std::vector<double> samples(layout.cells(), static_cast<double>(layout.samples));
+  out.row_mass = per_head_means(layout, sums.row_mass, samples, has_keys);
+  out.row_abs_mass = per_head_means(layout, sums.row_abs_mass, samples, has_keys);
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include "experiments/run/system_info.h"
 #include "experiments/train/head_importance.h"
 #include "experiments/train/objective.h"
+#include "variants/map_kind.h"
 
 namespace attnlab::record {
 
@@ -210,6 +211,7 @@ DumpLayout Recorder::layout(model::Transformer& model, const ProbePass& pass) co
     layer.heads = probs.size(1);
     layer.query_length = probs.size(2);
     layer.key_length = probs.size(3);
+    layer.map_kind = variants::map_kind_name(pass.tap.captures[index].map_kind);
     const auto counts = allowed_key_counts(layers[index]->allowed(layer.query_length,
                                                                   layer.key_length),
                                            layer.heads, layer.query_length, layer.key_length);
@@ -268,7 +270,7 @@ void Recorder::record(model::Transformer& model, std::int64_t step, ProbePass&& 
               .contiguous());
       layer.maps = keep_alive.back().data_ptr();
     }
-    const auto maps = map_statistics(probs, allowed);
+    const auto maps = map_statistics(probs, allowed, capture.map_kind);
     const auto norms = output_norms(probs, capture.values,
                                     layers[index]->output_projection()->weight, allowed);
     auto& stats = layer.statistics;
@@ -281,6 +283,8 @@ void Recorder::record(model::Transformer& model, std::int64_t step, ProbePass&& 
     stats[dump::kPreviousMass] = floats(maps.previous_mass);
     stats[dump::kNextMass] = floats(maps.next_mass);
     stats[dump::kK90] = floats(maps.k90);
+    stats[dump::kRowMass] = floats(maps.row_mass);
+    stats[dump::kRowAbsMass] = floats(maps.row_abs_mass);
     stats[dump::kOutputNorm] = floats(norms.per_head);
     stats[dump::kEntropyPerQuery] = floats(maps.entropy_per_query);
     stats[dump::kConfidencePerQuery] = floats(maps.confidence_per_query);

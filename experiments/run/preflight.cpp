@@ -16,10 +16,16 @@ void check_lengths_at(const config::Config& config, const tasks::Task& task,
   const auto spec = model::model_spec(config, task);
   for (const auto& shape : model::attention_shapes(spec, task.sequence_length(), task.source_length())) {
     try {
-      variants::validate_lengths(spec.variant, shape.site, shape.query_length, shape.key_length);
+      variants::validate_lengths(shape.variant, shape.site, shape.query_length, shape.key_length);
     } catch (const variants::VariantError& error) {
-      throw config::ConfigError(fmt::format("{} ({} attention over {} queries x {} keys {})",
-                                            error.what(), shape.kind, shape.query_length,
+      // A layer's preset is named where its copy's keys are: layer_variant.<preset>.*.
+      const std::string layers =
+          shape.layer_variant.empty()
+              ? std::string()
+              : fmt::format(" of the layers using '{}' (model.layer_variants; keys {}.{}.*)",
+                            shape.layer_variant, model::kLayerVariantTables, shape.layer_variant);
+      throw config::ConfigError(fmt::format("{} ({} attention{} over {} queries x {} keys {})",
+                                            error.what(), shape.kind, layers, shape.query_length,
                                             shape.key_length, where));
     }
   }

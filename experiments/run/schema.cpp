@@ -143,6 +143,12 @@ void add_variant_keys(config::Schema& schema) {
   schema.add("variant.name", Type::String, std::string("scaled"),
              "variant preset (group option); names the run in comparisons");
   for (const auto& option : variants::all_option_specs()) add_option(schema, "variant", option);
+  schema.add_option_list(
+      "model.layer_variants", "variant", model::kLayerVariantTables,
+      "variant preset of each block, for hybrid stacks (e.g. [local,local,scaled]): block i uses "
+      "variant.* with preset i's keys laid over them (copied into layer_variant.<preset>.*); "
+      "encoder_decoder: block i's self-attention in both stacks and its cross-attention; "
+      "[]: every block uses variant.*");
 }
 
 void add_task_keys(config::Schema& schema) {
@@ -276,18 +282,47 @@ void check_probe_fits_validation(const config::Config& config) {
   }
 }
 
+void check_variant(const config::Config& config) {
+  as_config_error([&] {
+    const auto options = model::variant_options(config);
+    variants::validate(options);
+    const auto heads = config.get_int("model.heads");
+    variants::validate_heads(options, heads, config.get_int("model.d_model") / heads);
+  });
+}
+
+// One preset per block, each a variant validated as variant.* is, its errors naming the layer.
+void check_layer_variants(const config::Config& config) {
+  const auto names = config.get_string_list("model.layer_variants");
+  const auto layers = config.get_int("model.layers");
+  if (!names.empty() && static_cast<std::int64_t>(names.size()) != layers) {
+    throw config::ConfigError(fmt::format(
+        "model.layer_variants has {} entries but model.layers = {}: give one preset per block "
+        "(an encoder_decoder block's entry serves its self-attention in both stacks and its "
+        "cross-attention), or [] for variant.* in every block",
+        names.size(), layers));
+  }
+  const auto heads = config.get_int("model.heads");
+  const auto layer_variants = model::layer_variants(config);
+  for (std::size_t layer = 0; layer < layer_variants.size(); ++layer) {
+    const auto& [name, options] = layer_variants[layer];
+    try {
+      variants::validate(options);
+      variants::validate_heads(options, heads, config.get_int("model.d_model") / heads);
+    } catch (const std::invalid_argument& error) {
+      throw config::ConfigError(fmt::format(
+          "model.layer_variants[{}] = '{}' (keys {}.{}.* over variant.*): {}", layer, name,
+          model::kLayerVariantTables, name, error.what()));
+    }
+  }
+}
+
 // Checks across keys, run in this order after every key is valid; the first failure is reported.
 void add_checks(config::Schema& schema) {
   schema.add_check(check_heads_divide_width);
   schema.add_check(check_micro_batches_divide_batch);
-  schema.add_check([](const config::Config& config) {
-    as_config_error([&] {
-      const auto options = model::variant_options(config);
-      variants::validate(options);
-      const auto heads = config.get_int("model.heads");
-      variants::validate_heads(options, heads, config.get_int("model.d_model") / heads);
-    });
-  });
+  schema.add_check(check_variant);
+  schema.add_check(check_layer_variants);
   schema.add_check([](const config::Config& config) { tasks::make_task(config); });
   schema.add_check(check_probe_fits_validation);
   schema.add_check(check_device);

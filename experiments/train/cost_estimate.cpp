@@ -121,9 +121,9 @@ PassFloats pass_floats(Context& context, const Pass& pass, bool force_plain) {
   } else {
     floats.activations = live_floats_per_token(spec) * b * std::max(t, s);
   }
-  const std::int64_t chunk = context.config.get_int("variant.chunk");
   for (std::size_t index = 0; index < context.shapes.size(); ++index) {
     auto shape = context.shapes[index];  // at this pass's lengths
+    const std::int64_t chunk = shape.variant.get_int("chunk");
     shape.query_length = shape.kind == "encoder self" ? pass.source_length : pass.length;
     shape.key_length = shape.kind == "self" ? pass.length : pass.source_length;
     const auto path = force_plain ? variants::AttentionPath::Plain
@@ -245,11 +245,16 @@ CostEstimate estimate_cost(const config::Config& config) {
   const std::int64_t length = task->sequence_length(), source_length = task->source_length();
   context.shapes = model::attention_shapes(spec, length, source_length);
   for (const auto& shape : context.shapes) {
-    context.variants.emplace_back(spec.variant, shape.site);
-    estimate.attention_paths.push_back(fmt::format(
-        "{} {}x{}: {}", shape.kind, shape.query_length, shape.key_length,
-        variants::path_name(context.variants.back()->path_for(shape.query_length, shape.key_length,
-                                                              context.inputs))));
+    context.variants.emplace_back(shape.variant, shape.site);
+    const auto path = context.variants.back()->path_for(shape.query_length, shape.key_length,
+                                                        context.inputs);
+    const std::string preset =
+        shape.layer_variant.empty()
+            ? std::string()
+            : fmt::format(" ({} x{})", shape.layer_variant, shape.modules);
+    estimate.attention_paths.push_back(fmt::format("{} {}x{}{}: {}", shape.kind, shape.query_length,
+                                                   shape.key_length, preset,
+                                                   variants::path_name(path)));
   }
 
   const std::int64_t batch = config.get_int("train.batch");

@@ -1,8 +1,9 @@
 // `attnlab analyze` end to end on a dump written by the real writer: an encoder-decoder layout
 // whose heads are built to be next, duplicate, previous (forming at step 10), induction (forming
 // at step 20), sink and broad, with cross-attention layers; the files, the labels, the formation
-// steps; statistics-only dumps; and exit 2 with the file named for a missing, non-HDF5,
-// truncated or foreign file and for a bad --snapshot.
+// steps; a layer of signed maps, read as |A| row-normalised and named so; statistics-only dumps;
+// and exit 2 with the file named for a missing, non-HDF5, truncated or foreign file and for a
+// bad --snapshot.
 //
 // B = samples, H = heads, S = source length, T = target length.
 #include <c10/util/Half.h>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <sstream>
@@ -75,7 +77,11 @@ std::vector<float> row(std::int64_t layer, std::int64_t head, std::int64_t snaps
   return values;
 }
 
-record::DumpLayout layout(bool maps) {
+// A signed layer stores the negated maps (-A): its rows sum to -1 and hold no probability, but
+// read as |A| row-normalised they are the distribution layer's.
+constexpr std::int64_t kSignedLayer = 1;
+
+record::DumpLayout layout(bool maps, bool with_signed_layer) {
   record::DumpLayout layout;
   layout.samples = kSamples;
   layout.maps = maps;
@@ -103,6 +109,9 @@ record::DumpLayout layout(bool maps) {
         layer.allowed_keys.push_back(allowed(shape, query));
       }
     }
+    if (with_signed_layer && static_cast<std::int64_t>(index) == kSignedLayer) {
+      layer.map_kind = dump::kMapKindSigned;
+    }
     layout.layers.push_back(layer);
   }
   return layout;
@@ -124,9 +133,10 @@ std::vector<float> statistic(const dump::Statistic& spec, std::int64_t layer) {
   return values;
 }
 
-std::filesystem::path write_dump(const std::filesystem::path& directory, bool maps) {
+std::filesystem::path write_dump(const std::filesystem::path& directory, bool maps,
+                                 bool with_signed_layer = false) {
   const auto path = directory / dump::kFileName;
-  const auto dump_layout = layout(maps);
+  const auto dump_layout = layout(maps, with_signed_layer);
   auto writer = record::DumpWriter::create(path, dump_layout);
   for (std::size_t snapshot = 0; snapshot < kSteps.size(); ++snapshot) {
     record::Snapshot data;
@@ -136,9 +146,11 @@ std::filesystem::path write_dump(const std::filesystem::path& directory, bool ma
       for (std::int64_t sample = 0; sample < kSamples; ++sample) {
         for (std::int64_t head = 0; head < kHeads; ++head) {
           for (std::int64_t query = 0; query < kLayers[layer].queries; ++query) {
+            const float sign =
+                dump_layout.layers[layer].map_kind == dump::kMapKindSigned ? -1.0f : 1.0f;
             for (const float value : row(static_cast<std::int64_t>(layer), head,
                                          static_cast<std::int64_t>(snapshot), query)) {
-              half[layer].push_back(c10::Half(value).x);
+              half[layer].push_back(c10::Half(sign * value).x);
             }
           }
         }
@@ -157,21 +169,51 @@ std::filesystem::path write_dump(const std::filesystem::path& directory, bool ma
   return path;
 }
 
-// classes.csv as (snapshot, layer, head) -> label.
-std::map<std::tuple<int, int, int>, std::string> read_classes(const std::filesystem::path& path) {
+// classes.csv as (snapshot, layer, head) -> label; every row names its layer's map kind and
+// what its label was computed on, as `basis` gives them for a layer.
+std::map<std::tuple<int, int, int>, std::string> read_classes(
+    const std::filesystem::path& path,
+    const std::function<std::string(int layer)>& basis = [](int) {
+      return "distribution,map";
+    }) {
   std::map<std::tuple<int, int, int>, std::string> labels;
   std::istringstream lines(read_text(path));
   std::string line;
   std::getline(lines, line);
-  CHECK(line == "snapshot,step,layer,head,label,score");
+  CHECK(line == "snapshot,step,layer,head,label,score,map_kind,computed_on");
   while (std::getline(lines, line)) {
     std::vector<std::string> fields;
     std::istringstream cells(line);
     for (std::string cell; std::getline(cells, cell, ',');) fields.push_back(cell);
-    REQUIRE(fields.size() == 6);
+    REQUIRE(fields.size() == 8);
+    CHECK(fields[6] + "," + fields[7] == basis(std::stoi(fields[2])));
     labels[{std::stoi(fields[0]), std::stoi(fields[2]), std::stoi(fields[3])}] = fields[4];
   }
   return labels;
+}
+
+// The distance of the similarity.csv row that starts with `prefix` (snapshot, step, the two heads).
+double similarity_distance(const std::string& csv, const std::string& prefix) {
+  const auto start = csv.find("\n" + prefix);
+  REQUIRE(start != std::string::npos);
+  return std::stod(csv.substr(start + 1 + prefix.size()));
+}
+
+// The labels every dump of write_dump() must get (snapshot, layer, head).
+const std::map<std::tuple<int, int, int>, std::string> kExpectedLabels = {
+    {{2, 0, 0}, "next"},      {{2, 0, 1}, "duplicate"}, {{2, 1, 0}, "previous"},
+    {{2, 1, 1}, "broad"},     {{2, 2, 0}, "sink"},      {{2, 2, 1}, "broad"},
+    {{2, 3, 0}, "induction"}, {{2, 3, 1}, "sink"},      {{2, 4, 0}, "broad"},
+    {{2, 4, 1}, "broad"},     {{0, 1, 0}, "broad"},     {{1, 1, 0}, "previous"},
+    {{1, 3, 0}, "broad"}};
+
+void check_labels(const std::map<std::tuple<int, int, int>, std::string>& labels) {
+  CHECK(labels.size() == kSteps.size() * kLayers.size() * kHeads);
+  for (const auto& [key, label] : kExpectedLabels) {
+    INFO("snapshot " << std::get<0>(key) << " layer " << std::get<1>(key) << " head "
+                     << std::get<2>(key));
+    CHECK(labels.at(key) == label);
+  }
 }
 
 }  // namespace
@@ -186,26 +228,17 @@ TEST_CASE("analyze labels the heads of a real dump and finds when they formed",
   INFO(result.output);
   REQUIRE(result.exit_code == 0);
 
-  const auto labels = read_classes(out / "classes.csv");
-  CHECK(labels.size() == kSteps.size() * kLayers.size() * kHeads);
-  const std::map<std::tuple<int, int, int>, std::string> expected = {
-      {{2, 0, 0}, "next"},      {{2, 0, 1}, "duplicate"}, {{2, 1, 0}, "previous"},
-      {{2, 1, 1}, "broad"},     {{2, 2, 0}, "sink"},      {{2, 2, 1}, "broad"},
-      {{2, 3, 0}, "induction"}, {{2, 3, 1}, "sink"},      {{2, 4, 0}, "broad"},
-      {{2, 4, 1}, "broad"},     {{0, 1, 0}, "broad"},     {{1, 1, 0}, "previous"},
-      {{1, 3, 0}, "broad"}};
-  for (const auto& [key, label] : expected) {
-    INFO("snapshot " << std::get<0>(key) << " layer " << std::get<1>(key) << " head "
-                     << std::get<2>(key));
-    CHECK(labels.at(key) == label);
-  }
+  check_labels(read_classes(out / "classes.csv"));
 
   const auto heads = read_text(out / "heads.csv");
-  CHECK(heads.rfind("snapshot,step,layer,head,metric,value\n", 0) == 0);
-  CHECK_THAT(heads, Catch::Contains("\n2,20,3,0,prefix_matching,1\n"));
-  CHECK_THAT(heads, Catch::Contains("\n2,20,1,0,entropy,0.5\n"));  // passed through from the file
-  CHECK_THAT(heads, Catch::Contains("\n2,20,2,0,sink_alpha_0,1\n"));
-  CHECK_THAT(heads, Catch::Contains("\n2,20,2,0,prefix_matching,nan\n"));  // cross: no tokens
+  CHECK(heads.rfind("snapshot,step,layer,head,metric,value,map_kind,computed_on\n", 0) == 0);
+  CHECK_THAT(heads, Catch::Contains("\n2,20,3,0,prefix_matching,1,distribution,map\n"));
+  // Passed through from the file.
+  CHECK_THAT(heads, Catch::Contains("\n2,20,1,0,entropy,0.5,distribution,map\n"));
+  CHECK_THAT(heads, Catch::Contains("\n2,20,2,0,sink_alpha_0,1,distribution,map\n"));
+  // Cross-attention: no tokens.
+  CHECK_THAT(heads, Catch::Contains("\n2,20,2,0,prefix_matching,nan,distribution,map\n"));
+  CHECK_THAT(result.output, !Catch::Contains("scores on |A_ij|"));
 
   // The summary: the grid, and when the previous-token and induction heads formed.
   CHECK_THAT(result.output, Catch::Contains("labels at step 20"));
@@ -271,6 +304,52 @@ TEST_CASE("analyze labels the heads of a real dump and finds when they formed",
   const auto last_labels = read_classes(directory.path() / "analysis" / "classes.csv");
   CHECK(last_labels.size() == kLayers.size() * kHeads);
   CHECK(last_labels.count({2, 3, 0}) == 1);
+}
+
+TEST_CASE("analyze reads a layer of signed maps as |A| row-normalised, and says so",
+          "[analysis][heads][cli]") {
+  testing::TempDir directory;
+  const auto dump_path = write_dump(directory.path(), /*maps=*/true, /*with_signed_layer=*/true);
+  const auto out = directory.path() / "out";
+  const auto result =
+      run_attnlab({"analyze", dump_path.string(), "--out", out.string()}, directory.path());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  // -A read as |A| row-normalised is A: the labels of the distribution dump. Read as it is, the
+  // signed previous-token head would have P(1) = -1 and no label.
+  check_labels(read_classes(out / "classes.csv", [](int layer) {
+    return layer == kSignedLayer ? "signed,normalised_abs_map" : "distribution,map";
+  }));
+  CHECK_THAT(result.output,
+             Catch::Contains("layer 01: signed maps: scores on |A_ij| / sum_l |A_il|"));
+  CHECK_THAT(result.output, Catch::Contains("layer 01 head 0: previous   from step 10"));
+
+  // Map scores are on the analysed map; the file's output norms and row masses on A as stored.
+  const auto heads = read_text(out / "heads.csv");
+  CHECK_THAT(heads, Catch::Contains("\n2,20,1,0,offset_1,1,signed,normalised_abs_map\n"));
+  CHECK_THAT(heads, Catch::Contains("\n2,20,1,0,entropy,0.5,signed,normalised_abs_map\n"));
+  CHECK_THAT(heads, Catch::Contains("\n2,20,1,0,output_norm,0,signed,map\n"));
+  CHECK_THAT(heads, Catch::Contains("\n2,20,1,0,row_mass,0,signed,map\n"));
+  CHECK_THAT(heads, Catch::Contains("\n2,20,3,0,offset_1,0,distribution,map\n"));
+  CHECK_THAT(read_text(out / "figures" / "grid_previous.svg"), Catch::Contains("L1 self (signed)"));
+  CHECK_THAT(read_text(out / "figures" / "map_previous.svg"),
+             Catch::Contains("|A| row-normalised (signed map)"));
+
+  // Similarity compares the analysed rows: the signed layer's heads are as far apart as the
+  // distribution layer's (read as they are, the logarithms of negative weights would be NaN).
+  const auto plain = directory.path() / "plain";
+  std::filesystem::create_directories(plain);
+  const auto plain_dump = write_dump(plain, /*maps=*/true);
+  REQUIRE(run_attnlab({"analyze", plain_dump.string(), "--out", (plain / "out").string()},
+                      directory.path())
+              .exit_code == 0);
+  const auto previous_to_broad = [](const std::filesystem::path& file) {
+    return similarity_distance(read_text(file), "2,20,1,0,1,1,");
+  };
+  const double distance = previous_to_broad(out / "similarity.csv");
+  CHECK(distance > 0.1);
+  const double plain_distance = previous_to_broad(plain / "out" / "similarity.csv");
+  CHECK(distance == Catch::Detail::Approx(plain_distance).epsilon(1e-3));
 }
 
 TEST_CASE("analyze a dump recorded without maps: labels from the file's statistics",

@@ -1,7 +1,7 @@
 // Head scores and labels on synthetic maps with known answers (docs/head-metrics.md): uniform
 // maps (entropy ln T; causal: mean ln(i+1)), one-hot offset maps (previous-token score (T-1)/T, 1
 // without the current token; distance δ), sink maps (α_0 = 1), duplicate and induction maps on
-// repeated tokens, and the label each kind gets.
+// repeated tokens, the label each kind gets, and maps of other kinds read as |A| row-normalised.
 //
 // T = sequence length (Tq = Tk = T here).
 #include <catch2/catch.hpp>
@@ -9,6 +9,7 @@
 #include <functional>
 #include <stdexcept>
 
+#include "analysis/heads/analysed_map.h"
 #include "analysis/heads/head_analysis.h"
 #include "analysis/heads/context_variation.h"
 #include "analysis/heads/head_classes.h"
@@ -329,4 +330,34 @@ TEST_CASE("map metrics carry the contextual variation of the probe's repeated to
   CHECK(with_tokens.context.offset_spread == Approx(std::sqrt(0.5)));
   const auto without_tokens = metrics_of(map, /*causal=*/true);
   CHECK(std::isnan(without_tokens.context.entropy_spread));
+}
+
+TEST_CASE("maps that are not distributions are read as |A| row-normalised", "[analysis][heads]") {
+  // Row 0 of two keys: 0.5, -1.5 (signed); row 1 has no mass.
+  const std::vector<float> map = {0.5f, -1.5f, 0.0f, 0.0f};
+  const std::vector<std::int32_t> allowed = {2, 2};
+  const auto as_stored = analysed_map(map, "distribution", allowed.data(), 2, 2);
+  CHECK(as_stored.weights == map);
+  CHECK(as_stored.allowed == allowed);
+  for (const char* kind : {"partial", "unnormalised", "signed"}) {
+    INFO(kind);
+    const auto read = analysed_map(map, kind, allowed.data(), 2, 2);
+    CHECK(read.weights == std::vector<float>({0.25f, 0.75f, 0.0f, 0.0f}));
+    CHECK(read.allowed == std::vector<std::int32_t>({2, 0}));  // no mass: an invalid query
+    CHECK_THAT(analysed_map_description(kind), Catch::Contains("|A_ij| / sum_l |A_il|"));
+  }
+
+  // A signed previous-token head (-A) scores as A does; read as stored it would score -1.
+  const auto previous = make_map(true, [](std::int64_t i, float* row) {
+    row[std::max<std::int64_t>(i - 1, 0)] = 1.0f;
+  });
+  SyntheticMap negated = previous;
+  for (auto& weight : negated.map) weight = -weight;
+  const auto read = analysed_map(negated.map, "signed", previous.allowed.data(), kLength, kLength);
+  HeadAccumulator accumulator(kLength, kLength, /*causal=*/true);
+  accumulator.add(read.weights.data(), read.allowed.data(), nullptr);
+  const auto signed_metrics = accumulator.finish();
+  CHECK(offset(signed_metrics, 1) == Approx(offset(metrics_of(previous, true), 1)));
+  CHECK(label_of(signed_metrics) == Label::Previous);
+  CHECK(offset(metrics_of(negated, true), 1) < 0);
 }

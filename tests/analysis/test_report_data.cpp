@@ -1,7 +1,10 @@
 // The data behind `attnlab report`: block means and 8-bit codes of maps, base64, CSV reading,
 // and the document gathered from a real recorded run (maps that decode back to the dump's
-// weights, the map budget, bad options), plus `attnlab report`'s exit 2 on bad input.
+// weights, each layer's map kind, signed maps as |A|, the map budget, bad options), plus
+// `attnlab report`'s exit 2 on bad input.
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -38,15 +41,16 @@ std::vector<std::uint8_t> decode_base64(const std::string& text) {
 }
 
 // A 20-step recorded run of the demo config with 4 heads (2 layers x 4 heads, so a layer/head
-// mix-up shows, T = 32), snapshots 0, 10, 20.
-fs::path recorded_run(const fs::path& root, const std::string& name = "run") {
+// mix-up shows, T = 32), snapshots 0, 10, 20; `overrides` change it further.
+fs::path recorded_run(const fs::path& root, const std::string& name = "run",
+                      const std::vector<std::string>& overrides = {}) {
   const auto dir = root / name;
-  const auto result = run_attnlab(
-      {"train", "--config", "configs/demo.toml", "--run-dir", dir.string(), "train.steps=20",
-       "train.eval_every=10", "train.checkpoint_every=10", "record.every=10", "record.samples=3",
-       "model.heads=4",
-       "runtime.threads=1", "runtime.progress=none"},
-      ATTNLAB_SOURCE_DIR);
+  std::vector<std::string> arguments = {
+      "train", "--config", "configs/demo.toml", "--run-dir", dir.string(), "train.steps=20",
+      "train.eval_every=10", "train.checkpoint_every=10", "record.every=10", "record.samples=3",
+      "model.heads=4", "runtime.threads=1", "runtime.progress=none"};
+  arguments.insert(arguments.end(), overrides.begin(), overrides.end());
+  const auto result = run_attnlab(arguments, ATTNLAB_SOURCE_DIR);
   INFO(result.output);
   REQUIRE(result.exit_code == 0);
   return dir;
@@ -166,6 +170,9 @@ TEST_CASE("a run's report data holds its curves, statistics and maps that decode
   CHECK(entry["steps"] == nlohmann::json({0, 10, 20}));
   CHECK(entry["variant"] == "scaled");
   CHECK(entry["layers"][1]["role"] == "decoder_self");  // which tokens the explorer shows
+  CHECK(entry["layers"][1]["map_kind"] == "distribution");
+  CHECK(entry["layers"][1]["statistics_on"] == "map");
+  CHECK(entry["statistics"]["row_mass"][2][1][3].get<double>() == Approx(1.0).epsilon(1e-3));
   CHECK(entry["labels"].is_null());  // not analysed yet
   CHECK(entry["statistics"]["entropy"].size() == 3);
   CHECK(entry["statistics"]["entropy"][2].size() == 2);     // layers
@@ -185,6 +192,7 @@ TEST_CASE("a run's report data holds its curves, statistics and maps that decode
   const dump::DumpReader reader(run / "attention.h5");
   for (std::size_t layer = 0; layer < 2; ++layer) {
     const auto& stored = maps["layers"][layer];
+    CHECK(stored["values"] == "A");
     CHECK(stored["block"] == 1);
     CHECK(stored["rows"] == 32);
     const auto codes = decode_base64(stored["data"].get<std::string>());
@@ -263,6 +271,50 @@ TEST_CASE("a run's report data holds its curves, statistics and maps that decode
     CHECK_THROWS_WITH(report::gather_report_data(request),
                       Catch::Contains("classes.csv:2: column 'step'"));
   }
+}
+
+TEST_CASE("each layer's map kind is in the report, and signed maps are stored as |A|",
+          "[report]") {
+  testing::TempDir dir;
+  const auto run = recorded_run(dir.path(), "differential", {"variant.mixer=differential"});
+  report::ReportRequest request;
+  request.dir = run;
+  request.samples = 1;
+  const auto data = report::gather_report_data(request);
+  const auto& entry = data["runs"][0];
+  const dump::DumpReader reader(run / "attention.h5");
+  for (std::size_t layer = 0; layer < 2; ++layer) {
+    INFO("layer " << layer);
+    CHECK(entry["layers"][layer]["map_kind"] == "signed");
+    CHECK(entry["layers"][layer]["statistics_on"] == "normalised_abs_map");
+    const auto& stored = entry["maps"]["layers"][layer];
+    CHECK(stored["values"] == "|A|");
+    const auto weights = reader.map(static_cast<std::int64_t>(layer), 2, 0, 1);
+    CHECK(std::any_of(weights.begin(), weights.end(), [](float weight) { return weight < 0; }));
+    const auto codes = decode_base64(stored["data"].get<std::string>());
+    REQUIRE(codes.size() == 4 * 32 * 32);  // heads x rows x cols
+    const float scale = stored["scale"][0][0][1];
+    float worst = 0.0f;
+    for (std::size_t i = 0; i < weights.size(); ++i) {
+      const float decoded = static_cast<float>(codes[32 * 32 + i]) / 255.0f * scale;
+      worst = std::max(worst, std::abs(decoded - std::abs(weights[i])));
+    }
+    CHECK(worst <= scale / 510.0f + 1e-6f);  // half a quantisation step
+  }
+  // Differential rows sum to 1 - λ: the row mass is its own statistic, not folded into the rest;
+  // the mass of |A| is larger wherever a weight is negative.
+  const auto& statistics = entry["statistics"];
+  bool some_negative = false;
+  for (std::size_t layer = 0; layer < 2; ++layer) {
+    for (std::size_t head = 0; head < 4; ++head) {
+      const auto mass = statistics["row_mass"][2][layer][head].get<double>();
+      const auto abs_mass = statistics["row_abs_mass"][2][layer][head].get<double>();
+      CHECK(mass < 0.99);
+      CHECK(abs_mass >= mass);
+      some_negative = some_negative || abs_mass > mass;
+    }
+  }
+  CHECK(some_negative);
 }
 
 TEST_CASE("a folder of runs is compared, with curves per group and a run selector per dump",

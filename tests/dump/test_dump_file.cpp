@@ -1,7 +1,8 @@
 // The attention dump file: maps and statistics round-trip through the writer and the reader; the
-// schema's attributes are present; a resumed writer keeps exactly the snapshots it should; a
-// partial snapshot (what a crash leaves) is invisible; damaged, foreign and full-disk cases fail
-// with the path in the message and leave the completed snapshots readable.
+// schema's attributes are present (map kinds included); a resumed writer keeps exactly the
+// snapshots it should and brings schema 1 and 2 dumps up to date; a partial snapshot (what a
+// crash leaves) is invisible; damaged, foreign and full-disk cases fail with the path in the
+// message and leave the completed snapshots readable.
 //
 // B = samples, H = heads, Tq = queries, Tk = keys.
 #include <catch2/catch.hpp>
@@ -16,6 +17,7 @@
 #include <random>
 #include <algorithm>
 #include <array>
+#include <tuple>
 
 #include <c10/util/Half.h>
 
@@ -23,6 +25,7 @@
 #include "experiments/record/dump_writer.h"
 #include "base/atomic_file.h"
 #include "tests/support/temp_dir.h"
+#include "variants/map_kind.h"
 
 using namespace attnlab;
 
@@ -151,8 +154,11 @@ bool is_written_map(const std::vector<float>& map, const dump::LayerInfo& info, 
   return equal;
 }
 
-// Every map and statistic of snapshot `snapshot` as written for snapshot index `index`.
-void check_snapshot(const dump::DumpReader& reader, std::int64_t snapshot, std::int64_t index) {
+// Every map and statistic of snapshot `snapshot` as written for snapshot index `index`; without
+// `row_masses_written` (a snapshot a schema 1 or 2 writer made) the row masses are those readers
+// give such dumps.
+void check_snapshot(const dump::DumpReader& reader, std::int64_t snapshot, std::int64_t index,
+                    bool row_masses_written = true) {
   for (std::int64_t layer = 0; layer < 2; ++layer) {
     const auto& info = reader.layers()[static_cast<std::size_t>(layer)];
     for (std::int64_t sample = 0; sample < kSamples; ++sample) {
@@ -167,10 +173,12 @@ void check_snapshot(const dump::DumpReader& reader, std::int64_t snapshot, std::
       const auto array = reader.statistic(layer, dump::kStatistics[statistic].name);
       REQUIRE(array.shape[0] == reader.snapshots());
       const auto row = array.values.size() / static_cast<std::size_t>(array.shape[0]);
+      const bool older = dump::kStatistics[statistic].since_schema > 1 && !row_masses_written;
       bool equal = true;
       for (std::size_t element = 0; element < row; ++element) {
         equal &= array.values[static_cast<std::size_t>(snapshot) * row + element] ==
-                 statistic_value(index, layer, statistic, element);
+                 (older ? dump::kRowMassBeforeSchema3
+                        : statistic_value(index, layer, statistic, element));
       }
       INFO(dump::kStatistics[statistic].name);
       CHECK(equal);
@@ -181,6 +189,38 @@ void check_snapshot(const dump::DumpReader& reader, std::int64_t snapshot, std::
 std::string file_bytes(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Makes the dump at `path` what a writer of schema `version` (1 or 2) left: no map kinds and no
+// row masses, and for schema 1 no roles. The row masses of the layers in `kept` stay, as an
+// upgrade that crashed before its version was written leaves them.
+void make_older_schema(const std::filesystem::path& path, std::int64_t version,
+                       const std::vector<std::int64_t>& kept = {}) {
+  dump::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+  REQUIRE(file.valid());
+  for (std::int64_t layer = 0; layer < 2; ++layer) {
+    dump::Handle group = dump::open_group(file.get(), dump::layer_group(layer), "test");
+    REQUIRE(H5Adelete(group.get(), dump::kLayerAttributeMapKind) >= 0);
+    if (version < 2) REQUIRE(H5Adelete(group.get(), dump::kLayerAttributeRole) >= 0);
+    if (std::find(kept.begin(), kept.end(), layer) != kept.end()) continue;
+    for (const auto* name : {dump::kRowMass, dump::kRowAbsMass}) {
+      REQUIRE(H5Ldelete(group.get(), name, H5P_DEFAULT) >= 0);
+    }
+  }
+  dump::write_attribute(file.get(), dump::kAttributeSchemaVersion, version, "test");
+}
+
+// Continues the dump of snapshots at steps 0 and 5 (any schema version) with snapshot index 2 at
+// step 10; the dump is then of the current version.
+void continue_at_step_10(const std::filesystem::path& path, const record::DumpLayout& layout) {
+  {
+    auto writer = record::DumpWriter::resume(path, layout, 5);
+    append(*writer, layout, 2, 10);
+    writer->close();
+  }
+  const dump::DumpReader reader(path);
+  CHECK(reader.schema_version() == dump::kSchemaVersion);
+  CHECK(reader.steps() == std::vector<std::int64_t>({0, 5, 10}));
 }
 
 // Appends one more row to a snapshot-axis dataset without committing it, as a crash between
@@ -283,7 +323,8 @@ TEST_CASE("maps and statistics round-trip through the dump", "[record][dump]") {
 
 TEST_CASE("the dump carries the schema's attributes", "[record][dump]") {
   testing::TempDir directory;
-  const auto layout = small_layout(record::MapDtype::Float16, 1);
+  auto layout = small_layout(record::MapDtype::Float16, 1);
+  layout.layers[1].map_kind = dump::kMapKindSigned;
   const auto path = directory.path() / dump::kFileName;
   record::DumpWriter::create(path, layout)->close();
   const dump::DumpReader reader(path);
@@ -303,14 +344,19 @@ TEST_CASE("the dump carries the schema's attributes", "[record][dump]") {
   CHECK(reader.int_attribute(dump::kAttributeMaps) == 1);
   CHECK(reader.int_attribute(dump::kAttributeImportance) == 1);
   CHECK(reader.snapshots() == 0);
+  CHECK(reader.layers()[0].map_kind == "distribution");
+  CHECK(reader.layers()[1].map_kind == "signed");
 
   // Every array names its dimensions; the statistics also say what they are.
   dump::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   REQUIRE(file.valid());
-  // The roles are plain strings, for h5py.
-  for (const auto& [layer, role] : {std::pair{0, "decoder_self"}, std::pair{1, "cross"}}) {
+  // The roles and map kinds are plain strings, for h5py.
+  for (const auto& [layer, role, map_kind] : {std::tuple{0, "decoder_self", "distribution"},
+                                              std::tuple{1, "cross", "signed"}}) {
     auto group = dump::open_group(file.get(), dump::layer_group(layer), "test");
     CHECK(dump::read_string_attribute(group.get(), dump::kLayerAttributeRole, "test") == role);
+    CHECK(dump::read_string_attribute(group.get(), dump::kLayerAttributeMapKind, "test") ==
+          map_kind);
   }
   auto maps = dump::open_dataset(file.get(), dump::layer_group(0) + "/" + dump::kLayerMaps, "test");
   CHECK(dump::read_string_attribute(maps.get(), dump::kDatasetAttributeDims, "test") ==
@@ -379,33 +425,88 @@ TEST_CASE("a partial snapshot is invisible, and a resumed writer drops it", "[re
   }
 }
 
+TEST_CASE("the map kinds of the dump are the variants' names for them", "[record][dump]") {
+  const std::array<variants::MapKind, 4> kinds = {
+      variants::MapKind::Distribution, variants::MapKind::Partial,
+      variants::MapKind::Unnormalised, variants::MapKind::Signed};
+  for (std::size_t index = 0; index < kinds.size(); ++index) {
+    CHECK(std::string(variants::map_kind_name(kinds[index])) == dump::kMapKinds[index]);
+    CHECK(dump::is_map_kind(variants::map_kind_name(kinds[index])));
+  }
+  CHECK_FALSE(dump::is_map_kind("probabilities"));
+  testing::TempDir directory;
+  auto layout = small_layout(record::MapDtype::Float16, 0);
+  layout.layers[0].map_kind = "probabilities";
+  CHECK_THROWS_AS(record::DumpWriter::create(directory.path() / dump::kFileName, layout),
+                  std::invalid_argument);
+}
+
 TEST_CASE("a resumed run continues a schema 1 dump and stores its roles", "[record][dump]") {
   testing::TempDir directory;
   const auto layout = small_layout(record::MapDtype::Float16, 1);
   const auto path = directory.path() / dump::kFileName;
   write_dump(path, layout, 2);
-  {  // As a version 1 writer left it: no roles.
-    dump::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
-    for (std::int64_t layer = 0; layer < 2; ++layer) {
-      dump::Handle group = dump::open_group(file.get(), dump::layer_group(layer), "test");
-      REQUIRE(H5Adelete(group.get(), dump::kLayerAttributeRole) >= 0);
-    }
-    dump::write_attribute(file.get(), dump::kAttributeSchemaVersion, std::int64_t{1}, "test");
-  }
+  make_older_schema(path, 1);
   REQUIRE(dump::DumpReader(path).schema_version() == 1);
-  {
-    auto writer = record::DumpWriter::resume(path, layout, 5);
-    append(*writer, layout, 2, 10);
-    writer->close();
-  }
+  continue_at_step_10(path, layout);
   const dump::DumpReader reader(path);
-  CHECK(reader.schema_version() == dump::kSchemaVersion);
-  CHECK(reader.steps() == std::vector<std::int64_t>({0, 5, 10}));
   CHECK(reader.layers()[0].role == dump::LayerRole::DecoderSelf);
   CHECK(reader.layers()[1].role == dump::LayerRole::Cross);
-  for (std::int64_t snapshot = 0; snapshot < 3; ++snapshot) {
-    check_snapshot(reader, snapshot, snapshot);
+  CHECK(reader.layers()[1].map_kind == dump::kMapKindDistribution);
+  check_snapshot(reader, 0, 0, /*row_masses_written=*/false);
+  check_snapshot(reader, 1, 1, /*row_masses_written=*/false);
+  check_snapshot(reader, 2, 2);
+}
+
+TEST_CASE("a schema 2 dump reads as distributions, and a resumed run gives it map kinds",
+          "[record][dump]") {
+  testing::TempDir directory;
+  const auto layout = small_layout(record::MapDtype::Float32, 0);
+  const auto path = directory.path() / dump::kFileName;
+  write_dump(path, layout, 2);
+  // Layer 1 keeps its row masses: an upgrade that crashed before the version left them.
+  make_older_schema(path, 2, /*kept=*/{1});
+  {
+    const dump::DumpReader reader(path);
+    REQUIRE(reader.schema_version() == 2);
+    CHECK(reader.layers()[0].map_kind == dump::kMapKindDistribution);
+    CHECK_FALSE(reader.has(dump::layer_group(0) + "/" + dump::kRowMass));
+    const auto row_mass = reader.statistic(0, dump::kRowMass);
+    CHECK(row_mass.shape == std::vector<std::int64_t>({2, kHeads}));
+    CHECK(row_mass.values == std::vector<float>(2 * kHeads, 1.0f));
   }
+  // A run of another map kind cannot continue it: its maps are distributions.
+  auto sigmoid = layout;
+  sigmoid.layers[0].map_kind = dump::kMapKindUnnormalised;
+  const auto before = file_bytes(path);
+  try {
+    record::DumpWriter::resume(path, sigmoid, 100);
+    FAIL("continued a dump of distributions with unnormalised maps");
+  } catch (const attnlab::IoError& error) {
+    CHECK_THAT(error.what(), Catch::Contains("map kind of layers/00"));
+  }
+  CHECK(file_bytes(path) == before);
+  continue_at_step_10(path, layout);
+  const dump::DumpReader reader(path);
+  CHECK(reader.layers()[0].map_kind == dump::kMapKindDistribution);
+  CHECK(reader.has(dump::layer_group(0) + "/" + dump::kRowMass));
+  check_snapshot(reader, 2, 2);
+  // The earlier snapshots' row masses: 1 where the upgrade added them, as they were where a
+  // crashed upgrade had.
+  const auto position = static_cast<std::size_t>(dump::find_statistic(dump::kRowMass) -
+                                                 dump::kStatistics.data());
+  for (std::int64_t snapshot = 0; snapshot < 2; ++snapshot) {
+    for (std::int64_t head = 0; head < kHeads; ++head) {
+      const auto at = static_cast<std::size_t>(snapshot * kHeads + head);
+      CHECK(reader.statistic(0, dump::kRowMass).values[at] == 1.0f);
+      CHECK(reader.statistic(1, dump::kRowMass).values[at] ==
+            statistic_value(snapshot, 1, position, static_cast<std::size_t>(head)));
+    }
+  }
+  dump::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  auto group = dump::open_group(file.get(), dump::layer_group(1), "test");
+  CHECK(dump::read_string_attribute(group.get(), dump::kLayerAttributeMapKind, "test") ==
+        "distribution");
 }
 
 TEST_CASE("a dump is never overwritten, and a foreign or damaged one is not continued",
@@ -437,6 +538,9 @@ TEST_CASE("a dump is never overwritten, and a foreign or damaged one is not cont
   auto other_role = layout;
   other_role.layers[0].role = dump::LayerRole::EncoderSelf;
   CHECK_THROWS_AS(record::DumpWriter::resume(path, other_role, 100), attnlab::IoError);
+  auto other_kind = layout;
+  other_kind.layers[1].map_kind = dump::kMapKindSigned;
+  CHECK_THROWS_AS(record::DumpWriter::resume(path, other_kind, 100), attnlab::IoError);
   CHECK(file_bytes(path) == before);
 
   const auto garbage = directory.path() / "garbage.h5";

@@ -1,10 +1,14 @@
-// The same checks over every registered part and every registered combination of them. Each score,
-// position scheme and pattern against its own double-precision reference (parts.h; written in the
-// part's file), gradients too; then every combination of score, position and pattern, causal and
-// bidirectional, self- and cross-attention: outputs and probabilities against the composition of
-// the parts' references, the chunked path against the plain one, rows summing to one, zero mass
-// where the pattern or causality forbids, and finite-difference gradients through both paths.
-// Then part-specific properties (RoPE, ALiBi, bigbird, additive) and bad options.
+// The same checks over every registered part and every registered combination of them. Each part
+// of every stage (score, position, pattern, QK-norm, normaliser, mixer, output gate) against its
+// own double-precision reference (parts.h; written in the part's file), gradients in its inputs and
+// parameters too, and each normaliser's map against what its map kind promises. Then every
+// combination of score, position and pattern, and each part of the newer stages with shared
+// key/value heads and soft-capping on a few of them, causal and bidirectional, self- and
+// cross-attention: outputs and maps against the composition of the parts' references, the path
+// each variant takes, the fast paths against the plain one, what the map kind promises, zero mass
+// where the pattern or causality forbids, and finite-difference gradients through every path.
+// Then part-specific properties (RoPE, ALiBi, bigbird, additive, T5, differential, sink, sigmoid,
+// shared key/value heads) and bad options.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -18,8 +22,9 @@
 #include "variants/attention_variant.h"
 
 using namespace attnlab::variants;
+using attnlab::variants::testing::all_combinations;
+using attnlab::variants::testing::Combination;
 using attnlab::variants::testing::small_options;
-using attnlab::variants::testing::valid_combinations;
 
 namespace {
 
@@ -32,62 +37,140 @@ struct Shape {
 };
 const std::vector<Shape> kShapes = {{16, 16, false, "self"}, {10, 16, true, "cross"}};
 
-// Both undefined (a parameter the scores do not use), or equal within the tolerance.
+// Plain attention's parts with one stage changed: options to build that stage's part alone.
+VariantOptions options_with(const std::string& stage, const std::string& part) {
+  auto options = small_options("scaled", "none", "full");
+  options.set(stage, part);
+  return options;
+}
+
+// Moves every trainable parameter away from its initial value (ones, zeros), so that a reference
+// that forgets a scale or a sink logit disagrees with the fast code.
+void perturb_parameters(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& parameter : module.parameters()) {
+    if (parameter.requires_grad()) parameter.add_(torch::randn_like(parameter) * 0.3);
+  }
+}
+
+// Both undefined (a parameter the output does not use), or equal within the tolerance.
 bool same_gradient(const torch::Tensor& got, const torch::Tensor& expected) {
   if (!got.defined() || !expected.defined()) return got.defined() == expected.defined();
   return torch::allclose(got, expected, /*rtol=*/1e-9, /*atol=*/1e-12);
 }
 
-// In double: scores() against reference_scores(), and the gradients of sum(weights * scores) in q,
-// k and every parameter, through scores() and through tile_gradients() (the chunked path's
-// backward), against autograd through the reference.
+using Outputs = std::vector<torch::Tensor>;
+using NamedInputs = std::vector<std::pair<std::string, torch::Tensor>>;
+
+struct ReferenceGradients {
+  Outputs weights;   // one per output that depends on something trainable
+  Outputs expected;  // through the reference: one per input, then per trainable parameter
+};
+
+// In double: fast() against reference() in value, and the gradients of sum_i(w_i * output_i) for
+// random w_i in each input (leaves that require grad) and each trainable parameter of `part`,
+// through both. An output that depends on nothing trainable (a fixed bias) is compared in value.
+ReferenceGradients check_against_reference(torch::nn::Module& part, const NamedInputs& inputs,
+                                           const std::function<Outputs()>& fast,
+                                           const std::function<Outputs()>& reference) {
+  const auto got = fast(), expected = reference();
+  REQUIRE(got.size() == expected.size());
+  Outputs differentiable_got, differentiable_expected;
+  ReferenceGradients result;
+  for (std::size_t index = 0; index < got.size(); ++index) {
+    INFO("output " << index);
+    CHECK(torch::allclose(got[index], expected[index], /*rtol=*/1e-10, /*atol=*/1e-12));
+    CHECK(got[index].requires_grad() == expected[index].requires_grad());
+    if (!got[index].requires_grad() || !expected[index].requires_grad()) continue;
+    differentiable_got.push_back(got[index]);
+    differentiable_expected.push_back(expected[index]);
+    result.weights.push_back(torch::randn_like(expected[index]));
+  }
+  if (result.weights.empty()) return result;
+  std::vector<std::string> names;
+  Outputs wrt;
+  for (const auto& [name, input] : inputs) {
+    names.push_back(name);
+    wrt.push_back(input);
+  }
+  for (const auto& named : part.named_parameters()) {
+    if (!named.value().requires_grad()) continue;
+    names.push_back(named.key());
+    wrt.push_back(named.value());
+  }
+  const auto gradients = [&](const Outputs& outputs) {
+    return torch::autograd::grad(outputs, wrt, result.weights, /*retain_graph=*/false,
+                                 /*create_graph=*/false, /*allow_unused=*/true);
+  };
+  result.expected = gradients(differentiable_expected);
+  const auto through_fast = gradients(differentiable_got);
+  for (std::size_t index = 0; index < wrt.size(); ++index) {
+    INFO("gradient in " << names[index]);
+    CHECK(same_gradient(through_fast[index], result.expected[index]));
+    if (through_fast[index].defined()) CHECK_FALSE(through_fast[index].isnan().any().item<bool>());
+  }
+  return result;
+}
+
+Outputs flatten(const std::vector<std::pair<torch::Tensor, torch::Tensor>>& pairs) {
+  Outputs all;
+  for (const auto& [first, second] : pairs) {
+    all.push_back(first);
+    all.push_back(second);
+  }
+  return all;
+}
+
+// In double: scores() against reference_scores(), gradients in q, k and every parameter, and
+// tile_gradients() (the chunked path's backward) against the same reference gradients.
 void check_score_against_reference(Score& score, const torch::Tensor& q_values,
                                    const torch::Tensor& k_values) {
   score.to(torch::kDouble);
   auto q = q_values.to(torch::kDouble).requires_grad_(true);  // [B,H,Tq,D]
   auto k = k_values.to(torch::kDouble).requires_grad_(true);  // [B,H,Tk,D]
-  const auto fast = score.scores(q, k);                        // [B,H,Tq,Tk]
-  const auto reference = score.reference_scores(q, k);         // [B,H,Tq,Tk]
-  CHECK(torch::allclose(fast, reference, /*rtol=*/1e-10, /*atol=*/1e-12));
-  const auto weights = torch::randn_like(reference);
-  std::vector<torch::Tensor> inputs = {q, k};
-  for (const auto& parameter : score.parameters()) inputs.push_back(parameter);
-  const auto gradients = [&](const torch::Tensor& scores) {
-    return torch::autograd::grad({scores}, inputs, {weights}, /*retain_graph=*/false,
-                                 /*create_graph=*/false, /*allow_unused=*/true);
-  };
-  const auto expected = gradients(reference);
-  const auto through_scores = gradients(fast);
-  auto tiles = score.tile_gradients(q, k, weights);
-  std::vector<torch::Tensor> through_tiles = {tiles.q, tiles.k};
+  const auto reference = check_against_reference(
+      score, {{"q", q}, {"k", k}}, [&]() -> Outputs { return {score.scores(q, k)}; },
+      [&]() -> Outputs { return {score.reference_scores(q, k)}; });
+  REQUIRE(reference.weights.size() == 1);
+  auto tiles = score.tile_gradients(q, k, reference.weights.front());
+  Outputs through_tiles = {tiles.q, tiles.k};
   through_tiles.insert(through_tiles.end(), tiles.parameters.begin(), tiles.parameters.end());
-  REQUIRE(through_tiles.size() == expected.size());
-  for (std::size_t index = 0; index < expected.size(); ++index) {
-    INFO("gradient in " << (index < 2 ? std::string(index == 0 ? "q" : "k")
-                                      : "parameter " + std::to_string(index - 2)));
-    CHECK(same_gradient(through_scores[index], expected[index]));
-    CHECK(same_gradient(through_tiles[index], expected[index]));
+  REQUIRE(through_tiles.size() == reference.expected.size());
+  for (std::size_t index = 0; index < through_tiles.size(); ++index) {
+    INFO("tile gradient " << index);
+    CHECK(same_gradient(through_tiles[index], reference.expected[index]));
   }
 }
 
-struct Reference {
-  torch::Tensor out, probs, attended;  // attended: [B,H,Tq,Tk] bool, pairs with mass allowed
-};
+// [B,H,Tq,Tk] bool: random pairs allowed, and the first query of the first head allowed none.
+torch::Tensor random_allowed(std::int64_t batch, std::int64_t heads, std::int64_t query_length,
+                             std::int64_t key_length) {
+  auto allowed = torch::rand({batch, heads, query_length, key_length}).lt(0.7);
+  allowed.select(1, 0).select(1, 0).fill_(false);
+  return allowed;
+}
 
-// The attention formula over the variant's parts' references, in double: q, k, v [B,H,T,D].
-Reference reference_attention(const AttentionVariantImpl& variant, const torch::Tensor& q,
-                              const torch::Tensor& k, const torch::Tensor& v) {
-  const auto query_length = q.size(2), key_length = k.size(2);
-  const auto [rotated_q, rotated_k] = variant.position().reference_rotate(q, k);
-  auto scores = variant.score().reference_scores(rotated_q, rotated_k) +
-                variant.position().reference_bias(query_length, key_length);  // [B,H,Tq,Tk]
-  auto allowed = variant.pattern()
-                     .reference_allowed(query_length, key_length, variant.site().causal)
-                     .expand_as(scores);  // [B,H,Tq,Tk]
-  scores = variant.pattern().reference_restrict_scores(
-      scores.masked_fill(allowed.logical_not(), -kInfinity));
-  auto probs = torch::softmax(scores, -1).nan_to_num(0.0);  // rows with no key attend to nothing
-  return {torch::matmul(probs, v), probs, scores.isfinite()};
+// What a map's kind promises (map_kind.h), for a map [B,H,Tq,Tk] and the pairs allowed mass
+// [B,H,Tq,Tk]: no NaN, exactly 0 where not allowed (a row with no allowed key is all 0), and
+// distribution rows with an allowed key sum to 1, partial rows hold a mass in [0, 1],
+// unnormalised maps are >= 0.
+void check_map_kind(const torch::Tensor& map, MapKind kind, const torch::Tensor& allowed) {
+  INFO("map kind " << map_kind_name(kind));
+  CHECK_FALSE(map.isnan().any().item<bool>());
+  CHECK(map.masked_select(allowed.logical_not()).abs().sum().item<double>() == 0.0);
+  const auto mass = map.sum(-1);  // [B,H,Tq]
+  switch (kind) {
+    case MapKind::Distribution:
+      CHECK(torch::allclose(mass, allowed.any(-1).to(mass.dtype()), /*rtol=*/1e-5, /*atol=*/1e-6));
+      CHECK(map.min().item<double>() >= 0.0);
+      break;
+    case MapKind::Partial:
+      CHECK(map.min().item<double>() >= 0.0);
+      CHECK(mass.max().item<double>() <= 1.0 + 1e-6);
+      break;
+    case MapKind::Unnormalised: CHECK(map.min().item<double>() >= 0.0); break;
+    case MapKind::Signed: break;
+  }
 }
 
 }  // namespace
@@ -100,6 +183,7 @@ TEST_CASE("every registered score matches its reference, gradients too", "[varia
         torch::manual_seed(13);
         const AttentionSite site{/*layer=*/1, heads, head_dim, /*causal=*/false, shape.cross};
         auto score = entry->make(small_options(entry->name, "none", "full"), site);
+        perturb_parameters(*score);
         check_score_against_reference(*score,
                                       torch::randn({batch, heads, shape.query_length, head_dim}),
                                       torch::randn({batch, heads, shape.key_length, head_dim}));
@@ -108,7 +192,8 @@ TEST_CASE("every registered score matches its reference, gradients too", "[varia
   }
 }
 
-TEST_CASE("every registered position scheme matches its reference", "[variants][parts]") {
+TEST_CASE("every registered position scheme matches its reference, gradients too",
+          "[variants][parts]") {
   const std::int64_t batch = 2, heads = 3, head_dim = 8;
   for (const auto* entry : position_registry().entries()) {
     for (const auto& shape : kShapes) {
@@ -117,23 +202,29 @@ TEST_CASE("every registered position scheme matches its reference", "[variants][
         const AttentionSite site{/*layer=*/1, heads, head_dim, /*causal=*/false, shape.cross};
         auto position = entry->make(small_options("scaled", entry->name, "full"), site);
         position->to(torch::kDouble);
-        const auto q = torch::randn({batch, heads, shape.query_length, head_dim}, torch::kDouble);
-        const auto k = torch::randn({batch, heads, shape.key_length, head_dim}, torch::kDouble);
-        const auto rotated = position->rotate(q, k);
-        const auto expected = position->reference_rotate(q, k);
-        CHECK(torch::allclose(rotated.first, expected.first, /*rtol=*/1e-12, /*atol=*/1e-12));
-        CHECK(torch::allclose(rotated.second, expected.second, /*rtol=*/1e-12, /*atol=*/1e-12));
-        const auto expected_bias = position->reference_bias(shape.query_length, shape.key_length)
-                                       .expand({heads, shape.query_length, shape.key_length});
-        auto bias = position->bias(shape.query_length, shape.key_length, torch::kDouble);
-        if (!bias.defined()) bias = torch::zeros_like(expected_bias);  // the scheme adds none
-        CHECK(torch::allclose(bias.expand_as(expected_bias), expected_bias, /*rtol=*/1e-12,
-                              /*atol=*/1e-12));
+        perturb_parameters(*position);
+        const auto query_length = shape.query_length, key_length = shape.key_length;
+        auto q = torch::randn({batch, heads, query_length, head_dim}, torch::kDouble);
+        auto k = torch::randn({batch, heads, key_length, head_dim}, torch::kDouble);
+        q.requires_grad_(true);
+        k.requires_grad_(true);
+        const std::vector<std::int64_t> all_pairs = {heads, query_length, key_length};
+        const auto fast = [&]() -> Outputs {
+          auto bias = position->bias(query_length, key_length, torch::kDouble);
+          if (!bias.defined()) bias = torch::zeros(all_pairs, torch::kDouble);  // it adds none
+          return {position->rotate(q, k).first, position->rotate(q, k).second,
+                  bias.expand(all_pairs)};
+        };
+        const auto reference = [&]() -> Outputs {
+          const auto [rotated_q, rotated_k] = position->reference_rotate(q, k);
+          return {rotated_q, rotated_k,
+                  position->reference_bias(query_length, key_length).expand(all_pairs)};
+        };
+        check_against_reference(*position, {{"q", q}, {"k", k}}, fast, reference);
       }
     }
   }
 }
-
 TEST_CASE("every registered pattern matches its reference", "[variants][parts]") {
   const std::int64_t batch = 2, heads = 3;
   const std::vector<Shape> shapes = {kShapes[0], kShapes[1], {20, 16, true, "more queries"}};
@@ -161,54 +252,285 @@ TEST_CASE("every registered pattern matches its reference", "[variants][parts]")
   }
 }
 
-TEST_CASE("every registered variant matches the reference formula", "[variants]") {
+
+TEST_CASE("every registered QK-norm matches its reference, gradients too", "[variants][parts]") {
   const std::int64_t batch = 2, heads = 3, head_dim = 8;
-  for (const auto& combination : valid_combinations()) {
+  for (const auto* entry : qk_norm_registry().entries()) {
+    for (const auto& shape : kShapes) {
+      DYNAMIC_SECTION("qk_norm " << entry->name << " " << shape.name) {
+        torch::manual_seed(13);
+        const AttentionSite site{/*layer=*/1, heads, head_dim, /*causal=*/false, shape.cross};
+        auto norm = entry->make(options_with("qk_norm", entry->name), site);
+        norm->to(torch::kDouble);
+        perturb_parameters(*norm);
+        // Keys with one head for three query heads (shared key/value heads).
+        auto q = torch::randn({batch, heads, shape.query_length, head_dim}, torch::kDouble);
+        auto k = torch::randn({batch, 1, shape.key_length, head_dim}, torch::kDouble) * 3.0;
+        q.requires_grad_(true);
+        k.requires_grad_(true);
+        check_against_reference(
+            *norm, {{"q", q}, {"k", k}}, [&] { return flatten({norm->normalise(q, k)}); },
+            [&] { return flatten({norm->reference_normalise(q, k)}); });
+      }
+    }
+  }
+}
+
+TEST_CASE("every registered normaliser matches its reference and keeps its map kind's promises",
+          "[variants][parts]") {
+  const std::int64_t batch = 2, heads = 3;
+  for (const auto* entry : normaliser_registry().entries()) {
+    for (const auto& shape : kShapes) {
+      DYNAMIC_SECTION("normaliser " << entry->name << " " << shape.name) {
+        torch::manual_seed(13);
+        const AttentionSite site{/*layer=*/1, heads, /*head_dim=*/8, /*causal=*/false, shape.cross};
+        auto normaliser = entry->make(options_with("normaliser", entry->name), site);
+        normaliser->to(torch::kDouble);
+        perturb_parameters(*normaliser);
+        const auto allowed = random_allowed(batch, heads, shape.query_length, shape.key_length);
+        auto scores = torch::randn({batch, heads, shape.query_length, shape.key_length},
+                                   torch::kDouble) * 3.0;
+        scores.requires_grad_(true);
+        // As the pipeline hands them over: -inf where a pair may not attend.
+        const auto masked = [&] { return scores.masked_fill(allowed.logical_not(), -kInfinity); };
+        check_against_reference(
+            *normaliser, {{"scores", scores}},
+            [&]() -> Outputs { return {normaliser->normalise(masked())}; },
+            [&]() -> Outputs { return {normaliser->reference_normalise(masked())}; });
+        torch::NoGradGuard no_grad;
+        check_map_kind(normaliser->normalise(masked()), normaliser->map_kind(), allowed);
+        // The fast paths compute softmax plus sink logits only; they must say so truthfully.
+        if (normaliser->sink_logits().defined()) CHECK(normaliser->is_softmax());
+      }
+    }
+  }
+}
+
+TEST_CASE("every registered mixer matches its reference, gradients too", "[variants][parts]") {
+  const std::int64_t batch = 2, heads = 3, head_dim = 8, query_length = 10, key_length = 16;
+  for (const auto* entry : mixer_registry().entries()) {
+    DYNAMIC_SECTION("mixer " << entry->name) {
+      torch::manual_seed(13);
+      const AttentionSite site{/*layer=*/1, heads, head_dim, /*causal=*/false, /*cross=*/true,
+                               /*depth=*/2};
+      auto mixer = entry->make(options_with("mixer", entry->name), site);
+      mixer->to(torch::kDouble);
+      perturb_parameters(*mixer);
+      auto q = torch::randn({batch, heads, query_length, head_dim}, torch::kDouble);
+      auto k = torch::randn({batch, 1, key_length, head_dim}, torch::kDouble);
+      q.requires_grad_(true);
+      k.requires_grad_(true);
+      check_against_reference(
+          *mixer, {{"q", q}, {"k", k}}, [&] { return flatten(mixer->split(q, k)); },
+          [&] { return flatten(mixer->reference_split(q, k)); });
+      const auto pairs = mixer->split(q, k);
+      REQUIRE_FALSE(pairs.empty());
+      for (const auto& [q_c, k_c] : pairs) {  // each map's q and k as its score will see them
+        CHECK(q_c.sizes() == std::vector<std::int64_t>({batch, heads, query_length,
+                                                        mixer->score_dim(head_dim)}));
+        CHECK(k_c.sizes() == std::vector<std::int64_t>({batch, 1, key_length,
+                                                        mixer->score_dim(head_dim)}));
+      }
+      CHECK(mixer->single_map() == (pairs.size() == 1));
+
+      // One softmax map per pair, as leaves.
+      const auto allowed = random_allowed(batch, heads, query_length, key_length);
+      NamedInputs maps;
+      Outputs map_values;
+      for (std::size_t index = 0; index < pairs.size(); ++index) {
+        auto map = torch::softmax(torch::randn({batch, heads, query_length, key_length},
+                                               torch::kDouble)
+                                      .masked_fill(allowed.logical_not(), -kInfinity),
+                                  -1)
+                       .nan_to_num(0.0)
+                       .requires_grad_(true);
+        maps.push_back({"map " + std::to_string(index), map});
+        map_values.push_back(map);
+      }
+      check_against_reference(
+          *mixer, maps, [&]() -> Outputs { return {mixer->combine(map_values)}; },
+          [&]() -> Outputs { return {mixer->reference_combine(map_values)}; });
+      check_map_kind(mixer->combine(map_values).detach(),
+                     mixer->map_kind(MapKind::Distribution), allowed);
+
+      auto out = torch::randn({batch, heads, query_length, head_dim}, torch::kDouble);
+      out.requires_grad_(true);
+      check_against_reference(
+          *mixer, {{"out", out}}, [&]() -> Outputs { return {mixer->finish(out)}; },
+          [&]() -> Outputs { return {mixer->reference_finish(out)}; });
+    }
+  }
+}
+
+TEST_CASE("every registered output gate matches its reference, gradients too",
+          "[variants][parts]") {
+  // d_model unlike heads * head_dim, so that a gate reading the wrong width fails.
+  const std::int64_t batch = 2, heads = 3, head_dim = 4, d_model = 10;
+  for (const auto* entry : gate_registry().entries()) {
+    for (const auto& shape : kShapes) {
+      DYNAMIC_SECTION("gate " << entry->name << " " << shape.name) {
+        torch::manual_seed(13);
+        const AttentionSite site{/*layer=*/1, heads,      head_dim,           /*causal=*/false,
+                                 shape.cross, /*depth=*/0, d_model};
+        auto gate = entry->make(options_with("gate", entry->name), site);
+        gate->to(torch::kDouble);
+        perturb_parameters(*gate);
+        auto x = torch::randn({batch, shape.query_length, d_model}, torch::kDouble);
+        auto out = torch::randn({batch, heads, shape.query_length, head_dim}, torch::kDouble);
+        x.requires_grad_(true);
+        out.requires_grad_(true);
+        const auto reference = check_against_reference(
+            *gate, {{"x", x}, {"out", out}}, [&]() -> Outputs { return {gate->apply(x, out)}; },
+            [&]() -> Outputs { return {gate->reference_apply(x, out)}; });
+        // The model passes x only to a gate that says it reads it.
+        REQUIRE_FALSE(reference.expected.empty());
+        CHECK(reference.expected.front().defined() == gate->uses_input());
+        if (!gate->uses_input()) CHECK(torch::equal(gate->apply(torch::Tensor(), out), out));
+      }
+    }
+  }
+}
+
+namespace {
+
+// k or v [B,G,T,D] -> [B,H,T,D] head by head: query head h reads key/value head h / (H / G).
+torch::Tensor reference_expand(const torch::Tensor& x, std::int64_t heads) {
+  const auto group = heads / x.size(1);
+  std::vector<torch::Tensor> per_head;
+  for (std::int64_t head = 0; head < heads; ++head) per_head.push_back(x.select(1, head / group));
+  return torch::stack(per_head, /*dim=*/1);
+}
+
+// Soft-capping (Gemma 2): c·tanh(s / c), or s when c is inf.
+torch::Tensor reference_cap(const torch::Tensor& scores, double cap) {
+  return std::isinf(cap) ? scores : cap * torch::tanh(scores / cap);
+}
+
+// One map's masked scores from its q_c [B,H,Tq,d] and k_c [B,G,Tk,d]: QK-norm, rotations, score
+// against the shared keys, soft-cap, bias, mask and a score-dependent restriction.
+torch::Tensor reference_scores(const AttentionVariantImpl& variant, torch::Tensor q_c,
+                               torch::Tensor k_c) {
+  const auto query_length = q_c.size(2), key_length = k_c.size(2);
+  std::tie(q_c, k_c) = variant.qk_norm().reference_normalise(q_c, k_c);
+  std::tie(q_c, k_c) = variant.position().reference_rotate(q_c, k_c);
+  auto scores =
+      reference_cap(variant.score().reference_scores(q_c, reference_expand(k_c, q_c.size(1))),
+                    variant.softcap()) +
+      variant.position().reference_bias(query_length, key_length);  // [B,H,Tq,Tk]
+  const auto allowed = variant.pattern()
+                           .reference_allowed(query_length, key_length, variant.site().causal)
+                           .expand_as(scores);  // [B,H,Tq,Tk]
+  return variant.pattern().reference_restrict_scores(
+      scores.masked_fill(allowed.logical_not(), -kInfinity));
+}
+
+struct Reference {
+  torch::Tensor out, map, attended;  // attended: [B,H,Tq,Tk] bool, pairs with mass allowed
+};
+
+// The formula at the top of parts.h over the variant's parts' references, in double: q [B,H,Tq,D],
+// k and v [B,G,Tk,D], x [B,Tq,C].
+Reference reference_attention(const AttentionVariantImpl& variant, const torch::Tensor& q,
+                              const torch::Tensor& k, const torch::Tensor& v,
+                              const torch::Tensor& x) {
+  const auto& mixer = variant.mixer();
+  Outputs maps;
+  torch::Tensor attended;
+  for (const auto& [q_c, k_c] : mixer.reference_split(q, k)) {
+    const auto scores = reference_scores(variant, q_c, k_c);  // [B,H,Tq,Tk]
+    attended = attended.defined() ? attended.logical_or(scores.isfinite()) : scores.isfinite();
+    maps.push_back(variant.normaliser().reference_normalise(scores));
+  }
+  const auto map = mixer.reference_combine(maps);  // [B,H,Tq,Tk]
+  const auto out = mixer.reference_finish(torch::matmul(map, reference_expand(v, q.size(1))));
+  return {variant.gate().reference_apply(x, out), map, attended};
+}
+
+// Whether the chunked path computes this variant, from what its parts declare (parts.h): one
+// softmax-family map, over a pattern it can stream, with no trainable position bias (the chunked
+// path treats biases as constants). The others must take the plain path.
+bool chunked_computes(const AttentionVariantImpl& variant) {
+  const auto& pattern = variant.pattern();
+  if (pattern.depends_on_scores() && pattern.keep_largest() == 0) return false;
+  for (const auto& parameter : variant.position().parameters()) {
+    if (parameter.requires_grad()) return false;
+  }
+  return variant.normaliser().is_softmax() && variant.mixer().single_map();
+}
+
+// q [B,H,Tq,D], k and v [B,G,Tk,D], x [B,Tq,C] for a variant at a site.
+struct Inputs {
+  torch::Tensor q, k, v, x;
+  Inputs to(torch::Dtype dtype) const {
+    return {q.to(dtype), k.to(dtype), v.to(dtype), x.to(dtype)};
+  }
+};
+
+Inputs random_inputs(const AttentionVariantImpl& variant, std::int64_t batch,
+                     std::int64_t query_length, std::int64_t key_length) {
+  const auto& site = variant.site();
+  return {torch::randn({batch, site.heads, query_length, site.head_dim}),
+          torch::randn({batch, variant.kv_heads(), key_length, site.head_dim}),
+          torch::randn({batch, variant.kv_heads(), key_length, site.head_dim}),
+          torch::randn({batch, query_length, site.d_model})};
+}
+
+}  // namespace
+
+TEST_CASE("every registered variant matches the reference formula", "[variants]") {
+  // Four query heads, so that two key/value heads each serve a group of two.
+  const std::int64_t batch = 2, heads = 4, head_dim = 8, d_model = 6;
+  for (const auto& combination : all_combinations()) {
     for (const auto& shape : kShapes) {
       DYNAMIC_SECTION(combination.name() << " " << shape.name) {
         torch::manual_seed(7);
-        const auto options =
-            small_options(combination.score, combination.position, combination.pattern);
-        AttentionSite site{/*layer=*/1, heads, head_dim, combination.causal, shape.cross};
-        AttentionVariant variant(options, site);
-        auto q = torch::randn({batch, heads, shape.query_length, head_dim});
-        auto k = torch::randn({batch, heads, shape.key_length, head_dim});
-        auto v = torch::randn({batch, heads, shape.key_length, head_dim});
-        const auto expected = reference_attention(*variant, q.to(torch::kDouble),
-                                                  k.to(torch::kDouble), v.to(torch::kDouble));
+        const AttentionSite site{/*layer=*/1, heads,        head_dim, combination.causal,
+                                 shape.cross, /*depth=*/1, d_model};
+        AttentionVariant variant(combination.options(), site);
+        perturb_parameters(*variant);
+        const auto inputs = random_inputs(*variant, batch, shape.query_length, shape.key_length);
+        const auto& [q, k, v, x] = inputs;
+        const auto in_double = inputs.to(torch::kDouble);
+        const auto expected = reference_attention(*variant, in_double.q, in_double.k, in_double.v,
+                                                  in_double.x);
 
-        // The plain path in fp32 against the formula.
-        const auto got = variant->forward(q, k, v, /*need_probs=*/true);
-        CHECK(torch::allclose(got.probs.to(torch::kDouble), expected.probs, /*rtol=*/1e-5,
+        // The plain path in fp32 against the formula, and the map's promises.
+        const auto got = variant->forward(q, k, v, /*need_probs=*/true, x);
+        CHECK(torch::allclose(got.probs.to(torch::kDouble), expected.map, /*rtol=*/1e-5,
                               /*atol=*/1e-6));
         CHECK(torch::allclose(got.out.to(torch::kDouble), expected.out, /*rtol=*/1e-5,
-                              /*atol=*/1e-6));
-        CHECK(torch::allclose(got.probs.sum(-1),
-                              torch::ones({batch, heads, shape.query_length})));
+                              /*atol=*/1e-5));
         // Exactly zero mass wherever the pattern, causality or the top-k cut forbids.
-        const auto forbidden = expected.attended.logical_not();
-        CHECK(got.probs.masked_select(forbidden).abs().sum().item<double>() == 0.0);
+        check_map_kind(got.probs, variant->map_kind(), expected.attended);
         if (combination.causal) {
-          auto later = torch::triu(torch::ones({shape.query_length, shape.key_length}, torch::kBool),
-                                   /*diagonal=*/shape.key_length - shape.query_length + 1);
+          const auto later =
+              torch::triu(torch::ones({shape.query_length, shape.key_length}, torch::kBool),
+                          /*diagonal=*/shape.key_length - shape.query_length + 1);
           CHECK(got.probs.masked_select(later.expand_as(got.probs)).abs().max().item<double>() ==
                 0.0);
         }
 
-        // Without probabilities the chunked path runs (Tk > variant.chunk, materialise_max 0)
-        // and agrees.
-        REQUIRE(variant->uses_chunked_path(shape.query_length, shape.key_length));
-        const auto fast = variant->forward(q, k, v, /*need_probs=*/false);
+        // Without probabilities: the chunked path where the parts allow it (Tk > variant.chunk,
+        // materialise_max 0), else the fused or the plain path; all agree.
+        const bool chunked = chunked_computes(*variant);
+        CHECK(variant->uses_chunked_path(shape.query_length, shape.key_length) == chunked);
+        const auto fast = variant->forward(q, k, v, /*need_probs=*/false, x);
         CHECK_FALSE(fast.probs.defined());
         CHECK(torch::allclose(fast.out.to(torch::kDouble), expected.out, /*rtol=*/1e-5,
-                              /*atol=*/1e-6));
+                              /*atol=*/1e-5));
+        if (!chunked) CHECK_THROWS_AS(variant->forward_chunked(q, k, v, x), VariantError);
 
-        // In double the two paths agree to rounding.
+        // In double the plain path is the formula, and the chunked path agrees, to rounding.
         variant->to(torch::kDouble);
-        const auto qd = q.to(torch::kDouble), kd = k.to(torch::kDouble), vd = v.to(torch::kDouble);
-        CHECK(torch::allclose(variant->forward_chunked(qd, kd, vd),
-                              variant->forward_plain(qd, kd, vd).out, /*rtol=*/1e-10,
-                              /*atol=*/1e-12));
+        const auto plain = variant->forward_plain(in_double.q, in_double.k, in_double.v,
+                                                  in_double.x);
+        CHECK(torch::allclose(plain.probs, expected.map, /*rtol=*/1e-10, /*atol=*/1e-12));
+        CHECK(torch::allclose(plain.out, expected.out, /*rtol=*/1e-10, /*atol=*/1e-12));
+        if (chunked) {
+          CHECK(torch::allclose(
+              variant->forward_chunked(in_double.q, in_double.k, in_double.v, in_double.x),
+              plain.out, /*rtol=*/1e-10, /*atol=*/1e-12));
+        }
       }
     }
   }
@@ -217,7 +539,7 @@ TEST_CASE("every registered variant matches the reference formula", "[variants]"
 namespace {
 
 // Directional finite difference of L = sum(out * weights) along a random direction, against the
-// analytic gradient, for one input (q, k, v or a parameter) modified in place.
+// analytic gradient, for one input (q, k, v, x or a parameter) modified in place.
 void check_directional_derivative(const std::function<torch::Tensor()>& loss, torch::Tensor input,
                                   const torch::Tensor& analytic_grad, const std::string& label) {
   const double step = 1e-6;
@@ -238,47 +560,63 @@ void check_directional_derivative(const std::function<torch::Tensor()>& loss, to
   CHECK(std::abs(numeric - analytic) <= 1e-6 * std::max(1.0, std::abs(analytic)));
 }
 
+// Every input and trainable parameter of L = sum(out * weights) against finite differences.
+void check_gradients(AttentionVariantImpl& variant, const Inputs& inputs,
+                     const std::function<torch::Tensor()>& loss) {
+  loss().backward();
+  check_directional_derivative(loss, inputs.q, inputs.q.grad().clone(), "q");
+  check_directional_derivative(loss, inputs.k, inputs.k.grad().clone(), "k");
+  check_directional_derivative(loss, inputs.v, inputs.v.grad().clone(), "v");
+  if (variant.uses_gate_input()) {
+    check_directional_derivative(loss, inputs.x, inputs.x.grad().clone(), "x");
+  }
+  for (auto& named : variant.named_parameters()) {
+    if (!named.value().requires_grad()) continue;  // a fixed sink logit, say
+    check_directional_derivative(loss, named.value(), named.value().grad().clone(), named.key());
+  }
+}
+
 }  // namespace
 
 TEST_CASE("finite-difference gradients through the plain and the chunked path",
           "[variants][gradients]") {
-  const std::int64_t heads = 2, length = 8, head_dim = 4;
-  for (const auto& combination : valid_combinations()) {
+  const std::int64_t heads = 4, length = 8, head_dim = 4, d_model = 5;
+  for (const auto& combination : all_combinations()) {
     for (const std::string path : {"plain", "chunked"}) {
       DYNAMIC_SECTION(combination.name() << " " << path) {
         torch::manual_seed(11);
-        auto options = small_options(combination.score, combination.position, combination.pattern);
+        auto options = combination.options();
         options.set("chunk", std::int64_t{3});
         options.set("block", std::int64_t{2});
         options.set("window", std::int64_t{2});
         options.set("stride", std::int64_t{2});
         options.set("topk", std::int64_t{3});
         AttentionVariant variant(options, AttentionSite{/*layer=*/0, heads, head_dim,
-                                                         combination.causal, /*cross=*/false});
+                                                         combination.causal, /*cross=*/false,
+                                                         /*depth=*/0, d_model});
         variant->to(torch::kDouble);
-        const auto shape = std::vector<std::int64_t>{1, heads, length, head_dim};
-        auto q = torch::randn(shape, torch::kDouble).requires_grad_(true);
-        auto k = torch::randn(shape, torch::kDouble).requires_grad_(true);
-        auto v = torch::randn(shape, torch::kDouble).requires_grad_(true);
-        const auto weights = torch::randn(shape, torch::kDouble);
-        auto loss = [&] {
-          auto out = path == "plain" ? variant->forward_plain(q, k, v).out
-                                     : variant->forward_chunked(q, k, v);
-          return (out * weights).sum();
-        };
-        loss().backward();
-        check_directional_derivative(loss, q, q.grad().clone(), "q");
-        check_directional_derivative(loss, k, k.grad().clone(), "k");
-        check_directional_derivative(loss, v, v.grad().clone(), "v");
-        for (auto& named : variant->named_parameters()) {
-          check_directional_derivative(loss, named.value(), named.value().grad().clone(),
-                                       named.key());
+        perturb_parameters(*variant);
+        auto inputs = random_inputs(*variant, 1, length, length).to(torch::kDouble);
+        for (auto* input : {&inputs.q, &inputs.k, &inputs.v, &inputs.x}) {
+          input->requires_grad_(true);
+        }
+        const auto weights = torch::randn({1, heads, length, head_dim}, torch::kDouble);
+        const auto& [q, k, v, x] = inputs;
+        if (path == "plain") {
+          check_gradients(*variant, inputs, [&] {
+            return (variant->forward_plain(q, k, v, x).out * weights).sum();
+          });
+        } else if (chunked_computes(*variant)) {
+          check_gradients(*variant, inputs, [&] {
+            return (variant->forward_chunked(q, k, v, x) * weights).sum();
+          });
+        } else {
+          CHECK_THROWS_AS(variant->forward_chunked(q, k, v, x), VariantError);
         }
       }
     }
   }
 }
-
 TEST_CASE("additive scores are computed in chunks and match the 5-D formula", "[variants]") {
   torch::manual_seed(5);
   // Tk x A large enough that a [B,H,rows,Tk,A] chunk holds only a few query rows.
@@ -433,6 +771,226 @@ TEST_CASE("bigbird's layout is exactly the configured blocks", "[variants]") {
   }
 }
 
+
+namespace {
+
+std::shared_ptr<Position> t5_with_bucket_table(std::int64_t heads, bool causal) {
+  auto options = small_options("scaled", "t5", "full");
+  options.set("t5_buckets", std::int64_t{32});  // T5's defaults
+  options.set("t5_max_distance", std::int64_t{128});
+  auto t5 = position_registry().at("t5").make(options, AttentionSite{0, heads, 8, causal, false});
+  // Entry (bucket b, head h) = b + 100 h, so that the bias reads back each pair's bucket.
+  torch::NoGradGuard no_grad;
+  const auto buckets = torch::arange(32, torch::kFloat).unsqueeze(1);  // [32,1]
+  t5->named_parameters()["table"].copy_(buckets + 100.0 * torch::arange(heads, torch::kFloat));
+  return t5;
+}
+
+}  // namespace
+
+TEST_CASE("T5 buckets are those of T5's _relative_position_bucket, beyond max_distance too",
+          "[variants][t5]") {
+  // Relative distance j - i -> bucket with 32 buckets and max_distance 128, worked by hand from
+  // T5's _relative_position_bucket (Raffel et al. 2020), n = i - j. Bidirectional: 16 buckets a
+  // side, keys after the query (n < 0) from 16; exact below 8, then 8 + floor(log(|n| / 8) /
+  // log(128 / 8) * 8), at most 15: |n| = 20 -> 8 + floor(2.64) = 10, 63 -> 8 + floor(5.96) = 13,
+  // 64 -> 14, 100 -> 8 + floor(7.29) = 15. Causal: n = max(n, 0), exact below 16, then
+  // 16 + floor(log(n / 16) / log(128 / 16) * 16), at most 31: 20 -> 17, 64 -> 26, 100 -> 30.
+  struct Expected {
+    std::int64_t relative, bidirectional, causal;
+  };
+  const std::vector<Expected> expected = {
+      {-300, 15, 31}, {-128, 15, 31}, {-127, 15, 31}, {-100, 15, 30}, {-64, 14, 26},
+      {-63, 13, 26},  {-32, 12, 21},  {-31, 11, 21},  {-20, 10, 17},  {-16, 10, 16},
+      {-15, 9, 15},   {-8, 8, 8},     {-7, 7, 7},     {-1, 1, 1},     {0, 0, 0},
+      {1, 17, 0},     {7, 23, 0},     {8, 24, 0},     {16, 26, 0},    {20, 26, 0},
+      {32, 28, 0},    {64, 30, 0},    {100, 31, 0},   {127, 31, 0},   {128, 31, 0},
+      {300, 31, 0}};
+  const std::int64_t heads = 2, length = 301;
+  for (const bool causal : {false, true}) {
+    DYNAMIC_SECTION((causal ? "causal" : "bidirectional")) {
+      const auto bias = t5_with_bucket_table(heads, causal)->bias(length, length, torch::kDouble);
+      REQUIRE(bias.sizes() == std::vector<std::int64_t>({heads, length, length}));
+      for (const auto& pair : expected) {
+        // Query 0 reaches keys after it, the last query keys before it.
+        const std::int64_t query = pair.relative >= 0 ? 0 : length - 1;
+        for (std::int64_t head = 0; head < heads; ++head) {
+          INFO("j - i = " << pair.relative << ", head " << head);
+          CHECK(bias[head][query][query + pair.relative].item<double>() ==
+                (causal ? pair.causal : pair.bidirectional) + 100.0 * head);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("a T5 bias is trained: forward() takes the plain path and its gradient reaches the table",
+          "[variants][t5]") {
+  for (const std::int64_t materialise_max : {0, 256}) {  // chunked lengths, fused lengths
+    DYNAMIC_SECTION("materialise_max " << materialise_max) {
+      torch::manual_seed(9);
+      auto options = small_options("scaled", "t5", "full");
+      options.set("materialise_max", materialise_max);
+      AttentionVariant variant(options, AttentionSite{0, 2, 8, /*causal=*/true, /*cross=*/false});
+      const auto inputs = random_inputs(*variant, 1, 16, 16);
+      CHECK_FALSE(variant->uses_chunked_path(16, 16));
+      CHECK(variant->path_for(16, 16, inputs.q.options()) == AttentionPath::Plain);
+      CHECK_THROWS_AS(variant->forward_chunked(inputs.q, inputs.k, inputs.v), VariantError);
+      const auto weights = torch::randn({1, 2, 16, 8});
+      (variant->forward(inputs.q, inputs.k, inputs.v).out * weights).sum().backward();
+      const auto table = variant->named_parameters()["position.table"];
+      REQUIRE(table.grad().defined());
+      const auto through_forward = table.grad().clone();
+      CHECK(through_forward.abs().max().item<double>() > 0.0);
+      table.mutable_grad() = torch::Tensor();
+      (variant->forward_plain(inputs.q, inputs.k, inputs.v).out * weights).sum().backward();
+      CHECK(torch::allclose(through_forward, table.grad()));
+    }
+  }
+}
+
+namespace {
+
+// λ of a differential mixer with its learned vectors at 0, where λ = λ_init, read from the map it
+// combines: A_1 - λ A_2 with both maps all ones.
+double initial_lambda(std::int64_t depth) {
+  auto mixer = mixer_registry().at("differential").make(
+      options_with("mixer", "differential"),
+      AttentionSite{0, 2, 8, /*causal=*/true, /*cross=*/false, depth});
+  torch::NoGradGuard no_grad;
+  for (auto& named : mixer->named_parameters()) {
+    if (named.key().rfind("lambda_", 0) == 0) named.value().zero_();
+  }
+  const auto ones = torch::ones({1, 2, 3, 3});
+  return 1.0 - mixer->combine({ones, ones}).mean().item<double>();
+}
+
+}  // namespace
+
+TEST_CASE("differential attention: λ_init by depth, a signed map, the plain path", "[variants]") {
+  // Ye et al. 2024: λ_init = 0.8 - 0.6 exp(-0.3 (l - 1)) for layer l = depth + 1.
+  CHECK(initial_lambda(0) == Approx(0.2).epsilon(1e-6));
+  CHECK(initial_lambda(1) == Approx(0.8 - 0.6 * std::exp(-0.3)).epsilon(1e-6));
+  CHECK(initial_lambda(5) == Approx(0.8 - 0.6 * std::exp(-1.5)).epsilon(1e-6));
+
+  torch::manual_seed(4);
+  auto options = options_with("mixer", "differential");
+  options.set("pattern", std::string("local"));
+  AttentionVariant variant(options, AttentionSite{0, 2, 8, /*causal=*/true, /*cross=*/false});
+  CHECK(variant->map_kind() == MapKind::Signed);
+  const auto inputs = random_inputs(*variant, 2, 16, 16);
+  const auto map = variant->forward(inputs.q * 2.0, inputs.k, inputs.v, /*need_probs=*/true).probs;
+  CHECK(map.min().item<double>() < 0.0);  // common-mode attention cancels
+  CHECK_FALSE(variant->uses_chunked_path(16, 16));
+  CHECK(variant->path_for(16, 16, inputs.q.options()) == AttentionPath::Plain);
+  CHECK_THROWS_AS(variant->forward_chunked(inputs.q, inputs.k, inputs.v), VariantError);
+}
+
+TEST_CASE("differential attention refuses an odd head dimension, naming variant.mixer",
+          "[variants]") {
+  const auto options = options_with("mixer", "differential");
+  CHECK_THROWS_WITH(validate_heads(options, /*heads=*/2, /*head_dim=*/5),
+                    Catch::Contains("variant.mixer"));
+  CHECK_THROWS_WITH(AttentionVariant(options, AttentionSite{0, 2, 5, true, false}),
+                    Catch::Contains("variant.mixer"));
+  CHECK_NOTHROW(validate_heads(options, 2, 6));
+}
+
+TEST_CASE("softmax with a sink: a query with no key attends to nothing; a fixed sink stays 0",
+          "[variants]") {
+  // Causal with more queries than keys: queries 0 and 1 sit before every key.
+  const std::int64_t heads = 2, query_length = 6, key_length = 4, head_dim = 4;
+  for (const bool learned : {true, false}) {
+    DYNAMIC_SECTION("sink_learned " << learned) {
+      torch::manual_seed(6);
+      auto options = options_with("normaliser", "sink");
+      options.set("sink_learned", learned);
+      AttentionVariant variant(options, AttentionSite{0, heads, head_dim, true, false});
+      auto q = torch::randn({1, heads, query_length, head_dim}).requires_grad_(true);
+      auto k = torch::randn({1, heads, key_length, head_dim}).requires_grad_(true);
+      auto v = torch::randn({1, heads, key_length, head_dim}).requires_grad_(true);
+      const auto got = variant->forward(q, k, v, /*need_probs=*/true);
+      CHECK(variant->map_kind() == MapKind::Partial);
+      CHECK(got.probs.narrow(2, 0, 2).abs().max().item<double>() == 0.0);
+      CHECK(got.out.narrow(2, 0, 2).abs().max().item<double>() == 0.0);
+      got.out.sum().backward();
+      for (const auto& tensor : {got.probs, got.out, q.grad(), k.grad(), v.grad()}) {
+        CHECK_FALSE(tensor.isnan().any().item<bool>());
+      }
+      const auto sink = variant->named_parameters()["normaliser.logits"];
+      CHECK(sink.requires_grad() == learned);
+      CHECK(sink.grad().defined() == learned);
+      if (!learned) {
+        // Softmax off by one: exp(s_ij) / (1 + sum_l exp(s_il)).
+        CHECK(sink.abs().max().item<double>() == 0.0);
+        const auto scores = torch::matmul(q, k.transpose(-2, -1)).detach() / std::sqrt(4.0);
+        const auto later = torch::triu(torch::ones({query_length, key_length}, torch::kBool),
+                                       /*diagonal=*/key_length - query_length + 1);
+        const auto weights = torch::exp(scores).masked_fill(later, 0.0);
+        CHECK(torch::allclose(got.probs, weights / (1.0 + weights.sum(-1, /*keepdim=*/true))));
+      }
+    }
+  }
+}
+
+TEST_CASE("sigmoid attention: bias -ln n by default, rows not normalised", "[variants]") {
+  for (const double offset : {0.0, 0.5}) {
+    auto options = options_with("normaliser", "sigmoid");
+    options.set("sigmoid_offset", offset);
+    auto sigmoid = normaliser_registry().at("sigmoid").make(options,
+                                                            AttentionSite{0, 1, 4, false, false});
+    CHECK(sigmoid->map_kind() == MapKind::Unnormalised);
+    for (const std::int64_t keys : {1, 7, 64}) {
+      INFO("offset " << offset << ", n = " << keys);
+      // Scores of 0: sigmoid(-ln n + offset) = 1 / (1 + n e^-offset).
+      const auto map = sigmoid->normalise(torch::zeros({1, 1, 2, keys}, torch::kDouble));
+      CHECK(torch::allclose(map, torch::full_like(map, 1.0 / (1.0 + keys * std::exp(-offset)))));
+    }
+  }
+  AttentionVariant variant(options_with("normaliser", "sigmoid"),
+                           AttentionSite{0, 2, 4, /*causal=*/false, /*cross=*/false});
+  CHECK_FALSE(variant->uses_chunked_path(16, 16));
+  CHECK(variant->path_for(16, 16, torch::kFloat) == AttentionPath::Plain);
+}
+
+TEST_CASE("shared key/value heads: G = H is the default; G < H repeats each for its group",
+          "[variants]") {
+  const std::int64_t batch = 2, heads = 4, length = 16, head_dim = 8;
+  Combination combination{"scaled", "alibi", "local", /*causal=*/true};
+  combination.qk_norm = "rms";  // per-head slopes and a norm of each key/value head
+  const auto build = [&](std::int64_t kv_heads) {
+    torch::manual_seed(5);
+    auto options = combination.options();
+    options.set("kv_heads", kv_heads);
+    return AttentionVariant(options, AttentionSite{0, heads, head_dim, true, false});
+  };
+  auto one_per_head = build(0);
+  CHECK(one_per_head->kv_heads() == heads);
+  torch::manual_seed(8);
+  const auto q = torch::randn({batch, heads, length, head_dim});
+  const auto k = torch::randn({batch, heads, length, head_dim});
+  const auto v = torch::randn({batch, heads, length, head_dim});
+  const auto expected = one_per_head->forward(q, k, v, /*need_probs=*/true);
+  const auto same = build(heads)->forward(q, k, v, /*need_probs=*/true);
+  CHECK(torch::equal(same.out, expected.out));
+  CHECK(torch::equal(same.probs, expected.probs));
+  for (const std::int64_t kv_heads : {1, 2}) {
+    DYNAMIC_SECTION("kv_heads " << kv_heads) {
+      auto shared = build(kv_heads);
+      const auto shared_k = k.narrow(1, 0, kv_heads), shared_v = v.narrow(1, 0, kv_heads);
+      // Query heads h reads key/value head h / (H / G): heads 0..H/G-1 the first, and so on.
+      const auto repeated_k = shared_k.repeat_interleave(heads / kv_heads, /*dim=*/1);
+      const auto repeated_v = shared_v.repeat_interleave(heads / kv_heads, /*dim=*/1);
+      const auto plain = one_per_head->forward(q, repeated_k, repeated_v, /*need_probs=*/true);
+      const auto got = shared->forward(q, shared_k, shared_v, /*need_probs=*/true);
+      CHECK(torch::allclose(got.out, plain.out, /*rtol=*/1e-6, /*atol=*/1e-7));
+      CHECK(torch::allclose(got.probs, plain.probs, /*rtol=*/1e-6, /*atol=*/1e-7));
+      REQUIRE(shared->uses_chunked_path(length, length));
+      CHECK(torch::allclose(shared->forward(q, shared_k, shared_v).out, plain.out, 1e-5, 1e-6));
+    }
+  }
+}
+
 TEST_CASE("incompatible parts are rejected", "[variants]") {
   // RoPE encodes i - j only through a dot product of q and k.
   try {
@@ -442,6 +1000,16 @@ TEST_CASE("incompatible parts are rejected", "[variants]") {
     CHECK_THAT(error.what(), Catch::Contains("variant.position"));
     CHECK_THAT(error.what(), Catch::Contains("rope"));
     CHECK_THAT(error.what(), Catch::Contains("additive"));
+  }
+  // Sigmoid rows are not distributions: top-k's sparse softmax has nothing to keep.
+  auto sigmoid_topk = small_options("scaled", "none", "topk");
+  sigmoid_topk.set("normaliser", std::string("sigmoid"));
+  try {
+    validate(sigmoid_topk);
+    FAIL("accepted top-k with sigmoid attention");
+  } catch (const VariantError& error) {
+    CHECK_THAT(error.what(), Catch::Contains("variant.pattern"));
+    CHECK_THAT(error.what(), Catch::Contains("variant.normaliser = 'sigmoid'"));
   }
   // Every position combines with every dot-product score and pattern.
   for (const auto* position : position_registry().entries()) {
@@ -470,23 +1038,59 @@ TEST_CASE("length-dependent errors name the key", "[variants]") {
   CHECK_THROWS_WITH(AttentionVariant(rope, site), Catch::Contains("variant.rope_fraction"));
 }
 
+namespace {
+
+template <typename RegistryType>
+std::pair<std::string, std::vector<std::string>> stage_names(const RegistryType& registry) {
+  std::vector<std::string> names;
+  for (const auto* entry : registry.entries()) names.push_back(entry->name);
+  return {registry.kind(), names};
+}
+
+}  // namespace
+
 TEST_CASE("unknown variant names fail and list the registered ones", "[variants]") {
-  for (const std::string kind : {"score", "position", "pattern"}) {
-    DYNAMIC_SECTION(kind) {
+  for (const auto& [stage, names] :
+       {stage_names(score_registry()), stage_names(position_registry()),
+        stage_names(pattern_registry()), stage_names(qk_norm_registry()),
+        stage_names(normaliser_registry()), stage_names(mixer_registry()),
+        stage_names(gate_registry())}) {
+    DYNAMIC_SECTION(stage) {
       auto options = small_options("scaled", "none", "full");
-      options.set(kind, std::string("softmax-of-doom"));
+      options.set(stage, std::string("softmax-of-doom"));
       try {
         validate(options);
-        FAIL("validate accepted an unknown " << kind);
+        FAIL("validate accepted an unknown " << stage);
       } catch (const std::invalid_argument& error) {
         const std::string message = error.what();
-        CHECK_THAT(message, Catch::Contains("variant." + kind));
+        CHECK_THAT(message, Catch::Contains("variant." + stage));
         CHECK_THAT(message, Catch::Contains("softmax-of-doom"));
-        CHECK_THAT(message, Catch::Contains(kind == "score" ? "scaled" : kind == "position" ? "rope"
-                                                                                          : "bigbird"));
+        for (const auto& name : names) CHECK_THAT(message, Catch::Contains(name));
       }
     }
   }
+}
+
+TEST_CASE("key/value heads must divide the heads, naming variant.kv_heads", "[variants]") {
+  for (const std::int64_t kv_heads : {3, 8}) {  // 4 heads: not a divisor, more than the heads
+    auto options = small_options("scaled", "none", "full");
+    options.set("kv_heads", kv_heads);
+    CHECK_THROWS_WITH(validate_heads(options, /*heads=*/4, /*head_dim=*/8),
+                      Catch::Contains("variant.kv_heads"));
+    CHECK_THROWS_WITH(AttentionVariant(options, AttentionSite{0, 4, 8, true, false}),
+                      Catch::Contains("variant.kv_heads"));
+  }
+}
+
+TEST_CASE("a part's own refusals are reached by validate_heads, naming the key", "[variants]") {
+  // What only a part's factory checks is still refused before a model is built.
+  auto t5 = small_options("scaled", "t5", "full");
+  t5.set("t5_buckets", std::int64_t{32});
+  t5.set("t5_max_distance", std::int64_t{16});  // inside the exact buckets
+  CHECK_THROWS_WITH(validate_heads(t5, 4, 8), Catch::Contains("variant.t5_max_distance"));
+  auto rope = small_options("scaled", "rope", "full");
+  rope.set("rope_fraction", 0.1);  // rotates nothing of 8 dimensions
+  CHECK_THROWS_WITH(validate_heads(rope, 4, 8), Catch::Contains("variant.rope_fraction"));
 }
 
 TEST_CASE("the chunked path runs without probabilities beyond one tile", "[variants]") {

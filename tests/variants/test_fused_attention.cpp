@@ -1,18 +1,18 @@
 // The fused head-by-head CPU path against the plain path: outputs and gradients for
-// every combination of parts it serves, self- and cross-attention, inputs laid out as views of
-// one fused projection (as the model passes them), queries with no allowed key, and which
-// combinations it serves at all.
+// every combination of parts it serves, self- and cross-attention, with soft-capping, a sink and
+// shared key/value heads, inputs laid out as views of one fused projection (as the model passes
+// them), queries with no allowed key, and which combinations it serves at all.
 #include <catch2/catch.hpp>
 
 #include <ATen/Parallel.h>
 
+#include "tests/variants/fast_path_test_support.h"
 #include "tests/variants/variant_test_support.h"
 #include "variants/attention_variant.h"
 #include "variants/fused_attention.h"
 
 using namespace attnlab::variants;
-using attnlab::variants::testing::small_options;
-using attnlab::variants::testing::valid_combinations;
+using namespace attnlab::variants::testing;
 
 namespace {
 
@@ -35,6 +35,11 @@ Inputs fused_projection_inputs(std::int64_t batch, std::int64_t heads, std::int6
   return inputs;
 }
 
+PathResult run_fused(AttentionVariant& variant, AttentionInputs& inputs) {
+  return run_path(variant, inputs,
+                  [&] { return variant->forward_fused(inputs.q, inputs.k, inputs.v); });
+}
+
 }  // namespace
 
 TEST_CASE("the fused path agrees with the plain path in outputs and gradients",
@@ -54,7 +59,10 @@ TEST_CASE("the fused path agrees with the plain path in outputs and gradients",
         auto q = torch::randn({batch, heads, queries, head_dim}).requires_grad_(true);
         auto k = torch::randn({batch, heads, keys, head_dim}).requires_grad_(true);
         auto v = torch::randn({batch, heads, keys, head_dim}).requires_grad_(true);
-        const bool served = combination.score != "additive" && combination.pattern != "topk";
+        // Not served: scores other than `scale * q·k`, score-dependent patterns, and a learned
+        // position bias (T5's), which needs autograd through the bias.
+        const bool served = combination.score != "additive" && combination.pattern != "topk" &&
+                            combination.position != "t5";
         REQUIRE(variant->uses_fused_path(q, k, v) == served);
         // A `return` here would hide the later sections from Catch; the rest is skipped instead.
         const auto weights = torch::randn({batch, heads, queries, head_dim});
@@ -139,4 +147,55 @@ TEST_CASE("the fused path is for CPU float32 only", "[variants][fused]") {
   // Other dtypes run the plain path through forward_fused, with the same result.
   CHECK(torch::allclose(variant->forward_fused(doubles, doubles, doubles),
                         variant->forward_plain(doubles, doubles, doubles).out));
+}
+
+TEST_CASE("the fused path agrees with the plain path with soft-capping, sinks and shared kv heads",
+          "[variants][fused]") {
+  at::set_num_threads(2);  // heads split across threads
+  // ALiBi: the cap must bite before the bias; cross-attention: more queries than keys.
+  const auto cases = fast_path_cases({{"scaled", "none", "full", /*causal=*/true},
+                                      {"scaled", "alibi", "full", /*causal=*/true},
+                                      {"dot", "rope", "local", /*causal=*/false},
+                                      {"scaled", "alibi", "strided", /*causal=*/true},
+                                      {"scaled", "none", "full", false, /*cross=*/true}});
+  for (const auto& combination : cases) {
+    DYNAMIC_SECTION(combination.name()) {
+      torch::manual_seed(6);
+      auto variant = make_variant(combination, torch::kFloat);
+      // Two row blocks, the last one partial.
+      const std::int64_t keys = kFusedRowBlock + 8;
+      const std::int64_t queries = combination.cross ? kFusedRowBlock + 24 : keys;
+      auto inputs = random_inputs(combination, /*batch=*/2, queries, keys, torch::kFloat);
+      REQUIRE(variant->uses_fused_path(inputs.q, inputs.k, inputs.v));
+      check_against_plain(run_fused(variant, inputs), run_plain(variant, inputs), 1e-5, 1e-6,
+                          1e-4, 1e-5);
+    }
+  }
+}
+
+TEST_CASE("under a sink, a query with no allowed key gives its whole mass to the sink on the fused "
+          "path",
+          "[variants][fused]") {
+  torch::manual_seed(7);
+  const auto combination = sink_case({"scaled", "alibi", "full", /*causal=*/true}, 2, kBitingCap);
+  auto variant = make_variant(combination, torch::kFloat);
+  // Query i sits at position i - 68: the first row block sees no key at all, the second one only
+  // from its fifth row on.
+  const std::int64_t queries = kFusedRowBlock + 16, keys = 12;
+  auto inputs = random_inputs(combination, /*batch=*/2, queries, keys, torch::kFloat);
+  REQUIRE(variant->uses_fused_path(inputs.q, inputs.k, inputs.v));
+  check_empty_rows_under_sink(run_fused(variant, inputs), run_plain(variant, inputs),
+                              queries - keys, 1e-5, 1e-6, 1e-4, 1e-5);
+}
+
+TEST_CASE("the sink logits' gradient on the fused path matches finite differences",
+          "[variants][fused]") {
+  torch::manual_seed(8);
+  const auto combination = sink_case({"scaled", "none", "local", /*causal=*/true}, 1, kBitingCap);
+  auto variant = make_variant(combination, torch::kFloat);
+  auto inputs = random_inputs(combination, /*batch=*/2, 20, 20, torch::kFloat);
+  // In float32: a wide step, a loose tolerance.
+  check_sink_gradient(
+      variant, inputs, [&] { return variant->forward_fused(inputs.q, inputs.k, inputs.v); },
+      /*step=*/1e-2, /*epsilon=*/2e-3, /*margin=*/1e-4);
 }

@@ -22,7 +22,8 @@ class HeadGate : public OutputGate {
     return out * gate.transpose(1, 2).unsqueeze(-1);                  // [B,H,T,D]
   }
   torch::Tensor reference_apply(const torch::Tensor& x, const torch::Tensor& out) const override {
-    const auto weight = projection_->weight.to(torch::kDouble), bias = projection_->bias.to(torch::kDouble);
+    const auto weight = projection_->weight.to(torch::kDouble);  // [H,C]
+    const auto bias = projection_->bias.to(torch::kDouble);      // [H]
     const auto logits = torch::einsum("btc,hc->bht", {x, weight}) + bias.view({1, -1, 1});
     return out * (1.0 / (1.0 + torch::exp(-logits))).unsqueeze(-1);
   }

@@ -1,9 +1,9 @@
-// Differential attention (Ye et al. 2024, "Differential Transformer"): each head's q and k are split
-// into halves of d = D/2, each pair forms its own map, and the second is subtracted:
+// Differential attention (Ye et al. 2024, "Differential Transformer"): each head's q and k are
+// split into halves of d = D/2, each pair forms its own map, and the second is subtracted:
 //   A = normalise(s(Q1, K1)) - λ normalise(s(Q2, K2)),
 //   λ = exp(λq1·λk1) - exp(λq2·λk2) + λ_init,   λ_init = 0.8 - 0.6 exp(-0.3 depth),
-// with λq*, λk* in R^d learned per layer (initialised N(0, 0.1²)) and depth the block's index in its
-// stack (from 0). The head output A·v (v keeps all D dimensions) is normalised per head with
+// with λq*, λk* in R^d learned per layer (initialised N(0, 0.1²)) and depth the block's index in
+// its stack (from 0). The head output A·v (v keeps all D dimensions) is normalised per head with
 // RMSNorm (a learned scale per dimension, shared by the heads) and multiplied by 1 - λ_init. The
 // map is signed: common-mode attention cancels.
 //
@@ -20,7 +20,8 @@ constexpr double kEpsilon = 1e-5;
 class DifferentialMixer : public Mixer {
  public:
   explicit DifferentialMixer(const AttentionSite& site)
-      : half_(site.head_dim / 2), lambda_init_(0.8 - 0.6 * std::exp(-0.3 * static_cast<double>(site.depth))) {
+      : half_(site.head_dim / 2),
+        lambda_init_(0.8 - 0.6 * std::exp(-0.3 * static_cast<double>(site.depth))) {
     auto init = [&] { return torch::randn({half_}) * 0.1; };  // [d]
     lambda_q1_ = register_parameter("lambda_q1", init());
     lambda_k1_ = register_parameter("lambda_k1", init());
@@ -31,8 +32,8 @@ class DifferentialMixer : public Mixer {
 
   std::int64_t score_dim(std::int64_t head_dim) const override { return head_dim / 2; }
 
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> split(const torch::Tensor& q,
-                                                             const torch::Tensor& k) const override {
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> split(
+      const torch::Tensor& q, const torch::Tensor& k) const override {
     return {{q.narrow(-1, 0, half_), k.narrow(-1, 0, half_)},
             {q.narrow(-1, half_, half_), k.narrow(-1, half_, half_)}};
   }
@@ -46,6 +47,12 @@ class DifferentialMixer : public Mixer {
     return normalised * scale * (1.0 - lambda_init_);  // [B,H,Tq,D]
   }
 
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> reference_split(
+      const torch::Tensor& q, const torch::Tensor& k) const override {
+    // Q = [Q1 Q2], K = [K1 K2] along the head dimension.
+    const auto q_halves = q.chunk(2, /*dim=*/-1), k_halves = k.chunk(2, /*dim=*/-1);
+    return {{q_halves[0], k_halves[0]}, {q_halves[1], k_halves[1]}};
+  }
   torch::Tensor reference_combine(const std::vector<torch::Tensor>& maps) const override {
     auto dot = [](const torch::Tensor& a, const torch::Tensor& b) {
       return (a.to(torch::kDouble) * b.to(torch::kDouble)).sum();
@@ -56,7 +63,8 @@ class DifferentialMixer : public Mixer {
   }
   torch::Tensor reference_finish(const torch::Tensor& out) const override {
     const double dims = static_cast<double>(out.size(-1));
-    const auto root_mean_square = torch::sqrt((out * out).sum(-1, /*keepdim=*/true) / dims + kEpsilon);
+    const auto root_mean_square =
+        torch::sqrt((out * out).sum(-1, /*keepdim=*/true) / dims + kEpsilon);
     return out / root_mean_square * norm_scale_.to(torch::kDouble) * (1.0 - lambda_init_);
   }
 

@@ -15,7 +15,8 @@ class SoftmaxNormaliser : public Normaliser {
     auto map = torch::softmax(scores, /*dim=*/-1);  // [B,H,Tq,Tk]
     // A query with no allowed key (possible in some sparse cross layouts) attends to nothing
     // instead of producing NaN; its row's max is -inf.
-    const auto empty = scores.amax(-1, /*keepdim=*/true).eq(-std::numeric_limits<double>::infinity());
+    const auto empty =
+        scores.amax(-1, /*keepdim=*/true).eq(-std::numeric_limits<double>::infinity());
     return map.masked_fill(empty, 0.0);
   }
   torch::Tensor reference_normalise(const torch::Tensor& scores) const override {

@@ -39,8 +39,7 @@ class T5Position : public Position {
   T5Position(const AttentionSite& site, std::int64_t buckets, std::int64_t max_distance)
       : bidirectional_(!site.causal),
         buckets_(buckets),
-        max_distance_(max_distance),
-        heads_(site.heads) {
+        max_distance_(max_distance) {
     // T5 draws its table from N(0, 1/d_model).
     const double std = 1.0 / std::sqrt(static_cast<double>(site.heads * site.head_dim));
     table_ = register_parameter("table", torch::randn({buckets, site.heads}) * std);  // [K,H]
@@ -50,7 +49,8 @@ class T5Position : public Position {
 
   torch::Tensor bias_at(const torch::Tensor& query_positions, const torch::Tensor& key_positions,
                         const torch::TensorOptions& options) override {
-    const auto relative = key_positions.unsqueeze(-2) - query_positions.view({1, -1, 1});  // [1|H,Nq,L]
+    const auto relative =
+        key_positions.unsqueeze(-2) - query_positions.view({1, -1, 1});  // [1|H,Nq,L]
     const auto bucket = buckets(relative.to(table_.device()));
     // [1|H,Nq,L,H] -> per head h its own column; a per-head key table keeps head h's keys.
     const auto values = table_.to(options.dtype()).index({bucket});  // [1|H,Nq,L,H]
@@ -95,7 +95,7 @@ class T5Position : public Position {
   }
 
   bool bidirectional_;
-  std::int64_t buckets_, max_distance_, heads_;
+  std::int64_t buckets_, max_distance_;
   torch::Tensor table_;  // [buckets, H]
 };
 

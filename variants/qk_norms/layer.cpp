@@ -26,8 +26,8 @@ class LayerQueryKeyNorm : public QueryKeyNorm {
     return {layer_norm(q, query_scale_), layer_norm(k, key_scale_)};  // [B,H,Tq,D], [B,G,Tk,D]
   }
 
-  std::pair<torch::Tensor, torch::Tensor> reference_normalise(const torch::Tensor& q,
-                                                              const torch::Tensor& k) const override {
+  std::pair<torch::Tensor, torch::Tensor> reference_normalise(
+      const torch::Tensor& q, const torch::Tensor& k) const override {
     // (x_d - mean) g_d / sqrt(var + eps), var the biased variance over D
     auto reference = [](const torch::Tensor& x, const torch::Tensor& scale) {
       const double dims = static_cast<double>(x.size(-1));

@@ -1,7 +1,7 @@
 // QK-norm with RMSNorm (Wortsman et al. 2023, "Small-scale proxies for large-scale Transformer
-// training instabilities"; as in OLMo 2 and Gemma 3): q and k of each head are divided by their root
-// mean square over the head dimension and multiplied by a learned scale, one per dimension for q
-// and one for k, shared by the heads. Bounded logits keep attention from collapsing to one-hot at
+// training instabilities"; as in OLMo 2 and Gemma 3): q and k of each head are divided by their
+// root mean square over the head dimension and multiplied by a learned scale, one per dimension for
+// q and one for k, shared by the heads. Bounded logits keep attention from collapsing to one-hot at
 // high learning rates.
 //
 // B = batch, H = heads, G = key/value heads, T = length, D = head dim.
@@ -27,8 +27,8 @@ class RmsQueryKeyNorm : public QueryKeyNorm {
     return {rms_norm(q, query_scale_), rms_norm(k, key_scale_)};  // [B,H,Tq,D], [B,G,Tk,D]
   }
 
-  std::pair<torch::Tensor, torch::Tensor> reference_normalise(const torch::Tensor& q,
-                                                              const torch::Tensor& k) const override {
+  std::pair<torch::Tensor, torch::Tensor> reference_normalise(
+      const torch::Tensor& q, const torch::Tensor& k) const override {
     // x_d g_d / sqrt((1/D) sum_e x_e^2 + eps)
     auto reference = [](const torch::Tensor& x, const torch::Tensor& scale) {
       const double dims = static_cast<double>(x.size(-1));

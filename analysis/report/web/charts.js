@@ -45,7 +45,13 @@ const AttnlabCharts = (function () {
     output_norm: 'mean norm of the head\'s output',
     importance: 'mean |dLoss/d head gate| (Michel et al. 2019)',
     importance_normalised: 'importance / its l2 norm over the layer',
+    row_mass: 'mean row sum of the map as stored (1 for a distribution)',
+    row_abs_mass: 'mean row sum of |A| as stored (row_mass unless signed)',
   };
+  // Statistics of the map as stored (or of no map) whatever its kind (dump_schema.h of_raw_map);
+  // the others describe |A| row-normalised on layers whose maps are not distributions.
+  const RAW_MAP_STATISTICS = new Set(['output_norm', 'importance', 'importance_normalised',
+                                      'row_mass', 'row_abs_mass']);
 
   const BASE_CONFIG = {
     view: {stroke: null},
@@ -82,9 +88,13 @@ const AttnlabCharts = (function () {
     return Array.from(new Set(values));
   }
 
+  // "L1", or "L1 signed" for a layer whose maps are not distributions: its map statistics and
+  // labels are on |A| row-normalised (docs/head-metrics.md), and every grid says so.
   function layerName(run, layerPosition) {
     const layer = (run.layers || [])[layerPosition];
-    return 'L' + (layer && isNumber(layer.index) ? layer.index : layerPosition);
+    const name = 'L' + (layer && isNumber(layer.index) ? layer.index : layerPosition);
+    return layer && layer.map_kind && layer.map_kind !== 'distribution'
+        ? name + ' ' + layer.map_kind : name;
   }
 
   // A slider over the snapshots of a per-run chart, counting from 1 like the subtitle, and
@@ -383,7 +393,10 @@ const AttnlabCharts = (function () {
     // One colour scale across snapshots, so that moving the slider shows change, not rescaling.
     const colour = {field: 'value', type: 'quantitative', title: name,
                     scale: {scheme: 'viridis', domain: [low, high === low ? low + 1 : high]}};
-    const description = STATISTIC_DESCRIPTIONS[name] ? STATISTIC_DESCRIPTIONS[name] + ' · ' : '';
+    const normalised = !RAW_MAP_STATISTICS.has(name) && (run.layers || []).some((layer) =>
+      layer.map_kind && layer.map_kind !== 'distribution');
+    const description = (STATISTIC_DESCRIPTIONS[name] ? STATISTIC_DESCRIPTIONS[name] + ' · ' : '')
+        + (normalised ? 'layers named with a map kind: on |A| row-normalised · ' : '');
     const layer = [{mark: 'rect', encoding: {color: colour}}];
     if (grid.showValues) {
       layer.push({mark: {type: 'text', fontSize: 10},

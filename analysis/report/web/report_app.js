@@ -249,11 +249,21 @@
 
   // ---- runs -------------------------------------------------------------------------------------
 
+  // "maps: distributions", or each layer's map kind when they differ from that.
+  function mapKinds(run) {
+    const layers = run.layers || [];
+    const kindOf = (layer) => layer.map_kind || 'distribution';
+    if (layers.every((layer) => kindOf(layer) === 'distribution')) return 'maps: distributions';
+    return 'map kinds: ' + layers.map((layer) => 'L' + layer.index + ' ' + kindOf(layer))
+        .join(', ') + ' (statistics of the others on |A| row-normalised)';
+  }
+
   function runDescription(run) {
     const steps = run.steps || [];
     const parts = [
       run.group ? 'group ' + run.group : null, 'task ' + run.task, 'variant ' + run.variant,
       'seed ' + run.seed, (run.layers || []).length + ' attention layers', run.heads + ' heads',
+      mapKinds(run),
       steps.length + ' snapshots' + (steps.length ? ' (steps ' + steps[0] + '–' +
                                      steps[steps.length - 1] + ')' : ''),
     ];
@@ -622,6 +632,13 @@
         notes.push(element('p', null, 'colour: weight relative to this map\'s largest, 0 ',
                            colourBar, ' largest = ' + formatNumber(map.scale, 4)));
       }
+      const info = (map.run.layers || []).find((candidate) => candidate.index === layer.layer);
+      if (info && info.map_kind && info.map_kind !== 'distribution') {
+        notes.push(element('p', {class: 'warning'},
+          'a ' + info.map_kind + ' map: its rows are not probabilities' +
+          (layer.values === '|A|' ? '; shown is |A|, the magnitude of each weight' : '') +
+          '. Its statistics and labels are on |A| row-normalised, its row mass in row_mass.'));
+      }
       if (map.block > 1) {
         const lengths = layer.query_length === layer.key_length
             ? 'T = ' + layer.query_length
@@ -678,6 +695,7 @@
         const info = (run.layers || []).find((candidate) => candidate.index === layer.layer) || {};
         return 'L' + layer.layer + (info.kind ? ' ' + info.kind : '') +
                (info.causal ? ' causal' : '') +
+               (info.map_kind && info.map_kind !== 'distribution' ? ' ' + info.map_kind : '') +
                ' (' + layer.query_length + ' x ' + layer.key_length + ')';
       }), panel.layer);
       fillSelect(elements.head, Array.from({length: heads}, (unused, head) => 'H' + head),

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -63,8 +64,9 @@ TEST_CASE("median of odd and even counts", "[bench]") {
 }
 
 TEST_CASE("a measurement trains the preset with the shared step", "[bench]") {
-  const auto measurement = bench::measure_training(bench::train_preset("tiny"), /*steps=*/3,
-                                                   /*warmup=*/1, train::Precision::Float32, 2);
+  const auto measurement =
+      bench::measure_training(bench::train_preset("tiny"), "scaled", /*steps=*/3,
+                              /*warmup=*/1, train::Precision::Float32, 2);
   CHECK(measurement.step_seconds.size() == 3);
   CHECK(measurement.tokens_per_step == 16 * 64);
   CHECK(measurement.tokens_per_second() > 0.0);
@@ -103,9 +105,9 @@ TEST_CASE("bench train writes one CSV row per measurement and a JSON summary", "
   CHECK_THAT(result.output, Catch::Contains("attnlab/fp32 / pytorch-eager/fp32"));
   const auto lines = csv_lines(dir.path() / "out" / "train.csv");
   REQUIRE(lines.size() == 5);  // header + 2 rounds x (attnlab, peer)
-  CHECK(lines[0].rfind("round,preset,implementation,precision,threads,", 0) == 0);
-  CHECK_THAT(lines[1], Catch::StartsWith("1,tiny,attnlab,fp32,"));
-  CHECK_THAT(lines[2], Catch::StartsWith("1,tiny,pytorch-eager,fp32,"));
+  CHECK(lines[0].rfind("round,preset,variant,implementation,precision,threads,", 0) == 0);
+  CHECK_THAT(lines[1], Catch::StartsWith("1,tiny,scaled,attnlab,fp32,"));
+  CHECK_THAT(lines[2], Catch::StartsWith("1,tiny,scaled,pytorch-eager,fp32,"));
   const auto summary =
       nlohmann::json::parse(testing::read_text(dir.path() / "out" / "train.json"));
   CHECK(summary["matmul_peak_gflops"]["fp32"].get<double>() > 0.0);
@@ -117,6 +119,36 @@ TEST_CASE("bench train writes one CSV row per measurement and a JSON summary", "
   CHECK(tiny["attnlab/fp32"]["mfu_median"].get<double>() > 0.0);
 }
 
+TEST_CASE("bench train measures each variant and what shared key/value heads save", "[bench]") {
+  testing::TempDir dir("attnlab-bench-train-variants");
+  const auto result = testing::run_attnlab(
+      {"bench", "train", "--presets", "tiny", "--variants", "scaled,mqa", "--steps", "2",
+       "--warmup", "1", "--rounds", "1", "--matmul-size", "128", "--output", "out"},
+      dir.path());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  CHECK_THAT(result.output, Catch::Contains("attnlab[mqa]/fp32 / attnlab/fp32"));
+  const auto lines = csv_lines(dir.path() / "out" / "train.csv");
+  REQUIRE(lines.size() == 3);
+  CHECK_THAT(lines[1], Catch::StartsWith("1,tiny,scaled,attnlab,fp32,"));
+  CHECK_THAT(lines[2], Catch::StartsWith("1,tiny,mqa,attnlab,fp32,"));
+  const auto parameters = [&](const std::string& line) {
+    std::stringstream fields(line);
+    std::string field;
+    for (int column = 0; column <= 7; ++column) std::getline(fields, field, ',');
+    return std::stoll(field);  // the parameters column
+  };
+  // One key/value head instead of 4 (d_model 64, head dim 16): each of the 2 layers' key and value
+  // projections shrink from 64 -> 128 to 64 -> 32 outputs, weights and biases.
+  CHECK(parameters(lines[1]) - parameters(lines[2]) == 2 * (128 - 32) * (64 + 1));
+  const auto summary =
+      nlohmann::json::parse(testing::read_text(dir.path() / "out" / "train.json"));
+  const auto& tiny = summary["presets"]["tiny"];
+  CHECK(tiny["mqa_vs_scaled_fp32"]["median"].get<double>() > 0.0);
+  CHECK(tiny["flops_per_token_by_variant"]["mqa"].get<double>() <
+        tiny["flops_per_token_by_variant"]["scaled"].get<double>());
+}
+
 TEST_CASE("bench train refuses unknown presets and precisions with exit code 2", "[bench]") {
   testing::TempDir dir("attnlab-bench-train-bad");
   auto result = testing::run_attnlab({"bench", "train", "--presets", "tiny,huge"}, dir.path());
@@ -125,5 +157,8 @@ TEST_CASE("bench train refuses unknown presets and precisions with exit code 2",
   result = testing::run_attnlab({"bench", "train", "--precision", "fp16"}, dir.path());
   CHECK(result.exit_code == 2);
   CHECK_THAT(result.output, Catch::Contains("train.precision = \"fp16\""));
+  result = testing::run_attnlab({"bench", "train", "--variants", "scaled,nonesuch"}, dir.path());
+  CHECK(result.exit_code == 2);
+  CHECK_THAT(result.output, Catch::Contains("nonesuch"));
   CHECK_FALSE(std::filesystem::exists(dir.path() / "results"));
 }

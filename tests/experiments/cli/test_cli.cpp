@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -149,6 +151,30 @@ TEST_CASE("train writes a run directory and prints its path: --config reproduces
   CHECK(compared == 6);
 }
 
+namespace {
+
+// Each line of a CSV file split at commas (the bench's fields hold none).
+std::vector<std::vector<std::string>> csv_fields(const std::filesystem::path& path) {
+  std::ifstream csv(path);
+  std::vector<std::vector<std::string>> lines;
+  for (std::string line; std::getline(csv, line);) {
+    std::vector<std::string> fields;
+    std::stringstream fields_text(line);
+    for (std::string field; std::getline(fields_text, field, ',');) fields.push_back(field);
+    lines.push_back(fields);
+  }
+  return lines;
+}
+
+// name -> its index in the header (header.size() when absent).
+std::function<std::size_t(const std::string&)> column_finder(std::vector<std::string> header) {
+  return [header = std::move(header)](const std::string& name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+}
+
+}  // namespace
+
 TEST_CASE("bench attention times the path each row names and says which one ran", "[cli][bench]") {
   TempDir work;
   // T = 64 is below variant.materialise_max, where forward() takes the fused path (scaled) or the
@@ -159,20 +185,10 @@ TEST_CASE("bench attention times the path each row names and says which one ran"
                                   work.path());
   INFO(result.output);
   REQUIRE(result.exit_code == 0);
-  std::ifstream csv(work.path() / "attention.csv");
-  std::vector<std::vector<std::string>> lines;
-  for (std::string line; std::getline(csv, line);) {
-    std::vector<std::string> fields;
-    std::stringstream fields_text(line);
-    for (std::string field; std::getline(fields_text, field, ',');) fields.push_back(field);
-    lines.push_back(fields);
-  }
+  const auto lines = csv_fields(work.path() / "attention.csv");
   REQUIRE(lines.size() == 5);  // the header and a row per variant and path
-  const auto& header = lines.front();
-  const auto column = [&](const std::string& name) {
-    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
-  };
-  REQUIRE(column("timed_path") < header.size());
+  const auto column = column_finder(lines.front());
+  REQUIRE(column("timed_path") < lines.front().size());
   const std::map<std::string, std::string> timed = {{"chunked", "chunked"},
                                                     {"plain", "plain"}};
   for (std::size_t row = 1; row < lines.size(); ++row) {
@@ -180,4 +196,28 @@ TEST_CASE("bench attention times the path each row names and says which one ran"
     INFO(fields[column("variant")] << " " << fields[column("path")]);
     CHECK(fields[column("timed_path")] == timed.at(fields[column("path")]));
   }
+}
+
+TEST_CASE("bench attention reports every stage and the paths a variant's parts can take",
+          "[cli][bench]") {
+  TempDir work;
+  // Sigmoid attention has neither a fused nor a chunked path: only its plain row is measured.
+  const auto result = run_attnlab(
+      {"bench", "attention", "--lengths", "32", "--variants", "scaled", "--paths",
+       "chunked,fused,plain", "--heads", "4", "--head-dim", "8", "--repeats", "1", "--threads",
+       "1", "--output", "attention.csv", "variant.normaliser=sigmoid", "variant.kv_heads=2"},
+      work.path());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  CHECK_THAT(result.output, Catch::Contains("scaled has no chunked path"));
+  CHECK_THAT(result.output, Catch::Contains("scaled has no fused path"));
+  const auto lines = csv_fields(work.path() / "attention.csv");
+  REQUIRE(lines.size() == 2);
+  const auto column = column_finder(lines.front());
+  const auto& row = lines[1];
+  CHECK(row.at(column("path")) == "plain");
+  CHECK(row.at(column("normaliser")) == "sigmoid");
+  CHECK(row.at(column("kv_heads")) == "2");
+  CHECK(row.at(column("qk_norm")) == "none");
+  CHECK(std::stod(row.at(column("kv_projection_ms"))) > 0.0);
 }

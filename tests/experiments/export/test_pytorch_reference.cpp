@@ -1,10 +1,13 @@
 // attnlab export against scripts/reference.py, a plain PyTorch re-implementation of the model
 // (/usr/bin/python3, Debian's torch 1.13): for every variant config in configs/variant/ (found at
-// run time, so a new config is covered without editing this file), for encoder-decoder models
+// run time, so a new config is covered without editing this file), for combinations of the
+// stages beyond softmax(q·k)·v (shared key/value heads, QK-norm, soft-capping, sink and sigmoid
+// normalisers, differential attention, output gates, the T5 bias), for encoder-decoder models
 // and for an encoder-only classifier, a tiny model trains a few steps and is exported with a
-// probe; the reference must reproduce its logits and every layer's attention probabilities,
-// masked zeros included, within 1e-4 (max abs). Wrong tensor names, formulas or pattern layouts
-// (bigbird's random blocks are re-derived in Python from the same generator) make it fail.
+// probe; the reference must reproduce its logits and every layer's attention map, masked zeros
+// included, within 1e-4 (max abs), and the map kind the probe records. Wrong tensor names,
+// formulas or pattern layouts (bigbird's random blocks are re-derived in Python from the same
+// generator) make it fail.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -35,6 +38,30 @@ const std::vector<std::string> kTiny = {
     "variant.additive_hidden=16"};
 // Copy 16 tokens: T = 32 for a decoder, S = T = 16 for an encoder-decoder.
 const std::vector<std::string> kCopy = {"task=copy", "task.length=16"};
+
+// The newer stages beyond their presets' defaults, with parts they compose with (D = 8, so
+// differential halves are d = 4): shared key/value heads (GQA, MQA) under QK-norm, RoPE and both
+// gates; caps small enough to bend a tiny model's scores; the sink after top-k and a window,
+// learned and fixed; sigmoid with an offset over ALiBi; differential attention on RoPE'd,
+// QK-normed halves and with the additive score; the T5 bias with buckets few enough that T = 32
+// reaches the logarithmic ones and the last; a hybrid stack whose blocks differ in map kind.
+const std::vector<std::vector<std::string>> kNewParts = {
+    {"variant=rope", "variant.kv_heads=2", "variant.qk_norm=layer", "variant.gate=head"},
+    {"variant=topk", "variant.normaliser=sink", "variant.softcap=1"},
+    {"variant=local", "variant.normaliser=sink", "variant.sink_learned=false"},
+    {"variant=alibi", "variant.normaliser=sigmoid", "variant.sigmoid_offset=0.5",
+     "variant.softcap=2"},
+    {"variant=rope", "variant.mixer=differential", "variant.qk_norm=rms", "variant.kv_heads=1",
+     "variant.gate=element"},
+    {"variant=additive", "variant.mixer=differential", "variant.normaliser=sink"},
+    {"variant.position=t5", "variant.t5_buckets=8", "variant.t5_max_distance=16"},
+    {"model.layer_variants=[differential,sink]"}};
+
+// "a,b,c" of the overrides, after `prefix`.
+std::string joined(std::string prefix, const std::vector<std::string>& overrides) {
+  for (const auto& override : overrides) prefix += "," + override;
+  return prefix;
+}
 
 std::filesystem::path reference_script() {
   return std::filesystem::path(ATTNLAB_SOURCE_DIR) / "scripts" / "reference.py";
@@ -85,19 +112,33 @@ TEST_CASE("the PyTorch reference reproduces every variant's logits and attention
     overrides.push_back("variant=" + variant);
     models.emplace_back(variant, train_and_export(work.path(), variant, overrides));
   }
+  for (const auto& choice : kNewParts) {
+    auto overrides = kCopy;
+    overrides.insert(overrides.end(), choice.begin(), choice.end());
+    const auto directory = "new-parts-" + std::to_string(models.size());
+    models.emplace_back(joined("decoder", choice),
+                        train_and_export(work.path(), directory, overrides));
+  }
   // Encoder-decoder: a bidirectional encoder, causal decoder self-attention and cross-attention.
   // Also with the parts whose bidirectional form differs from the causal one: bigbird's layout
   // and random blocks (blocks of 2, so that at S = T = 16 every layer's random draw matters), the
-  // two-sided window (with RoPE), strided keys on both sides (with ALiBi's symmetric distance);
-  // and the other input positions and attention-only blocks.
+  // two-sided window (with RoPE), strided keys on both sides (with ALiBi's symmetric distance),
+  // T5's two-sided buckets; the new stages in cross-attention, with one key/value head from the
+  // encoder and with two; a hybrid stack (block i's variant in both stacks and in its
+  // cross-attention); and the other input positions and attention-only blocks.
   const std::vector<std::vector<std::string>> encoder_decoder = {
       {"variant=scaled", "model.positions=sinusoidal"},
       {"variant=bigbird", "variant.block=2"},
       {"variant=rope_local", "model.attention_only=true"},
-      {"variant=strided", "variant.position=alibi", "model.positions=none"}};
+      {"variant=strided", "variant.position=alibi", "model.positions=none"},
+      {"variant.position=t5", "variant.t5_buckets=8", "variant.t5_max_distance=16",
+       "variant.kv_heads=1", "variant.gate=element", "variant.normaliser=sink"},
+      {"variant.mixer=differential", "variant.normaliser=sigmoid", "variant.qk_norm=layer",
+       "variant.softcap=1", "variant.kv_heads=2"},
+      {"model.layer_variants=[t5,gqa]", "layer_variant.t5.t5_buckets=8",
+       "layer_variant.t5.t5_max_distance=16"}};
   for (const auto& choice : encoder_decoder) {
-    std::string name = "encoder_decoder";
-    for (const auto& override : choice) name += "," + override;
+    const auto name = joined("encoder_decoder", choice);
     auto overrides = kCopy;
     overrides.insert(overrides.end(), choice.begin(), choice.end());
     overrides.push_back("model.arch=encoder_decoder");
@@ -128,7 +169,7 @@ TEST_CASE("the PyTorch reference reproduces every variant's logits and attention
     REQUIRE(result.contains("logits"));
     double probs = 0.0;
     for (const auto& layer : result["probs"]) probs = std::max(probs, layer.get<double>());
-    std::printf("%-50s logits max abs diff %.3g, probabilities %.3g (%d layers)\n", name.c_str(),
+    std::printf("%-50s logits max abs diff %.3g, maps %.3g (%d layers)\n", name.c_str(),
                 result["logits"].get<double>(), probs, result["layers"].get<int>());
     CHECK(result["logits"].get<double>() <= kTolerance);
     CHECK(probs <= kTolerance);

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -107,5 +108,48 @@ TEST_CASE("every parameter has a contract name", "[export]") {
         "layers.0.self_attention.score.query_projection", "layers.0.cross_norm.weight",
         "layers.1.mlp.fc1.weight", "final_norm.bias", "head.weight"}) {
     CHECK(names.count(name) == 1);
+  }
+}
+
+TEST_CASE("the new stages' parameters have contract names and shapes", "[export]") {
+  CHECK(exporting::tensor_name("blocks.0.attention.variant.qk_norm.query_scale") ==
+        "layers.0.self_attention.qk_norm.query_scale");
+  CHECK(exporting::tensor_name("encoder_blocks.1.attention.variant.normaliser.logits") ==
+        "encoder.layers.1.self_attention.normaliser.logits");
+  CHECK(exporting::tensor_name("blocks.2.cross_attention.variant.mixer.lambda_k2") ==
+        "layers.2.cross_attention.mixer.lambda_k2");
+  CHECK(exporting::tensor_name("blocks.0.attention.variant.gate.projection.bias") ==
+        "layers.0.self_attention.gate.projection.bias");
+
+  // C = 32, H = 4, D = 8, one key/value head (G = 1), differential halves d = 4, 8 T5 buckets.
+  const auto config = run::load_config(
+      run::default_config_file(),
+      {"model.arch=encoder_decoder", "model.d_model=32", "model.heads=4", "model.layers=1",
+       "variant.kv_heads=1", "variant.qk_norm=layer", "variant.normaliser=sink",
+       "variant.mixer=differential", "variant.gate=element", "variant.position=t5",
+       "variant.t5_buckets=8", "variant.t5_max_distance=16", "record.every=0"});
+  const auto task = tasks::make_task(config);
+  model::Transformer model(model::model_spec(config, *task));
+  std::map<std::string, std::vector<std::int64_t>> shapes;
+  for (const auto& weight : exporting::named_weights(*model)) {
+    shapes[weight.name] = weight.tensor.sizes().vec();
+  }
+  const std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected = {
+      {"layers.0.self_attention.qkv.weight", {32 + 2 * 8, 32}},  // [C + 2 G D, C]
+      {"layers.0.self_attention.qkv.bias", {32 + 2 * 8}},
+      {"layers.0.cross_attention.kv.weight", {2 * 8, 32}},  // [2 G D, C]
+      {"encoder.layers.0.self_attention.qk_norm.query_scale", {4}},
+      {"layers.0.cross_attention.qk_norm.key_scale", {4}},
+      {"layers.0.self_attention.normaliser.logits", {4}},
+      {"layers.0.cross_attention.mixer.lambda_q1", {4}},
+      {"layers.0.self_attention.mixer.lambda_k2", {4}},
+      {"encoder.layers.0.self_attention.mixer.norm_scale", {8}},
+      {"layers.0.self_attention.gate.projection.weight", {32, 32}},  // [H D, C]
+      {"layers.0.cross_attention.gate.projection.bias", {32}},
+      {"layers.0.cross_attention.position.table", {8, 4}}};  // [K, H]
+  for (const auto& [name, shape] : expected) {
+    INFO(name);
+    REQUIRE(shapes.count(name) == 1);
+    CHECK(shapes[name] == shape);
   }
 }

@@ -1,6 +1,7 @@
 // Per-head statistics on maps whose values are known by hand: uniform (bidirectional and causal),
 // one-hot previous-token (aligned and with a shorter query block), a query without allowed keys,
-// and output norms of hand-made values and output weights.
+// output norms of hand-made values and output weights, and maps of every other kind: read as
+// |A| row-normalised, with their row masses kept apart.
 //
 // B = samples, H = heads, Tq = queries, Tk = keys, D = head dim, C = d_model.
 #include <catch2/catch.hpp>
@@ -14,6 +15,8 @@ using namespace attnlab;
 using Approx = Catch::Detail::Approx;
 
 namespace {
+
+constexpr auto kDistribution = variants::MapKind::Distribution;
 
 float value_at(const torch::Tensor& tensor, std::int64_t index) {
   return tensor.view(-1)[index].item<float>();
@@ -39,7 +42,7 @@ TEST_CASE("a uniform bidirectional map has entropy ln T and no position preferen
   const auto probs = torch::full({2, 3, length, length}, 1.0 / length);  // [B,H,T,T]
   const auto keys = record::allowed_key_counts({}, 3, length, length);   // [H,T]
   CHECK(keys.eq(length).all().item<bool>());
-  const auto stats = record::map_statistics(probs, keys);
+  const auto stats = record::map_statistics(probs, keys, kDistribution);
   check_heads(stats.entropy, std::log(10.0), "entropy");
   check_heads(stats.entropy_normalised, 1.0, "entropy_normalised");
   check_heads(stats.confidence, 0.1, "confidence");
@@ -61,7 +64,7 @@ TEST_CASE("a uniform causal map: entropy ln(i+1) per query, normalised 1", "[rec
   const auto keys = record::allowed_key_counts(mask, 2, length, length);  // [H,T]: i + 1
   const auto probs = (mask.to(torch::kFloat) / keys[0].to(torch::kFloat).view({1, length, 1}))
                          .expand({1, 2, length, length});  // [B,H,T,T], A_ij = 1/(i+1) for j <= i
-  const auto stats = record::map_statistics(probs, keys);
+  const auto stats = record::map_statistics(probs, keys, kDistribution);
 
   double mean_log = 0.0, harmonic = 0.0;
   for (int n = 1; n <= length; ++n) {
@@ -96,7 +99,7 @@ TEST_CASE("a one-hot previous-token map: previous mass 1, k90 1, entropy 0", "[r
     probs.index_put_({0, 0, query, query - 1}, 1.0);
   }
   const auto keys = record::allowed_key_counts(causal_mask(length), 1, length, length);
-  const auto stats = record::map_statistics(probs, keys);
+  const auto stats = record::map_statistics(probs, keys, kDistribution);
   check_heads(stats.previous_mass, 1.0, "previous_mass");  // queries 1..5
   check_heads(stats.k90, 1.0, "k90");
   check_heads(stats.confidence, 1.0, "confidence");
@@ -113,7 +116,7 @@ TEST_CASE("a one-hot previous-token map: previous mass 1, k90 1, entropy 0", "[r
     const auto padded =
         torch::cat({shifted, torch::zeros({1, 1, length - 1, 1})}, -1);  // [1,1,5,6]
     const auto counts = record::allowed_key_counts({}, 1, length - 1, length);
-    const auto offset = record::map_statistics(padded, counts);
+    const auto offset = record::map_statistics(padded, counts, kDistribution);
     check_heads(offset.previous_mass, 1.0, "previous_mass");
     check_heads(offset.distance, 1.0, "distance");
     check_heads(offset.k90, 1.0, "k90");
@@ -132,7 +135,7 @@ TEST_CASE("queries without an allowed key are left out of every mean", "[record]
   CHECK(value_at(keys, 0) == 0);
   CHECK(value_at(keys, 1) == 2);
   const auto probs = (mask.to(torch::kFloat) * 0.5).unsqueeze(0);  // [1,1,T,T]
-  const auto stats = record::map_statistics(probs, keys);
+  const auto stats = record::map_statistics(probs, keys, kDistribution);
   check_heads(stats.entropy, std::log(2.0), "entropy");
   check_heads(stats.entropy_normalised, 1.0, "entropy_normalised");
   check_heads(stats.sink_mass, 0.5, "sink_mass");
@@ -170,8 +173,98 @@ TEST_CASE("a diverged map with NaN rows gives NaN statistics, not a crash", "[re
   auto probs = torch::full({1, 2, length, length}, 1.0 / length);  // [B,H,T,T]
   probs.select(1, 0).fill_(std::numeric_limits<float>::quiet_NaN());  // head 0 diverged
   const auto keys = record::allowed_key_counts({}, 2, length, length);
-  const auto stats = record::map_statistics(probs, keys);
+  const auto stats = record::map_statistics(probs, keys, kDistribution);
   CHECK(std::isnan(value_at(stats.k90, 0)));
   CHECK(std::isnan(value_at(stats.distance, 0)));
   CHECK(value_at(stats.k90, 1) == Approx(36.0));  // head 1 unaffected: 36 of 1/40 reach 0.9
+}
+
+namespace {
+
+// Every per-head and per-query statistic of the analysed rows, by name.
+std::vector<std::pair<const char*, torch::Tensor>> analysed(const record::MapStatistics& stats) {
+  return {{"entropy", stats.entropy},
+          {"entropy_normalised", stats.entropy_normalised},
+          {"confidence", stats.confidence},
+          {"distance", stats.distance},
+          {"sink_mass", stats.sink_mass},
+          {"self_mass", stats.self_mass},
+          {"previous_mass", stats.previous_mass},
+          {"next_mass", stats.next_mass},
+          {"k90", stats.k90},
+          {"entropy_per_query", stats.entropy_per_query},
+          {"confidence_per_query", stats.confidence_per_query},
+          {"distance_per_query", stats.distance_per_query},
+          {"k90_per_query", stats.k90_per_query}};
+}
+
+}  // namespace
+
+TEST_CASE("a signed map's statistics are those of |A| row-normalised, not of A", "[record]") {
+  // Differential-attention-like rows: a causal softmax minus 0.8 of another, so that entries
+  // have both signs and rows sum to 0.2.
+  const std::int64_t length = 7;
+  const auto mask = causal_mask(length);
+  const auto keys = record::allowed_key_counts(mask, 2, length, length);  // [H,T]
+  torch::manual_seed(3);
+  const auto softmax = [&] {
+    return torch::randn({2, 2, length, length}).masked_fill(mask.logical_not(), -INFINITY)
+        .softmax(-1);  // [B,H,T,T]
+  };
+  const auto map = softmax() - 0.8 * softmax();
+  REQUIRE(map.lt(0).any().item<bool>());
+  const auto normalised = map.abs() / map.abs().sum(-1, /*keepdim=*/true);  // [B,H,T,T]
+
+  const auto stats = record::map_statistics(map, keys, variants::MapKind::Signed);
+  const auto reference = record::map_statistics(normalised, keys, kDistribution);
+  const auto as_raw = record::map_statistics(map, keys, kDistribution);
+  const auto expected = analysed(reference);
+  const auto actual = analysed(stats);
+  for (std::size_t index = 0; index < actual.size(); ++index) {
+    INFO(actual[index].first);
+    CHECK(torch::allclose(actual[index].second, expected[index].second, 1e-5, 1e-6,
+                          /*equal_nan=*/true));
+  }
+  // Read as if it were a distribution the same map tells another story.
+  CHECK_FALSE(torch::allclose(stats.entropy, as_raw.entropy, 1e-3, 1e-3));
+  CHECK_FALSE(torch::allclose(stats.k90, as_raw.k90, 1e-3, 1e-3));
+  // The masses are of A as stored: sum_j A_ij = 1 - 0.8 for every query.
+  check_heads(stats.row_mass, 0.2, "row_mass");
+  const auto abs_mass = map.abs().sum(-1).mean(/*dim=*/std::vector<std::int64_t>{0, 2});  // [H]
+  CHECK(torch::allclose(stats.row_abs_mass, abs_mass.to(torch::kFloat), 1e-5));
+  CHECK(value_at(stats.row_abs_mass, 0) > 0.2);
+}
+
+TEST_CASE("a partial map keeps its row mass below 1; a distribution's is 1", "[record]") {
+  // Softmax with a sink: each row gave part of its mass to a logit that takes no key.
+  const std::int64_t length = 5;
+  const auto keys = record::allowed_key_counts({}, 1, length, length);
+  torch::manual_seed(5);
+  const auto scores = torch::randn({2, 1, length, length});                   // [B,H,T,T]
+  const auto with_sink = torch::cat({scores, torch::zeros({2, 1, length, 1})}, -1).softmax(-1);
+  const auto map = with_sink.narrow(-1, 0, length);                           // [B,H,T,T]
+  const auto stats = record::map_statistics(map, keys, variants::MapKind::Partial);
+  const double expected = map.sum(-1).mean().item<double>();
+  REQUIRE(expected < 0.99);
+  check_heads(stats.row_mass, expected, "row_mass");
+  check_heads(stats.row_abs_mass, expected, "row_abs_mass");
+  // Its focus is read on the renormalised rows: what softmax without the sink would give.
+  const auto without_sink = record::map_statistics(scores.softmax(-1), keys, kDistribution);
+  CHECK(value_at(stats.entropy, 0) == Approx(value_at(without_sink.entropy, 0)).epsilon(1e-5));
+  check_heads(without_sink.row_mass, 1.0, "row_mass of a distribution");
+}
+
+TEST_CASE("an unnormalised row of zero mass is an invalid query, and its mass still counts",
+          "[record]") {
+  // Sigmoid-like rows of 0.25 each, but query 0 of every sample is all zero (nothing to read).
+  const std::int64_t length = 4;
+  auto map = torch::full({2, 1, length, length}, 0.25);  // [B,H,T,T]
+  map.select(2, 0).zero_();
+  const auto keys = record::allowed_key_counts({}, 1, length, length);
+  const auto stats = record::map_statistics(map, keys, variants::MapKind::Unnormalised);
+  CHECK(std::isnan(value_at(stats.entropy_per_query, 0)));
+  CHECK(value_at(stats.entropy_per_query, 1) == Approx(std::log(4.0)));
+  check_heads(stats.entropy, std::log(4.0), "entropy");  // over queries 1..3
+  check_heads(stats.confidence, 0.25, "confidence");
+  check_heads(stats.row_mass, 0.75, "row_mass");  // (0 + 1 + 1 + 1) / 4
 }

@@ -1,7 +1,8 @@
 // The recorder in a training run: the metrics are the same with recording on or off; the dump
 // holds what the schema promises (probe, maps, statistics, attributes) and is readable by h5dump
 // and h5py; a snapshot leaves the optimiser's gradients, the torch RNG and the train mode alone;
-// a resumed run's dump equals an uninterrupted run's.
+// a resumed run's dump equals an uninterrupted run's; each layer's map kind is recorded, with
+// statistics on |A| row-normalised and the row mass apart.
 //
 // B = probe samples, H = heads, T = sequence length.
 #include <catch2/catch.hpp>
@@ -73,6 +74,17 @@ std::vector<float> all_statistics(const dump::DumpReader& reader) {
     }
   }
   return values;
+}
+
+// A recorder's snapshot of `model` at step 0 into `dump`, closed; returns what it adds to the
+// summary.
+nlohmann::json record_first_snapshot(const config::Config& config, model::Transformer& model,
+                                     const std::filesystem::path& dump) {
+  record::Recorder recorder(config, dump, /*resume=*/false);
+  recorder.on_start(model, 0);
+  nlohmann::json summary;
+  recorder.on_finish(summary);
+  return summary;
 }
 
 std::vector<std::int64_t> expected_steps(std::int64_t every, std::int64_t total) {
@@ -293,10 +305,7 @@ TEST_CASE("a head whose output projection is zero has importance 0 and output no
     // Head 1 of layer 0 writes through columns [16, 32) of W_O (D = 16).
     model->attention_layers()[0]->output_projection()->weight.narrow(1, 16, 16).zero_();
   }
-  record::Recorder recorder(config, results.path() / dump::kFileName, /*resume=*/false);
-  recorder.on_start(model, 0);
-  nlohmann::json summary;
-  recorder.on_finish(summary);
+  record_first_snapshot(config, model, results.path() / dump::kFileName);
   const dump::DumpReader reader(results.path() / dump::kFileName);
   REQUIRE(reader.steps() == std::vector<std::int64_t>({0}));
   const auto importance = reader.statistic(0, dump::kImportance).values;  // [1,H]
@@ -342,10 +351,7 @@ TEST_CASE("head importance is the mean over probe examples of |dL(x)/d gate|", "
   const auto config = short_run(results.path());
   const auto task = tasks::make_task(config);
   model::Transformer model(model::model_spec(config, *task));
-  record::Recorder recorder(config, results.path() / dump::kFileName, /*resume=*/false);
-  recorder.on_start(model, 0);
-  nlohmann::json summary;
-  recorder.on_finish(summary);
+  record_first_snapshot(config, model, results.path() / dump::kFileName);
   const dump::DumpReader reader(results.path() / dump::kFileName);
 
   // The definition, one example at a time with shared gates [H] (the recorder does all examples
@@ -388,10 +394,7 @@ TEST_CASE("float32 maps are the model's probabilities: statistics alone need no 
                      : std::vector<std::string>{"record.maps=false", "record.importance=false"});
   const auto task = tasks::make_task(config);
   model::Transformer model(model::model_spec(config, *task));
-  record::Recorder recorder(config, results.path() / dump::kFileName, /*resume=*/false);
-  recorder.on_start(model, 0);
-  nlohmann::json summary;
-  recorder.on_finish(summary);
+  const auto summary = record_first_snapshot(config, model, results.path() / dump::kFileName);
   const dump::DumpReader reader(results.path() / dump::kFileName);
   REQUIRE(reader.snapshots() == 1);
   CHECK(reader.has_maps() == maps);
@@ -413,5 +416,68 @@ TEST_CASE("float32 maps are the model's probabilities: statistics alone need no 
     const auto expected = tap.captures[static_cast<std::size_t>(layer)].probs[5][3].contiguous();
     const auto stored = reader.map(layer, 0, 5, 3);  // sample 5, head 3: [T,T]
     CHECK(std::equal(stored.begin(), stored.end(), expected.data_ptr<float>()));
+  }
+}
+
+namespace {
+
+// From the stored maps of one head of a causal layer at snapshot 0 (every query has keys): the
+// mean row sum of A and the mean entropy of |A| row-normalised, over samples and queries.
+struct RowFigures {
+  double mass = 0.0, entropy = 0.0;
+};
+
+RowFigures row_figures(const dump::DumpReader& reader, std::int64_t layer, std::int64_t head) {
+  const auto& info = reader.layers()[static_cast<std::size_t>(layer)];
+  const auto keys = info.key_length;
+  RowFigures figures;
+  for (std::int64_t sample = 0; sample < reader.samples(); ++sample) {
+    const auto map = reader.map(layer, 0, sample, head);  // [Tq,Tk]
+    for (std::int64_t query = 0; query < info.query_length; ++query) {
+      const float* row = map.data() + query * keys;
+      double abs_sum = 0.0;
+      for (std::int64_t key = 0; key < keys; ++key) {
+        figures.mass += row[key];
+        abs_sum += std::abs(row[key]);
+      }
+      for (std::int64_t key = 0; key < keys; ++key) {
+        const double weight = std::abs(row[key]) / abs_sum;
+        if (weight > 0) figures.entropy -= weight * std::log(weight);
+      }
+    }
+  }
+  const auto rows = static_cast<double>(reader.samples() * info.query_length);
+  return {figures.mass / rows, figures.entropy / rows};
+}
+
+}  // namespace
+
+TEST_CASE("each layer's map kind is recorded; statistics read |A| row-normalised, mass apart",
+          "[record]") {
+  testing::TempDir results;
+  const auto [setting, kind] = GENERATE(table<std::string, std::string>(
+      {{"variant.normaliser=softmax", "distribution"},
+       {"variant.normaliser=sink", "partial"},
+       {"variant.normaliser=sigmoid", "unnormalised"},
+       {"variant.mixer=differential", "signed"}}));
+  INFO(setting);
+  const auto config = short_run(results.path(),
+                                {setting, "record.dtype=float32", "record.importance=false"});
+  const auto task = tasks::make_task(config);
+  model::Transformer model(model::model_spec(config, *task));
+  record_first_snapshot(config, model, results.path() / dump::kFileName);
+  const dump::DumpReader reader(results.path() / dump::kFileName);
+  for (const auto& layer : reader.layers()) CHECK(layer.map_kind == kind);
+
+  const auto row_mass = reader.statistic(0, dump::kRowMass).values;  // [1,H]
+  const auto entropy = reader.statistic(0, dump::kEntropy).values;   // [1,H]
+  for (std::int64_t head = 0; head < 4; ++head) {
+    INFO("head " << head);
+    const auto expected = row_figures(reader, 0, head);
+    const auto at = static_cast<std::size_t>(head);
+    CHECK(row_mass[at] == Catch::Detail::Approx(expected.mass).epsilon(1e-4));
+    CHECK(entropy[at] == Catch::Detail::Approx(expected.entropy).epsilon(1e-4));
+    if (kind == "distribution") CHECK(row_mass[at] == Catch::Detail::Approx(1.0).epsilon(1e-5));
+    if (kind == "partial") CHECK(row_mass[at] < 1.0f);
   }
 }

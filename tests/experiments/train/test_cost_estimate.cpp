@@ -1,7 +1,7 @@
 // The cost estimate without running anything: its parameter count is the built model's, for every
-// model shape and variant parts with parameters of their own; each attention path's term grows as
-// the path's memory does (chunked: O(T); plain: O(T^2)); a run past the available memory is refused
-// naming its largest term, unless runtime.allow_oversubscribe says otherwise.
+// model shape, variant parts with parameters of their own and hybrid stacks; each attention path's
+// term grows as the path's memory does (chunked: O(T); plain: O(T^2)); a run past the available
+// memory is refused naming its largest term, unless runtime.allow_oversubscribe says otherwise.
 #include <catch2/catch.hpp>
 
 #include "experiments/model/model_config.h"
@@ -40,6 +40,8 @@ TEST_CASE("the estimate's parameter count is the built model's", "[cost]") {
       {"model.arch=encoder_decoder", "variant=additive"},
       {"--config=listops"},
       {"task=mqar", "model.d_model=96", "model.heads=3"},
+      {"model.layers=4", "model.layer_variants=[mqa,differential,t5,gated]"},
+      {"model.arch=encoder_decoder", "model.layer_variants=[sink,gqa]"},
   };
   for (const auto& overrides : cases) {
     std::string label;
@@ -86,6 +88,14 @@ TEST_CASE("each attention path's term grows as that path's memory does", "[cost]
   REQUIRE(fused.attention_paths.front() == "self 128x128: fused");
   const double full = 2.0 * 4 * 4 * 128 * 128 * 4;  // layers x B x H x T x T x bytes
   CHECK(term_bytes(fused, "step attention") == Approx(full * (64.0 * 64 + 64.0 * 128) / (128.0 * 128)));
+}
+
+TEST_CASE("a hybrid stack's attention paths are listed per layer variant", "[cost]") {
+  const auto estimate = train::estimate_cost(config_with(
+      {"model.layers=3", "model.layer_variants=[scaled,differential,scaled]", "record.every=0"}));
+  CHECK(estimate.attention_paths ==
+        std::vector<std::string>{"self 32x32 (scaled x2): fused",
+                                 "self 32x32 (differential x1): plain"});
 }
 
 TEST_CASE("the recorder's probe and the validation pass are their own phases", "[cost]") {
