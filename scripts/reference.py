@@ -32,7 +32,10 @@ positions learned / sinusoidal / none; key/value heads shared by groups of query
 (variant.softcap); positions none / rope / alibi / t5; patterns full / local / strided / bigbird
 (random blocks drawn with the same std::mt19937_64 and seed mixing as
 variants/patterns/bigbird.cpp) / topk; normalisers softmax / sink / sigmoid; mixers single /
-differential; output gates none / head / element; causal or bidirectional; cross attention.
+differential; output gates none / head / element; linear (kernel) attention: the score kernel
+with feature maps elu1 / relu / cosformer / taylor / favor (its random features read from the
+export) and the normaliser linear, with or without its denominator; causal or bidirectional; cross
+attention.
 Tensor names follow the contract in docs/export.md.
 
 B = batch, T = (decoder) length, S = source length, C = d_model, H = heads, G = key/value heads,
@@ -60,11 +63,17 @@ VERSION_1_VARIANT = {"qk_norm": "none", "normaliser": "softmax", "mixer": "singl
 LAYER_NORM_EPS = 1e-5  # LibTorch's LayerNorm default
 QK_NORM_EPS = 1e-6
 DIFFERENTIAL_NORM_EPS = 1e-5
+LINEAR_NORM_EPS = 1e-6  # the output norm of linear attention without its denominator
 # The parts this file implements, per stage (variant.<stage>).
-IMPLEMENTED = {"score": ("scaled", "dot", "additive"), "position": ("none", "rope", "alibi", "t5"),
+# variant.feature_map is read (and checked) only with variant.score = kernel: exports made before
+# it existed lack the key.
+IMPLEMENTED = {"score": ("scaled", "dot", "additive", "kernel"),
+               "position": ("none", "rope", "alibi", "t5"),
                "pattern": ("full", "local", "strided", "bigbird", "topk"),
-               "qk_norm": ("none", "rms", "layer"), "normaliser": ("softmax", "sink", "sigmoid"),
-               "mixer": ("single", "differential"), "gate": ("none", "head", "element")}
+               "qk_norm": ("none", "rms", "layer"),
+               "normaliser": ("softmax", "sink", "sigmoid", "linear"),
+               "mixer": ("single", "differential"), "gate": ("none", "head", "element"),
+               "feature_map": ("elu1", "relu", "cosformer", "taylor", "favor")}
 
 DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
           "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32, "I16": torch.int16,
@@ -322,6 +331,71 @@ def sigmoid_map(scores, offset):
     return torch.sigmoid(scores + (-math.log(scores.shape[-1]) + offset))
 
 
+def linear_map(scores, denominator):
+    """Linear attention (Katharopoulos et al. 2020) from kernel scores s >= 0, -inf where masked:
+    A_ij = s_ij / sum_j s_ij over the allowed keys (masked pairs weigh 0), so rows are
+    distributions, except a row whose scores are all 0 (relu features can vanish), which stays 0;
+    without the denominator (TransNormer, Qin et al. 2022) the masked scores themselves, and the
+    output is normalised instead (output_rms_norm)."""
+    kept = scores.masked_fill(torch.isneginf(scores), 0.0)
+    if not denominator:
+        return kept
+    sums = kept.sum(-1, keepdim=True)
+    return torch.where(sums > 0, kept / sums, torch.zeros_like(kept))
+
+
+def output_rms_norm(out):
+    """TransNormer's NormAttention (Qin et al. 2022) without a gain: each head's attended output
+    [B,H,Tq,D] divided by its root mean square over D (eps inside the root)."""
+    return out / torch.sqrt(out.pow(2).mean(-1, keepdim=True) + LINEAR_NORM_EPS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Feature maps of the kernel score: x [B,H,T,d] -> phi(x) [B,H,T,F]
+
+def elu1_features(x):
+    """elu(x) + 1 (Katharopoulos et al. 2020)."""
+    return F.elu(x) + 1.0
+
+
+def relu_features(x):
+    return F.relu(x)
+
+
+def cosformer_features(x, positions, length):
+    """cosFormer (Qin et al. 2022): [relu(x) cos(pi p / 2M), relu(x) sin(pi p / 2M)] for the
+    token at position p [T], with M = `length` > |p - j| for every pair."""
+    angle = (positions.to(torch.float64) * (math.pi / (2.0 * length))).unsqueeze(-1)  # [T,1]
+    rectified = F.relu(x)
+    return torch.cat([rectified * angle.cos().to(x.dtype), rectified * angle.sin().to(x.dtype)],
+                     -1)
+
+
+def taylor_features(x, projection):
+    """Based's second-order Taylor map (Arora et al. 2024) of x projected by P [d', d]:
+    [1, x' / d'^(1/4), vec(x' x'^T) / (sqrt(2) sqrt(d'))], F = 1 + d' + d'^2, so that
+    phi(q).phi(k) = 1 + q'.k' / sqrt(d') + (q'.k')^2 / (2 d')."""
+    projected = torch.matmul(x, projection.t())                  # [B,H,T,d']
+    dim = projection.shape[0]
+    outer = (projected.unsqueeze(-1) * projected.unsqueeze(-2)).flatten(-2)  # [B,H,T,d'^2]
+    return torch.cat([torch.ones_like(projected[..., :1]), projected / dim ** 0.25,
+                      outer / (math.sqrt(2.0) * math.sqrt(dim))], -1)
+
+
+def favor_features(x, omega, is_query):
+    """FAVOR+ positive random features (Choromanski et al. 2021) with the exported omega [m, d]:
+    exp(omega x' - |x'|^2 / 2) / sqrt(m), x' = x / d^(1/4). A query's exponents are shifted by
+    their maximum over the m features, a factor per row that the row sum cancels; a key's by
+    max(0, max_r |omega_r|^2 / 2 - 60), a constant bound of every key's exponent beyond 60."""
+    scaled = x / x.shape[-1] ** 0.25
+    exponent = torch.matmul(scaled, omega.t()) - scaled.pow(2).sum(-1, keepdim=True) / 2.0
+    if is_query:
+        exponent = exponent - exponent.max(-1, keepdim=True).values
+    else:
+        exponent = exponent - max(0.0, float(omega.pow(2).sum(-1).max()) / 2.0 - 60.0)
+    return torch.exp(exponent) / math.sqrt(omega.shape[0])
+
+
 def lambda_init(depth):
     """Differential attention's λ_init = 0.8 - 0.6 exp(-0.3 (l - 1)) for layer l from 1 (Ye et
     al. 2024): depth = l - 1, the block's index in its stack."""
@@ -345,6 +419,8 @@ def map_kind(variant):
     """What a row of the map is (variants/map_kind.h), as the probe's map_kinds names it."""
     if variant["mixer"] == "differential":
         return "signed"
+    if variant["normaliser"] == "linear":  # partial: a row of zero scores stays 0
+        return "partial" if variant["linear_denominator"] else "unnormalised"
     return {"softmax": "distribution", "sink": "partial", "sigmoid": "unnormalised"}[
         variant["normaliser"]]
 
@@ -387,6 +463,8 @@ class Reference:
                                else [variant] * self.layers)
         for options in self.block_variants:
             for stage, names in IMPLEMENTED.items():
+                if stage == "feature_map" and options["score"] != "kernel":
+                    continue
                 if options[stage] not in names:
                     raise ValueError(f"reference.py does not implement variant.{stage} = "
                                      f"{options[stage]!r}")
@@ -419,12 +497,50 @@ class Reference:
             return torch.matmul(q * (1.0 / math.sqrt(q.shape[-1])), k.transpose(-2, -1))
         if score == "dot":
             return torch.matmul(q, k.transpose(-2, -1))
+        if score == "kernel":
+            query_features, key_features = self.features(q, k, site)
+            return torch.matmul(query_features, key_features.transpose(-2, -1))
         # additive: s_ij = w_h . tanh(W_q q_i + W_k k_j) per head
         projected_q = torch.matmul(q, self.w(site.prefix + ".score.query_projection").unsqueeze(0))
         projected_k = torch.matmul(k, self.w(site.prefix + ".score.key_projection").unsqueeze(0))
         hidden = torch.tanh(projected_q.unsqueeze(3) + projected_k.unsqueeze(2))  # [B,H,Tq,Tk,A]
         vector = self.w(site.prefix + ".score.vector")                           # [H,A]
         return torch.matmul(hidden, vector.view(1, self.heads, 1, -1, 1)).squeeze(-1)
+
+    def features(self, q, k, site):
+        """The kernel score's phi(q) [B,H,Tq,F] and phi(k) [B,H,Tk,F] with variant.feature_map;
+        query i sits at position i + Tk - Tq, key j at j; cosFormer's M = max(Tq, Tk)."""
+        feature_map = site.variant["feature_map"]
+        prefix = site.prefix + ".score.feature_map."
+        if feature_map == "elu1":
+            return elu1_features(q), elu1_features(k)
+        if feature_map == "relu":
+            return relu_features(q), relu_features(k)
+        if feature_map == "cosformer":
+            query_length, key_length = q.shape[2], k.shape[2]
+            query_positions = torch.arange(key_length - query_length, key_length)
+            longest = max(query_length, key_length)
+            return (cosformer_features(q, query_positions, longest),
+                    cosformer_features(k, torch.arange(key_length), longest))
+        if feature_map == "taylor":
+            return (taylor_features(q, self.w(prefix + "query_projection")),
+                    taylor_features(k, self.w(prefix + "key_projection")))
+        omega = self.favor_projection(prefix, site.variant["favor_features"], q.shape[-1])
+        return favor_features(q, omega, is_query=True), favor_features(k, omega, is_query=False)
+
+    def favor_projection(self, prefix, features, dim):
+        """favor's omega [m, d] as the run last drew it; the export holds it with the layer's seed
+        and its count of training forward passes (int64 scalars), from which attnlab redraws."""
+        omega = self.w(prefix + "projection")
+        if tuple(omega.shape) != (features, dim):
+            raise ValueError(f"{prefix}projection has shape {tuple(omega.shape)}, not "
+                             f"[variant.favor_features, d] = [{features}, {dim}]")
+        for name in ("seed", "draws"):
+            counter = self.w(prefix + name)
+            if counter.dtype != torch.int64 or counter.dim() != 0:
+                raise ValueError(f"{prefix}{name} is {counter.dtype} {tuple(counter.shape)}, not "
+                                 f"an int64 scalar")
+        return omega
 
     def rotate(self, q, k, variant):
         """RoPE on q [B,H,Tq,d] and k [B,H,Tk,d] (query i at position i + Tk - Tq)."""
@@ -457,6 +573,8 @@ class Reference:
             return sink_map(scores, self.w(site.prefix + ".normaliser.logits"))
         if normaliser == "sigmoid":
             return sigmoid_map(scores, site.variant["sigmoid_offset"])
+        if normaliser == "linear":
+            return linear_map(scores, site.variant["linear_denominator"])
         return softmax_map(scores, allowed)
 
     def map_of(self, q, k, site):
@@ -492,13 +610,23 @@ class Reference:
             return out * values.transpose(1, 2).unsqueeze(-1)
         return out * self.split_heads(values, self.heads)
 
+    @staticmethod
+    def attended(attention_map, v, site):
+        """A · v [B,H,Tq,D], RMS-normalised per head for linear attention without its
+        denominator (the normaliser's output norm, before the mixer's finish)."""
+        out = torch.matmul(attention_map, v)
+        variant = site.variant
+        if variant["normaliser"] == "linear" and not variant["linear_denominator"]:
+            return output_rms_norm(out)
+        return out
+
     def attend(self, q, k, v, x, site):
         """One layer: q [B,H,Tq,D], k and v [B,G,Tk,D], x [B,Tq,C] the layer's input -> out
         [B,H,Tq,D], the map A [B,H,Tq,Tk]."""
         k, v = share_kv_heads(k, self.heads), share_kv_heads(v, self.heads)
         if site.variant["mixer"] == "single":
             attention_map = self.map_of(q, k, site)
-            return self.gate(x, torch.matmul(attention_map, v), site), attention_map
+            return self.gate(x, self.attended(attention_map, v, site), site), attention_map
         # differential (Ye et al. 2024): A = A(Q1, K1) - λ A(Q2, K2) over the halves of q and k
         half = self.head_dim // 2
         first = self.map_of(q[..., :half], k[..., :half], site)
@@ -506,7 +634,7 @@ class Reference:
         mixer = {name: self.w(f"{site.prefix}.mixer.{name}")
                  for name in ("lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2")}
         attention_map = first - differential_lambda(mixer, site.depth) * second
-        out = differential_finish(torch.matmul(attention_map, v),
+        out = differential_finish(self.attended(attention_map, v, site),
                                   self.w(site.prefix + ".mixer.norm_scale"), site.depth)
         return self.gate(x, out, site), attention_map
 

@@ -1,9 +1,11 @@
 #include "variants/attention_variant.h"
 
 #include "variants/chunked_attention.h"
+#include "variants/linear_attention.h"
 #include "variants/softcap.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -86,6 +88,10 @@ OutputGateRegistry& gate_registry() {
   static OutputGateRegistry registry("gate", "variant.gate");
   return registry;
 }
+FeatureMapRegistry& feature_map_registry() {
+  static FeatureMapRegistry registry("feature_map", "variant.feature_map");
+  return registry;
+}
 
 namespace {
 
@@ -148,6 +154,11 @@ bool AttentionVariantImpl::fused_parts() const {
          mixer_->single_map() && normaliser_->is_softmax();
 }
 
+bool AttentionVariantImpl::linear_parts() const {
+  return score_->is_kernel() && normaliser_->is_linear() && pattern_->is_full() &&
+         !position_->adds_bias() && std::isinf(softcap_) && mixer_->single_map();
+}
+
 bool AttentionVariantImpl::has_trainable_position() const {
   for (const auto& parameter : position_->parameters()) {
     if (parameter.requires_grad()) return true;
@@ -186,6 +197,7 @@ std::shared_ptr<const BlockLayout> AttentionVariantImpl::layout(std::int64_t que
 
 std::vector<std::pair<torch::Tensor, torch::Tensor>> AttentionVariantImpl::prepare(
     const torch::Tensor& q, const torch::Tensor& k) {
+  score_->begin_pass();
   auto pairs = mixer_->split(q, k);
   for (auto& [q_c, k_c] : pairs) {
     std::tie(q_c, k_c) = qk_norm_->normalise(q_c, k_c);
@@ -215,7 +227,8 @@ AttentionOutput AttentionVariantImpl::forward_plain(const torch::Tensor& q, cons
     maps.push_back(normaliser_->normalise(scores));
   }
   torch::Tensor map = mixer_->combine(maps);  // [B,H,Tq,Tk]
-  auto out = mixer_->finish(torch::matmul(map, expand_kv_heads(v, site_.heads)));
+  auto attended = torch::matmul(map, expand_kv_heads(v, site_.heads));
+  auto out = mixer_->finish(normaliser_->normalise_output(attended));
   return {gate_->apply(x, out), map};
 }
 
@@ -250,6 +263,24 @@ torch::Tensor AttentionVariantImpl::chunked_out(const torch::Tensor& q, const to
                            score_, position_, layout(q.size(2), k.size(2), q.device()),
                            pattern_->keep_largest(), softcap_,
                            normaliser_->sink_logits());  // [B,H,Tq,D]
+}
+
+torch::Tensor AttentionVariantImpl::forward_linear(const torch::Tensor& q, const torch::Tensor& k,
+                                                   const torch::Tensor& v,
+                                                   const torch::Tensor& x) {
+  if (!linear_parts()) {
+    throw VariantError("variant.score, variant.normaliser, variant.pattern: only a kernel score "
+                       "with the linear normaliser over the full pattern has a linear path");
+  }
+  if (site_.causal && q.size(2) != k.size(2)) {
+    throw VariantError("the causal linear path needs as many queries as keys");
+  }
+  auto [rotated_q, rotated_k] = prepare(q, k).front();  // [B,H,Tq,d], [B,G,Tk,d]
+  auto [query_features, key_features] = score_->features(rotated_q, rotated_k);
+  auto out = linear_attention(query_features, expand_kv_heads(key_features, site_.heads),
+                              expand_kv_heads(v, site_.heads), site_.causal, chunk_,
+                              normaliser_->has_denominator());  // [B,H,Tq,D]
+  return gate_->apply(x, mixer_->finish(normaliser_->normalise_output(out)));
 }
 
 bool AttentionVariantImpl::uses_fused_path(const torch::Tensor& q, const torch::Tensor& k,
@@ -294,6 +325,8 @@ std::int64_t AttentionVariantImpl::fused_kept_probabilities(std::int64_t query_l
 
 AttentionPath AttentionVariantImpl::path_for(std::int64_t query_length, std::int64_t key_length,
                                              const torch::TensorOptions& inputs) const {
+  // Linear attention's map costs T^2 and its scan T: the scan wins at every length.
+  if (linear_parts() && (!site_.causal || query_length == key_length)) return AttentionPath::Linear;
   if (uses_chunked_path(query_length, key_length)) return AttentionPath::Chunked;
   return fused_parts() && fused_attention_supports(inputs) ? AttentionPath::Fused
                                                           : AttentionPath::Plain;
@@ -304,6 +337,7 @@ bool AttentionVariantImpl::takes_path(AttentionPath path) const {
     case AttentionPath::Plain: return true;
     case AttentionPath::Fused: return fused_parts();
     case AttentionPath::Chunked: return chunked_parts();
+    case AttentionPath::Linear: return linear_parts();
   }
   return false;
 }
@@ -316,6 +350,7 @@ AttentionOutput AttentionVariantImpl::forward(const torch::Tensor& q, const torc
       case AttentionPath::Chunked: return {forward_chunked(q, k, v, x), torch::Tensor()};
       case AttentionPath::Fused: return {forward_fused(q, k, v, x), torch::Tensor()};
       case AttentionPath::Plain: return {forward_plain(q, k, v, x).out, torch::Tensor()};
+      case AttentionPath::Linear: return {forward_linear(q, k, v, x), torch::Tensor()};
     }
   }
   return forward_plain(q, k, v, x);
@@ -326,6 +361,7 @@ const char* path_name(AttentionPath path) {
     case AttentionPath::Plain: return "plain";
     case AttentionPath::Fused: return "fused";
     case AttentionPath::Chunked: return "chunked";
+    case AttentionPath::Linear: return "linear";
   }
   return "?";
 }
@@ -344,6 +380,8 @@ void for_each_stage(Visit&& visit) {
   visit(normaliser_registry(), "softmax", "how masked scores become the attention map");
   visit(mixer_registry(), "single", "how maps are formed and combined (one, or differential)");
   visit(gate_registry(), "none", "gate on each head's output from the layer input");
+  visit(feature_map_registry(), "elu1",
+        "feature map φ of kernel attention (read only by variant.score = kernel)");
 }
 
 template <typename RegistryType>
@@ -366,8 +404,9 @@ std::vector<OptionSpec> engine_option_specs() {
                    /*min=*/0.0});
   specs.push_back(softcap_option());
   specs.push_back({"chunk", std::int64_t{128},
-                   "tile side of the chunked path used when no probabilities are recorded "
-                   "(memory vs speed; results agree with the plain path to rounding)",
+                   "tile side of the chunked path, and chunk of linear attention's causal scan, "
+                   "used when no probabilities are recorded (memory vs speed; results agree "
+                   "with the plain path to rounding)",
                    /*min=*/1.0});
   specs.push_back({"materialise_max", std::int64_t{256},
                    "longest query or key length whose scores are materialised when no "
@@ -416,6 +455,12 @@ void validate(const VariantOptions& options) {
                          registry.kind() + " or change the part that should provide it");
     }
   });
+  // The cap bounds logits; kernel scores are not logits (their row sums normalise them).
+  if (!std::isinf(options.get_float("softcap")) && traits.count("logit_scores") == 0) {
+    throw VariantError("variant.softcap: caps logits, and variant.score = '" +
+                       options.get_string("score") +
+                       "' does not make logits; leave variant.softcap at inf");
+  }
 }
 
 void validate_heads(const VariantOptions& options, std::int64_t heads, std::int64_t head_dim) {

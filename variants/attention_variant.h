@@ -20,8 +20,9 @@
 namespace attnlab::variants {
 
 // The ways forward() can compute attention without probabilities (see forward()).
-enum class AttentionPath { Plain, Fused, Chunked };
-const char* path_name(AttentionPath path);  // "plain", "fused", "chunked"
+enum class AttentionPath { Plain, Fused, Chunked, Linear };
+// "plain", "fused", "chunked", "linear"
+const char* path_name(AttentionPath path);
 
 struct AttentionOutput {
   torch::Tensor out;    // [B,H,Tq,D]
@@ -34,7 +35,9 @@ class AttentionVariantImpl : public torch::nn::Module {
 
   // q [B,H,Tq,D], k [B,G,Tk,D], v [B,G,Tk,D]; x [B,Tq,C], the query side's input, which output
   // gates read (undefined when the variant has none: uses_gate_input()). With need_probs the plain
-  // path runs and the map is returned for recording. Without, sequences longer than
+  // path runs and the map is returned for recording. Without, linear attention (a kernel score
+  // with the `linear` normaliser over a full pattern) takes the linear path at every length; other
+  // variants' sequences longer than
   // variant.materialise_max and one tile (variant.chunk) take the chunked path; shorter ones the
   // fused head-by-head path where it applies (CPU float32, `scale * q·k` scores, fixed masks and
   // biases, one softmax-family map), else the plain path. All agree within floating-point
@@ -54,6 +57,11 @@ class AttentionVariantImpl : public torch::nn::Module {
                                 const torch::Tensor& v, const torch::Tensor& x = {});
   // Whether forward() without probabilities takes the chunked path for these lengths.
   bool uses_chunked_path(std::int64_t query_length, std::int64_t key_length) const;
+  // The linear path (see linear_attention.h): out [B,H,Tq,D] from the kernel score's features,
+  // without the map. Throws VariantError for parts it cannot compute (see takes_path) and for
+  // causal attention with Tq != Tk.
+  torch::Tensor forward_linear(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& x = {});
   // The head-by-head CPU path (see fused_attention.h), whatever the sizes; falls back to the
   // plain path where it does not apply (see uses_fused_path).
   torch::Tensor forward_fused(const torch::Tensor& q, const torch::Tensor& k,
@@ -68,7 +76,7 @@ class AttentionVariantImpl : public torch::nn::Module {
   AttentionPath path_for(std::int64_t query_length, std::int64_t key_length,
                          const torch::TensorOptions& inputs) const;
   // Whether the parts can take `path` at all (plain: always; fused: also needs CPU float32
-  // inputs), whatever the lengths.
+  // inputs; linear: also needs Tq = Tk when causal), whatever the lengths.
   bool takes_path(AttentionPath path) const;
   // Probabilities the fused path keeps for the backward pass per batch entry (all heads).
   std::int64_t fused_kept_probabilities(std::int64_t query_length, std::int64_t key_length);
@@ -111,6 +119,9 @@ class AttentionVariantImpl : public torch::nn::Module {
   // Whether the parts allow the chunked path: a pattern it can stream, no trainable position bias
   // and one softmax-family map.
   bool chunked_parts() const;
+  // Whether the parts allow the linear path: a kernel score, the `linear` normaliser, a full
+  // pattern, no position bias, no cap and one map.
+  bool linear_parts() const;
   // The fused path's mask and bias table for these lengths (cached per shape).
   const AdditiveMask& additive_mask(std::int64_t query_length, std::int64_t key_length,
                                     const torch::TensorOptions& options);

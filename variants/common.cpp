@@ -55,6 +55,10 @@ Score::Gradients Score::tile_gradients(const torch::Tensor& q, const torch::Tens
   return result;
 }
 
+std::pair<torch::Tensor, torch::Tensor> Score::features(const torch::Tensor&, const torch::Tensor&) {
+  throw VariantError("variant.score: only a kernel score has features (variant.score = kernel)");
+}
+
 torch::Tensor Position::bias(std::int64_t query_length, std::int64_t key_length,
                              const torch::TensorOptions& options) {
   const std::int64_t offset = key_length - query_length;

@@ -3,8 +3,15 @@
 //   (q_c, k_c)  = split(q, k)                        mixer: one pair, or differential's halves
 //   (q_c, k_c)  = positions(qk_norm(q_c, k_c))       QK-norm, then RoPE-style rotations
 //   s_c         = cap(score(q_c, k_c)) + bias         soft-capping (variant.softcap), ALiBi/T5 bias
-//   A_c         = normalise(s_c, allowed)             softmax, softmax with a sink, sigmoid
-//   out         = gate(x, finish(combine(A_c) · v))   mixer: A_1 - λ A_2 for differential
+//   A_c         = normalise(s_c, allowed)             softmax, softmax with a sink, sigmoid, linear
+//   out         = gate(x, finish(norm(combine(A_c) · v)))
+//                                                     mixer: A_1 - λ A_2 for differential; norm:
+//                                                     the normaliser's output norm (linear without
+//                                                     its denominator)
+//
+// Kernel (linear) attention is the score `kernel`, s_ij = φ(q_i)·φ(k_j) with a feature map φ
+// (variant.feature_map), and the normaliser `linear`, A_ij = s_ij / Σ_j s_ij over allowed keys; for
+// full patterns the engine computes it without the map, in O(T) (linear_attention.h).
 //
 // with k and v shared by groups of query heads when variant.kv_heads < heads. Score: how a query
 // and a key are compared. Position: rotations of q and k (RoPE) and/or an additive bias (ALiBi,
@@ -65,6 +72,41 @@ class Score : public torch::nn::Module {
   };
   virtual Gradients tile_gradients(const torch::Tensor& q, const torch::Tensor& k,
                                    const torch::Tensor& grad_scores);
+
+  // Called once per forward pass of the layer, before any score of that pass (differential
+  // attention computes two maps per pass): a kernel score's feature map counts passes here.
+  virtual void begin_pass() {}
+  // Whether the score is a kernel φ(q)·φ(k) whose features() the linear path reads.
+  virtual bool is_kernel() const { return false; }
+  // For a kernel score: φ(q) [B,H,Tq,F] and φ(k) [B,G,Tk,F] for q [B,H,Tq,d], k [B,G,Tk,d], such
+  // that scores(q, k) = φ(q) φ(k)ᵀ. Throws for other scores.
+  virtual std::pair<torch::Tensor, torch::Tensor> features(const torch::Tensor& q,
+                                                           const torch::Tensor& k);
+  // F of features() for q and k of dimension d; 0 for scores that are not kernels.
+  virtual std::int64_t feature_dim(std::int64_t input_dim) const {
+    (void)input_dim;
+    return 0;
+  }
+};
+
+// The feature map φ of kernel attention (variant.feature_map; read by the score `kernel` only).
+// Query i sits at position i + Tk - Tq, key j at j, in a sequence of Tk keys (cosFormer's
+// re-weighting reads them).
+class FeatureMap : public torch::nn::Module {
+ public:
+  enum class Side { Query, Key };
+  // x [B,H,T,d] at `positions` [T] (int64) of a sequence of `length` keys -> φ(x) [B,H,T,F].
+  virtual torch::Tensor features(const torch::Tensor& x, Side side, const torch::Tensor& positions,
+                                 std::int64_t length) = 0;
+  // The reference for features(), for x in double and differentiable in the part's parameters.
+  virtual torch::Tensor reference_features(const torch::Tensor& x, Side side,
+                                           const torch::Tensor& positions,
+                                           std::int64_t length) const = 0;
+  // F for inputs of dimension d.
+  virtual std::int64_t feature_dim(std::int64_t input_dim) const = 0;
+  // Called once per forward pass of the layer, before its features (FAVOR+ counts training passes
+  // to redraw its random features).
+  virtual void begin_pass() {}
 };
 
 class Position : public torch::nn::Module {
@@ -115,6 +157,8 @@ class Pattern {
     return scores;
   }
   virtual bool depends_on_scores() const { return false; }
+  // Whether every key (every earlier one when causal) is allowed: the linear path's condition.
+  virtual bool is_full() const { return false; }
   // A score-dependent pattern that keeps the k largest scores of each query returns k; the chunked
   // path then finds each query's k-th largest score in a streaming pass. Other score-dependent
   // patterns (0) always take the plain path.
@@ -163,6 +207,14 @@ class Normaliser : public torch::nn::Module {
   virtual bool is_softmax() const { return false; }
   // [H] logits that join each row's denominator and take no value; undefined when none.
   virtual torch::Tensor sink_logits() const { return {}; }
+  // Whether A is the non-negative scores themselves, masked, divided by their allowed row sum when
+  // has_denominator(): the linear path computes exactly that family from a kernel's features.
+  virtual bool is_linear() const { return false; }
+  virtual bool has_denominator() const { return true; }
+  // The attended values [B,H,Tq,D] -> the values the mixer finishes: the identity, unless the
+  // normaliser normalises each output instead of each row (linear without its denominator).
+  virtual torch::Tensor normalise_output(const torch::Tensor& out) { return out; }
+  virtual torch::Tensor reference_normalise_output(const torch::Tensor& out) const { return out; }
 };
 
 // How maps are formed from q and k and combined before and after they meet v: one map, or
@@ -221,6 +273,7 @@ using QueryKeyNormRegistry = Registry<QueryKeyNorm, const VariantOptions&, const
 using NormaliserRegistry = Registry<Normaliser, const VariantOptions&, const AttentionSite&>;
 using MixerRegistry = Registry<Mixer, const VariantOptions&, const AttentionSite&>;
 using OutputGateRegistry = Registry<OutputGate, const VariantOptions&, const AttentionSite&>;
+using FeatureMapRegistry = Registry<FeatureMap, const VariantOptions&, const AttentionSite&>;
 
 ScoreRegistry& score_registry();
 PositionRegistry& position_registry();
@@ -229,6 +282,7 @@ QueryKeyNormRegistry& qk_norm_registry();
 NormaliserRegistry& normaliser_registry();
 MixerRegistry& mixer_registry();
 OutputGateRegistry& gate_registry();
+FeatureMapRegistry& feature_map_registry();
 
 // Causal and query-offset rule shared by every pattern: [Tq, Tk] bool, true where key j is not
 // after query i (query i sits at position i + Tk - Tq).

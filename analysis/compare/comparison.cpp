@@ -15,12 +15,6 @@
 namespace attnlab::analysis {
 namespace {
 
-std::string format_metric(const Summary& summary) {
-  if (summary.n == 0) return "-";
-  if (summary.n == 1) return fmt::format("{:.4g}", summary.mean);
-  return fmt::format("{:.4g} ± {:.2g}", summary.mean, summary.ci95);
-}
-
 std::optional<double> metric_value(const RunResult& run, const MetricSpec& spec) {
   const auto pointer = nlohmann::json::json_pointer(spec.summary_key);
   if (!run.summary.contains(pointer)) return std::nullopt;
@@ -153,8 +147,8 @@ std::string comparison_table(const Comparison& comparison) {
   for (const auto& group : comparison.groups) {
     out += fmt::format("{:<6} {:<10} {:<40} {:>3} {:>18} {:>18} {:>12.0f} {:>10.0f}\n",
                        group.rank, group.task, group.label, group.runs.size(),
-                       format_metric(group.metrics.at("val_accuracy")),
-                       format_metric(group.metrics.at("val_loss")),
+                       format_summary(group.metrics.at("val_accuracy")),
+                       format_summary(group.metrics.at("val_loss")),
                        group.metrics.at("tokens_per_s").mean, group.metrics.at("peak_rss_mb").mean);
   }
   if (!comparison.not_completed.empty()) {
@@ -177,7 +171,7 @@ std::string comparison_markdown(const Comparison& comparison) {
   out += "\n";
   for (const auto& group : comparison.groups) {
     out += fmt::format("| {} | {} | {} | {} |", group.rank, group.task, group.label, group.runs.size());
-    for (const auto& spec : compared_metrics()) out += " " + format_metric(group.metrics.at(spec.name)) + " |";
+    for (const auto& spec : compared_metrics()) out += " " + format_summary(group.metrics.at(spec.name)) + " |";
     out += "\n";
   }
   if (!comparison.not_completed.empty()) {

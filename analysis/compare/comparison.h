@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,11 @@ struct Comparison {
 
 // Keys never used for grouping: the seed, and where or how a run was executed.
 bool ignored_for_grouping(const std::string& key);
+
+// Varying keys a varying group choice (`<group>.name`) determines, e.g. variant.score under
+// variant.name: labels leave them out.
+std::set<std::string> implied_keys(const std::vector<std::string>& varying,
+                                   const std::vector<const RunResult*>& runs);
 
 Comparison compare_runs(const std::vector<RunResult>& runs);
 

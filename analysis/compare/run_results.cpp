@@ -1,14 +1,24 @@
 #include "analysis/compare/run_results.h"
 
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 
+#include <fmt/format.h>
 #include <toml++/toml.h>
 
 namespace attnlab::analysis {
 namespace {
+
+// The shortest text that reads back the same, as attnlab writes config.toml: 0.003, not the
+// 0.0030000000000000001 a stream prints.
+std::string float_text(double value) {
+  std::string text = fmt::format("{}", value);
+  if (text.find_first_of(".eni") == std::string::npos) text += ".0";
+  return text;
+}
 
 void flatten(const toml::table& table, const std::string& prefix,
              std::map<std::string, std::string>& out) {
@@ -19,12 +29,21 @@ void flatten(const toml::table& table, const std::string& prefix,
       flatten(*child, path, out);
     } else if (const auto* text = node.as_string()) {
       out[path] = text->get();  // unquoted, as people write labels
+    } else if (const auto* number = node.as_floating_point()) {
+      out[path] = float_text(number->get());
     } else {
       std::ostringstream value;
       node.visit([&value](const auto& leaf) { value << leaf; });
       out[path] = value.str();
     }
   }
+}
+
+// A metric of a metrics.jsonl row: JSON has no NaN, so a diverged value is written null.
+double number(const nlohmann::json& row, const char* name) {
+  const auto found = row.find(name);
+  if (found == row.end()) return 0.0;
+  return found->is_number() ? found->get<double>() : std::numeric_limits<double>::quiet_NaN();
 }
 
 }  // namespace
@@ -60,7 +79,13 @@ RunResult load_run(const std::filesystem::path& dir) {
   while (std::getline(metrics, line)) {
     const auto row = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (row.is_discarded() || row.value("split", "") != "val") continue;
-    run.val_curve.push_back({row.value("step", 0L), row.value("accuracy", 0.0), row.value("loss", 0.0)});
+    run.val_curve.push_back({row.value("step", 0L), number(row, "accuracy"), number(row, "loss"),
+                             number(row, "sequence_accuracy")});
+  }
+  std::ifstream test(dir / "eval-test.json");
+  if (test) {
+    run.test_evaluation = nlohmann::json::parse(test, nullptr, /*allow_exceptions=*/false);
+    if (run.test_evaluation.is_discarded()) run.test_evaluation = nullptr;
   }
   return run;
 }

@@ -1,5 +1,6 @@
 // The results of finished (and unfinished) runs, read from their directories: config.toml,
-// summary.json and metrics.jsonl. Reads files only; nothing here knows the model or trainer.
+// summary.json, metrics.jsonl and eval-test.json. Reads files only; nothing here knows the model
+// or trainer.
 #pragma once
 
 #include <filesystem>
@@ -15,6 +16,7 @@ struct CurvePoint {
   long step = 0;
   double accuracy = 0.0;
   double loss = 0.0;
+  double sequence_accuracy = 0.0;
 };
 
 struct RunResult {
@@ -23,6 +25,7 @@ struct RunResult {
   std::string status;  // completed, or why not: "incomplete (no summary.json)", "failed", ...
   nlohmann::json summary;
   std::vector<CurvePoint> val_curve;
+  nlohmann::json test_evaluation;  // eval-test.json (`attnlab eval`); null: absent or unreadable
 
   bool completed() const { return status == "completed"; }
   const std::string& config_value(const std::string& key) const;  // "" when absent

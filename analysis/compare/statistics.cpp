@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numeric>
 
+#include <fmt/core.h>
+
 namespace attnlab::analysis {
 
 double t_quantile_975(std::size_t degrees) {
@@ -33,6 +35,12 @@ Summary summarise(const std::vector<double>& values) {
     summary.ci95 = t_quantile_975(summary.n - 1) * summary.std / std::sqrt(static_cast<double>(summary.n));
   }
   return summary;
+}
+
+std::string format_summary(const Summary& summary) {
+  if (summary.n == 0) return "-";
+  if (summary.n == 1) return fmt::format("{:.4g}", summary.mean);
+  return fmt::format("{:.4g} ± {:.2g}", summary.mean, summary.ci95);
 }
 
 }  // namespace attnlab::analysis

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 namespace attnlab::analysis {
@@ -15,6 +16,9 @@ struct Summary {
   double min = 0.0;
   double max = 0.0;
 };
+
+// "0.9973 ± 0.0021" (mean and 95% CI half-width), the mean alone for one value, "-" for none.
+std::string format_summary(const Summary& summary);
 
 Summary summarise(const std::vector<double>& values);
 

@@ -46,7 +46,9 @@ variants::VariantOptions resolve_variant(const AttentionBenchmarkSettings& setti
 // The path a row times, called directly: forward() would choose by length, whatever the row says.
 variants::AttentionPath timed_path_of(const std::string& row_path) {
   if (row_path == "plain") return variants::AttentionPath::Plain;
-  return row_path == "fused" ? variants::AttentionPath::Fused : variants::AttentionPath::Chunked;
+  if (row_path == "fused") return variants::AttentionPath::Fused;
+  if (row_path == "linear") return variants::AttentionPath::Linear;
+  return variants::AttentionPath::Chunked;
 }
 
 // In a child: the parent keeps no LibTorch state (thread pools, allocations) for the
@@ -118,6 +120,7 @@ torch::Tensor attend(variants::AttentionVariant& variant, variants::AttentionPat
   switch (path) {
     case variants::AttentionPath::Plain: return variant->forward_plain(in.q, in.k, in.v, in.x).out;
     case variants::AttentionPath::Fused: return variant->forward_fused(in.q, in.k, in.v, in.x);
+    case variants::AttentionPath::Linear: return variant->forward_linear(in.q, in.k, in.v, in.x);
     case variants::AttentionPath::Chunked: break;
   }
   return variant->forward_chunked(in.q, in.k, in.v, in.x);  // [B,H,T,D]

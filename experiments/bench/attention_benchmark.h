@@ -1,8 +1,9 @@
 // `attnlab bench attention`: the median time of forward and forward+backward of attention variants
-// and their peak memory, over sequence lengths, on the path each row names (chunked, fused or
-// plain), and the time of the key/value projections their kv heads need. Each measurement runs in a fresh forked child (base/forked_child.h), so the
-// allocations of one variant never flatter or burden the next; the child hands its result back as
-// JSON.
+// and their peak memory, over sequence lengths, on the path each row names (chunked, fused, plain
+// or linear), and the time of the key/value projections their kv heads need (attention_scaling.h
+// fits how time and memory grow with T). Each measurement runs in a fresh forked child
+// (base/forked_child.h), so the allocations of one variant never flatter or burden the next; the
+// child hands its result back as JSON.
 //
 // B = batch, H = heads, T = sequence length, D = head dim.
 #pragma once
@@ -27,8 +28,8 @@ struct AttentionBenchmarkSettings {
   // Presets (configs/variant/<name>.toml); the first is the baseline of the printed ratios.
   std::vector<std::string> variants = {"scaled", "local", "strided", "bigbird", "topk"};
   // The rows' paths: "chunked" (the online-softmax path over tiles), "fused" (the CPU
-  // head-by-head path) and/or "plain" (every score at once). A variant whose parts cannot take a
-  // path has no rows for it.
+  // head-by-head path), "plain" (every score at once) and/or "linear" (linear attention's scan
+  // over kernel features). A variant whose parts cannot take a path has no rows for it.
   std::vector<std::string> paths = {"chunked", "plain"};
   std::string direction = "causal";             // or "bidirectional"
   std::int64_t max_plain_length = 4096;  // no plain row above this T
@@ -39,7 +40,7 @@ struct AttentionBenchmarkSettings {
 // One row: a variant, a length and a path, and what was measured.
 struct AttentionMeasurement {
   std::string variant;  // the preset's name
-  std::string path;     // the row's path: "chunked" or "plain"
+  std::string path;     // the row's path: "chunked", "fused", "plain" or "linear"
   std::int64_t length = 0;
   variants::VariantOptions options;
   std::string timed_path;  // the attention path that ran (variants::path_name); empty if it failed

@@ -1,6 +1,8 @@
 // attnlab bench attention: time forward and forward+backward of attention variants and measure
 // their peak memory, for a list of sequence lengths (experiments/bench/attention_benchmark.h);
-// prints a table and writes a CSV.
+// prints a table and how time and memory grow with T (experiments/bench/attention_scaling.h), and
+// writes both as CSV files.
+#include <cmath>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -9,6 +11,7 @@
 
 #include "base/atomic_file.h"
 #include "experiments/bench/attention_benchmark.h"
+#include "experiments/bench/attention_scaling.h"
 #include "experiments/cli/commands.h"
 #include "experiments/run/system_info.h"
 
@@ -28,17 +31,17 @@ void print_header(const bench::AttentionBenchmarkSettings& settings, int threads
   fmt::print("times: median wall clock and CPU time (all threads) in ms; forward without "
              "autograd\npeak memory: {}\n\n",
              bench::kAttentionMemoryMethod);
-  fmt::print("{:<12} {:<13} {:>6} {:>10} {:>11} {:>10} {:>11} {:>9} {:>10} {:>10}\n", "variant",
+  fmt::print("{:<14} {:<13} {:>6} {:>10} {:>11} {:>10} {:>11} {:>9} {:>10} {:>10}\n", "variant",
              "path", "T", "fwd ms", "fwd+bwd ms", "fwd cpu", "fwd+bwd cpu", "fwd MB", "fwd+bwd MB",
              "kv proj ms");
 }
 
 void print_row(const bench::AttentionMeasurement& row) {
   if (!row.error.empty()) {
-    fmt::print("{:<12} {:<13} {:>6}  failed: {}\n", row.variant, row.path, row.length, row.error);
+    fmt::print("{:<14} {:<13} {:>6}  failed: {}\n", row.variant, row.path, row.length, row.error);
   } else {
     fmt::print(
-        "{:<12} {:<13} {:>6} {:>10.1f} {:>11.1f} {:>10.1f} {:>11.1f} {:>9.1f} {:>10.1f} {:>10.2f}\n",
+        "{:<14} {:<13} {:>6} {:>10.1f} {:>11.1f} {:>10.1f} {:>11.1f} {:>9.1f} {:>10.1f} {:>10.2f}\n",
         row.variant, row.path, row.length, row.forward_ms, row.forward_backward_ms,
         row.forward_cpu_ms, row.forward_backward_cpu_ms, row.forward_peak_mb,
         row.forward_backward_peak_mb, row.kv_projection_ms);
@@ -62,8 +65,10 @@ void print_ratios(const bench::AttentionBenchmarkSettings& settings,
       if (base == by_key.end()) continue;
       for (const auto& variant : settings.variants) {
         // The variant's chunked path (against the plain baseline it shows what a sparse pattern
-        // saves), or the baseline's path for parts that have no chunked path.
+        // saves), its linear path (linear attention has no chunked one), or the baseline's path
+        // for parts that have neither.
         auto other = by_key.find({variant, "chunked", length});
+        if (other == by_key.end()) other = by_key.find({variant, "linear", length});
         if (other == by_key.end()) other = by_key.find({variant, baseline_path, length});
         if (other == by_key.end() || other->second == base->second) continue;
         const auto& a = *base->second;
@@ -83,6 +88,39 @@ void print_ratios(const bench::AttentionBenchmarkSettings& settings,
   }
 }
 
+// "T^1.02", or "n/a" where too few positive values were measured to fit.
+std::string exponent_text(double exponent) {
+  return std::isnan(exponent) ? std::string("n/a") : fmt::format("T^{:.2f}", exponent);
+}
+
+// Per (variant, path) with enough lengths: the exponents p of time ~ T^p and memory ~ T^p.
+void print_scaling(const std::vector<bench::ScalingFit>& fits) {
+  if (fits.empty()) {
+    fmt::print("\nscaling: no variant and path was measured at {} or more lengths\n",
+               bench::kScalingMinimumLengths);
+    return;
+  }
+  fmt::print("\nscaling with T (least-squares slope of log-log; 1 = linear, 2 = quadratic):\n");
+  fmt::print("  {:<14} {:<8} {:>6} {:>13} {:>14} {:>14}\n", "variant", "path", "points",
+             "T range", "fwd+bwd time", "fwd+bwd peak");
+  for (const auto& fit : fits) {
+    fmt::print("  {:<14} {:<8} {:>6} {:>13} {:>14} {:>14}\n", fit.variant, fit.path, fit.points,
+               fmt::format("{}-{}", fit.min_length, fit.max_length),
+               exponent_text(fit.time_exponent), exponent_text(fit.memory_exponent));
+  }
+}
+
+void write_results(const BenchAttentionArguments& arguments, int threads,
+                   const std::vector<bench::AttentionMeasurement>& rows) {
+  if (!arguments.output.parent_path().empty()) {
+    std::filesystem::create_directories(arguments.output.parent_path());
+  }
+  const auto& settings = arguments.settings;
+  attnlab::write_file_atomic(arguments.output, bench::attention_csv(settings, threads, rows));
+  attnlab::write_file_atomic(bench::scaling_csv_path(arguments.output),
+                             bench::scaling_csv(settings, threads, bench::fit_scaling(rows)));
+}
+
 void run_bench(const BenchAttentionArguments& arguments) {
   const auto& settings = arguments.settings;
   const int threads = arguments.threads > 0 ? arguments.threads : run::available_cores();
@@ -94,13 +132,12 @@ void run_bench(const BenchAttentionArguments& arguments) {
     print_row(job);
     rows.push_back(job);
     // Rewritten after every row, so an interrupted run keeps what it measured.
-    if (!arguments.output.parent_path().empty()) {
-      std::filesystem::create_directories(arguments.output.parent_path());
-    }
-    attnlab::write_file_atomic(arguments.output, bench::attention_csv(settings, threads, rows));
+    write_results(arguments, threads, rows);
   }
+  print_scaling(bench::fit_scaling(rows));
   print_ratios(settings, rows);
-  fmt::print("\nwrote {}\n", arguments.output.string());
+  fmt::print("\nwrote {} and {}\n", arguments.output.string(),
+             bench::scaling_csv_path(arguments.output).string());
 }
 
 void add_attention_benchmark(CLI::App& bench) {
@@ -131,11 +168,12 @@ void add_attention_benchmark(CLI::App& bench) {
       ->capture_default_str();
   command->add_option("--paths", settings.paths,
                       "chunked (the online-softmax path over tiles, whatever T), fused (the CPU "
-                      "head-by-head path) and/or plain (every score at once); a variant whose "
-                      "parts cannot take a path has no rows for it")
+                      "head-by-head path), plain (every score at once) and/or linear (linear "
+                      "attention's scan over kernel features); a variant whose parts cannot take "
+                      "a path has no rows for it")
       ->delimiter(',')
       ->allow_extra_args(false)
-      ->check(CLI::IsMember({"chunked", "fused", "plain"}))
+      ->check(CLI::IsMember({"chunked", "fused", "plain", "linear"}))
       ->capture_default_str();
   command->add_option("--direction", settings.direction, "causal or bidirectional")
       ->check(CLI::IsMember({"causal", "bidirectional"}))
@@ -149,7 +187,10 @@ void add_attention_benchmark(CLI::App& bench) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command->add_option("--threads", arguments->threads, "threads (default: every available core)");
-  command->add_option("--output", arguments->output, "CSV file")->capture_default_str();
+  command->add_option("--output", arguments->output,
+                      "CSV file, one row per measurement; the scaling exponents go beside it "
+                      "(<stem>_scaling.csv)")
+      ->capture_default_str();
   command->add_option("overrides", settings.overrides,
                       "variant.* overrides applied to every variant, e.g. variant.window=128");
   command->callback([arguments] { run_bench(*arguments); });

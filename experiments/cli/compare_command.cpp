@@ -1,6 +1,6 @@
 // attnlab compare DIR...: a table of variants (and any other differing config keys) per task,
 // over seeds, with cost next to quality (analysis/compare/compare_folders.h); writes compare.md,
-// compare.csv and SVG figures.
+// compare.csv and SVG figures. --tune KEY adds the comparison with each group tuned over KEY.
 #include <fmt/core.h>
 
 #include <stdexcept>
@@ -29,6 +29,14 @@ void add_compare_command(CLI::App& app) {
       ->required();
   command->add_option("--out", request->out,
                       "output folder (default: <DIR>/compare for one DIR, ./compare otherwise)");
+  command->add_option("--tune", request->tune.keys,
+                      "swept config keys to tune per group (repeat or comma-separate, e.g. "
+                      "train.lr): the setting best on validation, reported on test")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  command->add_option("--tune-metric", request->tune.metric,
+                      "what --tune chooses on and reports: accuracy, sequence_accuracy or loss")
+      ->capture_default_str();
   command->callback([request] { run_compare(*request); });
 }
 

@@ -54,6 +54,38 @@ struct AttentionFloats {
   double kept = 0.0, transient = 0.0;
 };
 
+// The linear path (variants/linear_attention.h) with F features and E = D + 1 value columns (the
+// ones column that carries the denominator; D without it). It keeps φ(q) and φ(k), v with its
+// ones column and the attended [Tq,E] that the division reads. Causal (Tq = Tk = T), a scan over
+// N = T / C chunks of C = min(variant.chunk, T): it also keeps each chunk's state [F,E] and their
+// prefix sums, and the within-chunk products [C,C]; its backward pass holds the gradients of the
+// states, of their prefix sums and of the within-chunk products at once (so does its forward pass,
+// the states before they are summed and the products before they are masked). Bidirectional: one
+// state over all keys. Everything grows as T: no term is Tq x Tk.
+AttentionFloats linear_attention_floats(const variants::AttentionVariantImpl& variant,
+                                        const model::AttentionShape& shape, std::int64_t batch,
+                                        std::int64_t heads, std::int64_t chunk) {
+  const double bh = static_cast<double>(batch * heads);
+  const double tq = static_cast<double>(shape.query_length);
+  const double tk = static_cast<double>(shape.key_length);
+  const double f = static_cast<double>(variant.score().feature_dim(shape.site.head_dim));
+  const double e = static_cast<double>(shape.site.head_dim) +
+                   (variant.normaliser().has_denominator() ? 1.0 : 0.0);
+  AttentionFloats floats;
+  floats.kept = bh * ((tq + tk) * f + tk * e + tq * e);
+  if (shape.site.causal) {
+    const std::int64_t side = std::max<std::int64_t>(1, std::min(chunk, shape.query_length));
+    const double chunks = static_cast<double>((shape.query_length + side - 1) / side);
+    const double tile = static_cast<double>(side * side);
+    floats.kept += bh * chunks * (2.0 * f * e + tile);
+    floats.transient = bh * chunks * (2.0 * f * e + tile);
+  } else {
+    floats.kept += bh * f * e;
+    floats.transient = 2.0 * bh * f * e;
+  }
+  return floats;
+}
+
 AttentionFloats attention_floats(variants::AttentionVariantImpl& variant,
                                  const model::AttentionShape& shape, variants::AttentionPath path,
                                  const model::ModelSpec& spec, std::int64_t batch,
@@ -86,6 +118,9 @@ AttentionFloats attention_floats(variants::AttentionVariantImpl& variant,
       floats.transient = 4.0 * b * h * side * side;
       break;
     }
+    case variants::AttentionPath::Linear:
+      floats = linear_attention_floats(variant, shape, batch, spec.heads, chunk);
+      break;
   }
   return floats;
 }
@@ -174,14 +209,15 @@ void add_phase(std::vector<MemoryTerm>& terms, Phase phase, const std::string& l
   terms.push_back(term(label + " working set", phase, floats.transient, attention_keys));
 }
 
-// Masks and bias tables the plain and fused paths cache per module (the chunked path builds tiles).
+// Masks and bias tables the plain and fused paths cache per module (the chunked path builds tiles,
+// the linear path needs no mask).
 double cached_mask_bytes(Context& context) {
   double bytes = 0.0;
   for (std::size_t index = 0; index < context.shapes.size(); ++index) {
     const auto& shape = context.shapes[index];
     auto& variant = *context.variants[index];
-    if (variant.path_for(shape.query_length, shape.key_length, context.inputs) ==
-        variants::AttentionPath::Chunked) {
+    const auto path = variant.path_for(shape.query_length, shape.key_length, context.inputs);
+    if (path == variants::AttentionPath::Chunked || path == variants::AttentionPath::Linear) {
       continue;
     }
     const double pairs = static_cast<double>(shape.query_length * shape.key_length);

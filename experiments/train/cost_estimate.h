@@ -5,10 +5,11 @@
 // The memory model counts fp32 tensors: the weights with their gradients and AdamW's two moments,
 // the activations each layer keeps for the backward pass (block by block, as the model's forward
 // pass creates them), what the attention path of each layer keeps (fused: the packed probability
-// blocks; plain: [B,H,Tq,Tk] twice; chunked: O(T) sums and one tile per head), the backward
-// pass's largest working tensor, the validation pass and the recorder's probe. The peak is what
-// is always resident plus the largest phase. tests/experiments/train/test_cost_estimate.cpp holds
-// it to the measured peak RSS of real runs.
+// blocks; plain: [B,H,Tq,Tk] twice; chunked: O(T) sums and one tile per head; linear: O(T)
+// features, chunk states and within-chunk products), the backward pass's largest working tensor,
+// the validation pass and the recorder's probe. The peak is what is always resident plus the
+// largest phase. tests/experiments/train/test_cost_estimate.cpp holds it to the measured peak RSS
+// of real runs.
 #pragma once
 
 #include <cstdint>

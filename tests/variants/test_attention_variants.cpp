@@ -290,6 +290,8 @@ TEST_CASE("every registered normaliser matches its reference and keeps its map k
         const auto allowed = random_allowed(batch, heads, shape.query_length, shape.key_length);
         auto scores = torch::randn({batch, heads, shape.query_length, shape.key_length},
                                    torch::kDouble) * 3.0;
+        // Linear attention's scores are kernel products, never negative.
+        if (normaliser->is_linear()) scores = scores.abs();
         scores.requires_grad_(true);
         // As the pipeline hands them over: -inf where a pair may not attend.
         const auto masked = [&] { return scores.masked_fill(allowed.logical_not(), -kInfinity); };
@@ -301,6 +303,49 @@ TEST_CASE("every registered normaliser matches its reference and keeps its map k
         check_map_kind(normaliser->normalise(masked()), normaliser->map_kind(), allowed);
         // The fast paths compute softmax plus sink logits only; they must say so truthfully.
         if (normaliser->sink_logits().defined()) CHECK(normaliser->is_softmax());
+        auto out = torch::randn({batch, heads, shape.query_length, 8}, torch::kDouble) * 3.0;
+        CHECK(torch::allclose(normaliser->normalise_output(out),
+                              normaliser->reference_normalise_output(out), 1e-10, 1e-12));
+      }
+    }
+  }
+}
+
+TEST_CASE("every registered feature map matches its reference, gradients too, and is non-negative",
+          "[variants][parts]") {
+  const std::int64_t batch = 2, heads = 3, head_dim = 8;
+  for (const auto* entry : feature_map_registry().entries()) {
+    for (const auto side : {FeatureMap::Side::Query, FeatureMap::Side::Key}) {
+      DYNAMIC_SECTION("feature map " << entry->name
+                                     << (side == FeatureMap::Side::Query ? " query" : " key")) {
+        torch::manual_seed(13);
+        auto options = options_with("feature_map", entry->name);
+        options.set("taylor_dim", std::int64_t{3});
+        options.set("favor_features", std::int64_t{11});  // a partial block of 8 directions
+        auto map = entry->make(options, AttentionSite{/*layer=*/1, heads, head_dim});
+        map->to(torch::kDouble);
+        perturb_parameters(*map);
+        const std::int64_t length = 12;
+        auto x = (torch::randn({batch, heads, length, head_dim}, torch::kDouble) * 2.0)
+                     .requires_grad_(true);
+        const auto positions = torch::arange(4, 4 + length, torch::kLong);  // queries after keys
+        const std::int64_t keys = 16;
+        check_against_reference(
+            *map, {{"x", x}},
+            [&]() -> Outputs { return {map->features(x, side, positions, keys)}; },
+            [&]() -> Outputs { return {map->reference_features(x, side, positions, keys)}; });
+        torch::NoGradGuard no_grad;
+        const auto features = map->features(x, side, positions, keys);  // [B,H,T,F]
+        CHECK(features.size(-1) == map->feature_dim(head_dim));
+        CHECK_FALSE(features.isnan().any().item<bool>());
+        // Linear attention's row sums need φ(q)·φ(k) >= 0 for every pair (taylor's features
+        // have both signs; their products do not).
+        const auto key_features =
+            map->features(torch::randn({batch, heads, keys, head_dim}, torch::kDouble) * 2.0,
+                          FeatureMap::Side::Key, torch::arange(keys, torch::kLong), keys);
+        const auto query_features = map->features(x, FeatureMap::Side::Query, positions, keys);
+        const auto products = torch::matmul(query_features, key_features.transpose(-2, -1));
+        CHECK(products.min().item<double>() >= 0.0);
       }
     }
   }
@@ -442,7 +487,9 @@ Reference reference_attention(const AttentionVariantImpl& variant, const torch::
     maps.push_back(variant.normaliser().reference_normalise(scores));
   }
   const auto map = mixer.reference_combine(maps);  // [B,H,Tq,Tk]
-  const auto out = mixer.reference_finish(torch::matmul(map, reference_expand(v, q.size(1))));
+  const auto attended_values = torch::matmul(map, reference_expand(v, q.size(1)));
+  const auto out =
+      mixer.reference_finish(variant.normaliser().reference_normalise_output(attended_values));
   return {variant.gate().reference_apply(x, out), map, attended};
 }
 
@@ -456,6 +503,15 @@ bool chunked_computes(const AttentionVariantImpl& variant) {
     if (parameter.requires_grad()) return false;
   }
   return variant.normaliser().is_softmax() && variant.mixer().single_map();
+}
+
+// Whether the linear path computes this variant: a kernel score with the linear normaliser over
+// the full pattern, one map, and as many queries as keys when causal.
+bool linear_computes(const AttentionVariantImpl& variant, std::int64_t query_length,
+                     std::int64_t key_length) {
+  return variant.score().is_kernel() && variant.normaliser().is_linear() &&
+         variant.pattern().is_full() && variant.mixer().single_map() &&
+         (!variant.site().causal || query_length == key_length);
 }
 
 // q [B,H,Tq,D], k and v [B,G,Tk,D], x [B,Tq,C] for a variant at a site.
@@ -531,6 +587,17 @@ TEST_CASE("every registered variant matches the reference formula", "[variants]"
               variant->forward_chunked(in_double.q, in_double.k, in_double.v, in_double.x),
               plain.out, /*rtol=*/1e-10, /*atol=*/1e-12));
         }
+        // The linear path where its parts allow it, and only there.
+        const bool linear = linear_computes(*variant, shape.query_length, shape.key_length);
+        CHECK((variant->path_for(shape.query_length, shape.key_length, q.options()) ==
+               AttentionPath::Linear) == linear);
+        if (linear) {
+          CHECK(torch::allclose(
+              variant->forward_linear(in_double.q, in_double.k, in_double.v, in_double.x),
+              plain.out, /*rtol=*/1e-10, /*atol=*/1e-12));
+        } else {
+          CHECK_THROWS_AS(variant->forward_linear(q, k, v, x), VariantError);
+        }
       }
     }
   }
@@ -582,7 +649,7 @@ TEST_CASE("finite-difference gradients through the plain and the chunked path",
           "[variants][gradients]") {
   const std::int64_t heads = 4, length = 8, head_dim = 4, d_model = 5;
   for (const auto& combination : all_combinations()) {
-    for (const std::string path : {"plain", "chunked"}) {
+    for (const std::string path : {"plain", "chunked", "linear"}) {
       DYNAMIC_SECTION(combination.name() << " " << path) {
         torch::manual_seed(11);
         auto options = combination.options();
@@ -606,6 +673,14 @@ TEST_CASE("finite-difference gradients through the plain and the chunked path",
           check_gradients(*variant, inputs, [&] {
             return (variant->forward_plain(q, k, v, x).out * weights).sum();
           });
+        } else if (path == "linear") {
+          if (linear_computes(*variant, length, length)) {
+            check_gradients(*variant, inputs, [&] {
+              return (variant->forward_linear(q, k, v, x) * weights).sum();
+            });
+          } else {
+            CHECK_THROWS_AS(variant->forward_linear(q, k, v, x), VariantError);
+          }
         } else if (chunked_computes(*variant)) {
           check_gradients(*variant, inputs, [&] {
             return (variant->forward_chunked(q, k, v, x) * weights).sum();

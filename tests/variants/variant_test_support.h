@@ -45,6 +45,8 @@ struct Combination {
   std::string qk_norm = "none", normaliser = "softmax", mixer = "single", gate = "none";
   std::int64_t kv_heads = 0;  // 0: one per query head
   double softcap = std::numeric_limits<double>::infinity();
+  std::string feature_map = "elu1";  // read by the kernel score only
+  bool linear_denominator = true;    // read by the linear normaliser only
 
   VariantOptions options() const {
     auto options = small_options(score, position, pattern);
@@ -54,6 +56,8 @@ struct Combination {
     options.set("gate", gate);
     options.set("kv_heads", kv_heads);
     options.set("softcap", softcap);
+    options.set("feature_map", feature_map);
+    options.set("linear_denominator", linear_denominator);
     return options;
   }
 
@@ -67,6 +71,8 @@ struct Combination {
     if (gate != "none") out << " gate=" << gate;
     if (kv_heads != 0) out << " kv_heads=" << kv_heads;
     if (std::isfinite(softcap)) out << " softcap=" << softcap;
+    if (score == "kernel") out << " feature_map=" << feature_map;
+    if (!linear_denominator) out << " no denominator";
     return out.str();
   }
 };
@@ -167,11 +173,44 @@ inline std::vector<Combination> stage_combinations() {
   return all;
 }
 
-// valid_combinations(), then stage_combinations().
+// Linear (kernel) attention: every feature map over the full pattern in both directions, one
+// over a local pattern (the plain path only), and the stages around the map: without the
+// denominator, with shared key/value heads, a QK-norm, a gate and differential attention's maps.
+inline std::vector<Combination> kernel_combinations() {
+  std::vector<Combination> all;
+  const auto kernel = [](const std::string& feature_map, const std::string& pattern, bool causal) {
+    Combination combination{"kernel", "none", pattern, causal};
+    combination.normaliser = "linear";
+    combination.feature_map = feature_map;
+    return combination;
+  };
+  for (const auto* feature_map : feature_map_registry().entries()) {
+    for (bool causal : {true, false}) all.push_back(kernel(feature_map->name, "full", causal));
+  }
+  all.push_back(kernel("elu1", "local", true));
+  for (bool causal : {true, false}) {
+    auto combination = kernel("cosformer", "full", causal);
+    combination.linear_denominator = false;
+    combination.kv_heads = 2;
+    all.push_back(combination);
+    combination = kernel("taylor", "full", causal);
+    combination.qk_norm = "rms";
+    combination.gate = "element";
+    combination.kv_heads = 1;
+    all.push_back(combination);
+  }
+  auto differential = kernel("elu1", "full", true);
+  differential.mixer = "differential";
+  all.push_back(differential);
+  return all;
+}
+
+// valid_combinations(), then stage_combinations(), then kernel_combinations().
 inline std::vector<Combination> all_combinations() {
   auto all = valid_combinations();
-  const auto staged = stage_combinations();
-  all.insert(all.end(), staged.begin(), staged.end());
+  for (const auto& more : {stage_combinations(), kernel_combinations()}) {
+    all.insert(all.end(), more.begin(), more.end());
+  }
   return all;
 }
 

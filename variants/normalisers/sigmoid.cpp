@@ -38,7 +38,7 @@ ATTNLAB_REGISTER(normaliser_registry(),
                   "(Ramapuram et al. 2024)",
                   {{"sigmoid_offset", 0.0,
                     "added to the sigmoid normaliser's bias b = -ln n (n: key length)"}},
-                  {}, {},
+                  {}, {"logit_scores"},
                   [](const VariantOptions& options, const AttentionSite&) {
                     return std::make_shared<SigmoidNormaliser>(options.get_float("sigmoid_offset"));
                   }});

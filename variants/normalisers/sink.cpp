@@ -46,7 +46,7 @@ ATTNLAB_REGISTER(normaliser_registry(),
                   "gpt-oss; fixed at 0: softmax off by one)",
                   {{"sink_learned", true,
                     "learn the sink logit of each head (false: fixed at 0, softmax off by one)"}},
-                  {"softmax"}, {},
+                  {"softmax"}, {"logit_scores"},
                   [](const VariantOptions& options, const AttentionSite& site) {
                     return std::make_shared<SinkNormaliser>(site, options.get_bool("sink_learned"));
                   }});

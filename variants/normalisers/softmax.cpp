@@ -31,7 +31,7 @@ class SoftmaxNormaliser : public Normaliser {
 
 ATTNLAB_REGISTER(normaliser_registry(),
                  {"softmax", "softmax over the allowed keys: rows are distributions", {},
-                  {"softmax"}, {},
+                  {"softmax"}, {"logit_scores"},
                   [](const VariantOptions&, const AttentionSite&) {
                     return std::make_shared<SoftmaxNormaliser>();
                   }});

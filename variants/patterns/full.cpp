@@ -11,6 +11,7 @@ class FullPattern : public Pattern {
     if (!causal) return {};  // nothing masked: skip the mask entirely
     return causal_allowed(query_length, key_length).unsqueeze(0);  // [1,Tq,Tk]
   }
+  bool is_full() const override { return true; }
   BlockLayout layout(std::int64_t query_length, std::int64_t key_length, bool causal,
                      std::int64_t chunk) const override {
     return dense_layout(query_length, key_length, causal, chunk);

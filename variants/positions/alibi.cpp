@@ -94,7 +94,7 @@ ATTNLAB_REGISTER(position_registry(),
                  {"alibi",
                   "linear distance bias -m_h |i - j| with the published per-head slopes "
                   "(Press et al. 2022)",
-                  /*options=*/{}, /*traits=*/{}, /*requires_traits=*/{},
+                  /*options=*/{}, /*traits=*/{}, /*requires_traits=*/{"logit_scores"},
                   [](const VariantOptions&, const AttentionSite& site) {
                     return std::make_shared<AlibiPosition>(site);
                   }});

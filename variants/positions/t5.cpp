@@ -109,7 +109,7 @@ ATTNLAB_REGISTER(position_registry(),
                    {"t5_max_distance", std::int64_t{128},
                     "distance from which the T5 bias puts every pair in the last bucket",
                     /*min=*/2.0}},
-                  /*traits=*/{}, /*requires_traits=*/{},
+                  /*traits=*/{}, /*requires_traits=*/{"logit_scores"},
                   [](const VariantOptions& options, const AttentionSite& site) {
                     const auto buckets = options.get_int("t5_buckets");
                     const auto max_distance = options.get_int("t5_max_distance");

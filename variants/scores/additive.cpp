@@ -123,7 +123,7 @@ ATTNLAB_REGISTER(score_registry(),
                   {{"additive_hidden", std::int64_t{32},
                     "hidden size A of the additive score (its W_q, W_k are A x d_head per head)",
                     /*min=*/1.0}},
-                  /*traits=*/{}, /*requires_traits=*/{},
+                  /*traits=*/{"logit_scores"}, /*requires_traits=*/{},
                   [](const VariantOptions& options, const AttentionSite& site) {
                     return std::make_shared<AdditiveScore>(site,
                                                            options.get_int("additive_hidden"));

@@ -20,7 +20,7 @@ class DotScore : public Score {
 }  // namespace
 
 ATTNLAB_REGISTER(score_registry(),
-                 {"dot", "q·k, unscaled (Luong et al. 2015)", {}, {"dot_product"}, {},
+                 {"dot", "q·k, unscaled (Luong et al. 2015)", {}, {"dot_product", "logit_scores"}, {},
                   [](const VariantOptions&, const AttentionSite&) {
                     return std::make_shared<DotScore>();
                   }});

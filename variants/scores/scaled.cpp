@@ -29,7 +29,7 @@ class ScaledScore : public Score {
 }  // namespace
 
 ATTNLAB_REGISTER(score_registry(),
-                 {"scaled", "q·k / sqrt(d_head) (Vaswani et al. 2017)", {}, {"dot_product"}, {},
+                 {"scaled", "q·k / sqrt(d_head) (Vaswani et al. 2017)", {}, {"dot_product", "logit_scores"}, {},
                   [](const VariantOptions&, const AttentionSite& site) {
                     return std::make_shared<ScaledScore>(site);
                   }});

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -96,10 +97,17 @@ TEST_CASE("bad input exits 2, names the problem and writes nothing", "[cli]") {
       {{"train", "variant.window=0"}, {"variant.window", ">= 1"}},
       {{"train", "variant.pattern=diagonal"}, {"variant.pattern", "diagonal", "bigbird"}},
       {{"train", "variant=rope", "variant.score=additive"}, {"variant.position", "rope", "additive"}},
+      {{"train", "variant=linear_taylor", "variant.taylor_dim=0"}, {"variant.taylor_dim", ">= 1"}},
+      {{"train", "variant=linear_elu1", "variant.chunk=0"}, {"variant.chunk", ">= 1"}},
+      {{"train", "variant=linear_elu1", "variant.pattern=topk"}, {"variant.pattern", "topk", "softmax"}},
+      {{"train", "variant=linear_favor", "variant.position=alibi"}, {"variant.position", "alibi"}},
+      {{"train", "variant=linear_elu1", "variant.softcap=30"}, {"variant.softcap", "kernel"}},
+      {{"train", "variant=linear_elu1", "variant.normaliser=softmax"}, {"variant.normaliser", "softmax"}},
       {{"bench", "attention", "--lengths", "100", "--variants", "bigbird"}, {"variant.block", "100"}},
       {{"bench", "attention", "--variants", "nonesuch"}, {"nonesuch", "scaled"}},
       {{"bench", "attention", "train.lr=1"}, {"train.lr", "variant.*"}},
       {{"bench", "attention", "--lengths", "0"}, {"--lengths"}},
+      {{"bench", "attention", "--paths", "linear,quadratic"}, {"--paths", "quadratic"}},
   };
   const auto before = std::distance(std::filesystem::directory_iterator(work.path()),
                                     std::filesystem::directory_iterator());
@@ -220,4 +228,47 @@ TEST_CASE("bench attention reports every stage and the paths a variant's parts c
   CHECK(row.at(column("kv_heads")) == "2");
   CHECK(row.at(column("qk_norm")) == "none");
   CHECK(std::stod(row.at(column("kv_projection_ms"))) > 0.0);
+}
+
+TEST_CASE("bench attention times linear attention on its path and fits how each path scales",
+          "[cli][bench]") {
+  TempDir work;
+  // Softmax attention has no linear path and linear attention no chunked one: a note for each.
+  const auto result = run_attnlab(
+      {"bench", "attention", "--lengths", "64,128,256", "--variants", "scaled,linear_elu1",
+       "--paths", "chunked,linear", "--heads", "2", "--head-dim", "8", "--repeats", "1",
+       "--threads", "1", "--output", "bench/linear.csv"},
+      work.path());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  CHECK_THAT(result.output, Catch::Contains("scaled has no linear path"));
+  CHECK_THAT(result.output, Catch::Contains("linear_elu1 has no chunked path"));
+  CHECK_THAT(result.output, Catch::Contains("scaling with T"));
+  const auto lines = csv_fields(work.path() / "bench" / "linear.csv");
+  REQUIRE(lines.size() == 7);  // the header, three lengths of scaled chunked and elu1 linear
+  const auto column = column_finder(lines.front());
+  for (std::size_t row = 1; row < lines.size(); ++row) {
+    const auto& fields = lines[row];
+    INFO(fields[column("variant")] << " " << fields[column("path")]);
+    CHECK(fields[column("timed_path")] == fields[column("path")]);
+    CHECK(fields[column("path")] == (fields[column("variant")] == "scaled" ? "chunked" : "linear"));
+    CHECK(fields[column("forward_backward_ms")] != "nan");  // what a failed row holds
+  }
+  const auto fits = csv_fields(work.path() / "bench" / "linear_scaling.csv");
+  REQUIRE(fits.size() == 3);  // the header and one fit per (variant, path)
+  const auto fit_column = column_finder(fits.front());
+  REQUIRE(fit_column("time_exponent") < fits.front().size());
+  REQUIRE(fit_column("memory_exponent") < fits.front().size());
+  CHECK(fits[1][fit_column("variant")] == "scaled");
+  CHECK(fits[1][fit_column("path")] == "chunked");
+  CHECK(fits[2][fit_column("variant")] == "linear_elu1");
+  CHECK(fits[2][fit_column("path")] == "linear");
+  for (std::size_t fit = 1; fit < fits.size(); ++fit) {
+    CHECK(fits[fit][fit_column("points")] == "3");
+    CHECK(fits[fit][fit_column("T_min")] == "64");
+    CHECK(fits[fit][fit_column("T_max")] == "256");
+    // A fitted number; its value at these tiny sizes is overhead and the shared machine's noise
+    // (tests/experiments/bench/test_attention_scaling.cpp holds the fit to known exponents).
+    CHECK(std::isfinite(std::stod(fits[fit][fit_column("time_exponent")])));
+  }
 }

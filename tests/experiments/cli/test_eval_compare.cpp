@@ -76,3 +76,53 @@ TEST_CASE("compare tables two variants over two seeds", "[cli]") {
   }
   CHECK(run_attnlab({"compare", (work.path() / "empty").string()}, work.path()).exit_code == 2);
 }
+
+TEST_CASE("compare --tune chooses a learning rate per variant on validation, reports test",
+          "[cli]") {
+  attnlab::testing::TempDir work;
+  const auto runs = work.path() / "runs";
+  for (const std::string variant : {"scaled", "dot"}) {
+    for (const std::string lr : {"0.001", "0.003"}) {
+      const auto run =
+          train_run(runs, variant + "-" + lr, {"variant=" + variant, "train.lr=" + lr});
+      const auto tested =
+          run_attnlab({"eval", "--run", run.string(), "--split", "test"}, work.path());
+      INFO(tested.output);
+      REQUIRE(tested.exit_code == 0);
+    }
+  }
+  const auto out = work.path() / "tuned";
+  const auto result = run_attnlab(
+      {"compare", runs.string(), "--tune", "train.lr", "--out", out.string()}, work.path());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  CHECK_THAT(result.output, Catch::Contains("tuned over train.lr"));
+  CHECK_THAT(result.output, Catch::Contains("variant.name=scaled"));
+  CHECK_THAT(result.output, Catch::Contains("train.lr=0.00"));  // the chosen value, as written
+  CHECK_THAT(result.output, Catch::Contains("rank   task       group"));  // the untuned table too
+  CHECK_FALSE(Catch::Contains("without a test score").match(result.output));  // all tested
+  for (const char* file :
+       {"compare.md", "compare.csv", "compare_tuned.csv", "tune-copy-train_lr.svg"}) {
+    CHECK(std::filesystem::exists(out / file));
+  }
+
+  // Bad input exits 2, names the key (and the group), and writes nothing.
+  const auto refused = work.path() / "refused";
+  const auto not_swept =
+      run_attnlab({"compare", runs.string(), "--tune", "model.d_model", "--out", refused.string()},
+                  work.path());
+  CHECK(not_swept.exit_code == 2);
+  CHECK_THAT(not_swept.output, Catch::Contains("model.d_model") && Catch::Contains("not swept"));
+  std::filesystem::remove_all(runs / "dot-0.003");  // dot now ran one learning rate only
+  const auto single = run_attnlab(
+      {"compare", runs.string(), "--tune", "train.lr", "--out", refused.string()}, work.path());
+  CHECK(single.exit_code == 2);
+  CHECK_THAT(single.output, Catch::Contains("train.lr") && Catch::Contains("variant.name=dot"));
+  CHECK_FALSE(std::filesystem::exists(refused));
+  // The comma form is two keys: the best of the three (variant, learning rate) pairs.
+  const auto both = run_attnlab(
+      {"compare", runs.string(), "--tune=train.lr,variant.name", "--out", out.string()},
+      work.path());
+  CHECK(both.exit_code == 0);
+  CHECK_THAT(both.output, Catch::Contains("tuned over train.lr, variant.name"));
+}

@@ -2,9 +2,10 @@
 // (/usr/bin/python3, Debian's torch 1.13): for every variant config in configs/variant/ (found at
 // run time, so a new config is covered without editing this file), for combinations of the
 // stages beyond softmax(q·k)·v (shared key/value heads, QK-norm, soft-capping, sink and sigmoid
-// normalisers, differential attention, output gates, the T5 bias), for encoder-decoder models
-// and for an encoder-only classifier, a tiny model trains a few steps and is exported with a
-// probe; the reference must reproduce its logits and every layer's attention map, masked zeros
+// normalisers, differential attention, output gates, the T5 bias, linear attention's feature maps
+// with and without its denominator, FAVOR+'s redrawn random features), for encoder-decoder models
+// and for encoder-only classifiers, a tiny model trains a few steps and is exported with a probe;
+// the reference must reproduce its logits and every layer's attention map, masked zeros
 // included, within 1e-4 (max abs), and the map kind the probe records. Wrong tensor names,
 // formulas or pattern layouts (bigbird's random blocks are re-derived in Python from the same
 // generator) make it fail.
@@ -12,7 +13,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +42,11 @@ const std::vector<std::string> kTiny = {
 // Copy 16 tokens: T = 32 for a decoder, S = T = 16 for an encoder-decoder.
 const std::vector<std::string> kCopy = {"task=copy", "task.length=16"};
 
+// FAVOR+ with its random features redrawn every 3 training forward passes: after train.steps = 20
+// the export holds the 7th draw of ω, and the layer's counters say so.
+const std::vector<std::string> kFavorRedrawn = {"variant=linear_favor", "variant.favor_redraw=3",
+                                                "variant.favor_features=16"};
+
 // The newer stages beyond their presets' defaults, with parts they compose with (D = 8, so
 // differential halves are d = 4): shared key/value heads (GQA, MQA) under QK-norm, RoPE and both
 // gates; caps small enough to bend a tiny model's scores; the sink after top-k and a window,
@@ -55,7 +63,17 @@ const std::vector<std::vector<std::string>> kNewParts = {
      "variant.gate=element"},
     {"variant=additive", "variant.mixer=differential", "variant.normaliser=sink"},
     {"variant.position=t5", "variant.t5_buckets=8", "variant.t5_max_distance=16"},
-    {"model.layer_variants=[differential,sink]"}};
+    {"model.layer_variants=[differential,sink]"},
+    // Linear attention beyond its presets (each runs causal above): redrawn FAVOR+ features, and
+    // fixed ones under differential attention on QK-normed halves; the output norm instead of the
+    // denominator over a window (a masked map on the plain path) with one key/value head and a
+    // gate; Based's hybrid of taylor features and a softmax window.
+    kFavorRedrawn,
+    {"variant=linear_favor", "variant.mixer=differential", "variant.qk_norm=rms",
+     "variant.favor_redraw=0"},
+    {"variant=linear_relu", "variant.linear_denominator=false", "variant.pattern=local",
+     "variant.kv_heads=1", "variant.gate=head"},
+    {"model.layer_variants=[linear_taylor,local]"}};
 
 // "a,b,c" of the overrides, after `prefix`.
 std::string joined(std::string prefix, const std::vector<std::string>& overrides) {
@@ -87,6 +105,28 @@ std::filesystem::path train_and_export(const std::filesystem::path& work, const 
   REQUIRE(std::filesystem::exists(run / "export" / "config.toml"));
   REQUIRE(std::filesystem::exists(run / "export" / "probe.safetensors"));
   return model;
+}
+
+// The int64 scalar `name` of an exported model.safetensors (8-byte header length, JSON header,
+// data); fails the test if it is absent or not an I64 scalar.
+std::int64_t exported_int64(const std::filesystem::path& model, const std::string& name) {
+  std::ifstream file(model, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  REQUIRE(bytes.size() >= 8);
+  std::uint64_t length = 0;
+  std::memcpy(&length, bytes.data(), 8);
+  REQUIRE(8 + length <= bytes.size());
+  const auto header = nlohmann::json::parse(bytes.substr(8, length));
+  INFO(model << ": " << name);
+  REQUIRE(header.contains(name));
+  const auto& entry = header.at(name);
+  CHECK(entry.at("dtype") == "I64");
+  CHECK(entry.at("shape") == nlohmann::json::array());
+  const auto begin = entry.at("data_offsets")[0].get<std::size_t>();
+  REQUIRE(8 + length + begin + 8 <= bytes.size());
+  std::int64_t value = 0;
+  std::memcpy(&value, bytes.data() + 8 + length + begin, 8);
+  return value;
 }
 
 std::vector<std::string> variant_configs() {
@@ -125,7 +165,9 @@ TEST_CASE("the PyTorch reference reproduces every variant's logits and attention
   // two-sided window (with RoPE), strided keys on both sides (with ALiBi's symmetric distance),
   // T5's two-sided buckets; the new stages in cross-attention, with one key/value head from the
   // encoder and with two; a hybrid stack (block i's variant in both stacks and in its
-  // cross-attention); and the other input positions and attention-only blocks.
+  // cross-attention); and the other input positions and attention-only blocks. Linear attention
+  // bidirectional and across sequences: cosFormer's position weights, FAVOR+ redrawn with one
+  // key/value head, taylor features under the output norm, a hybrid of two feature maps.
   const std::vector<std::vector<std::string>> encoder_decoder = {
       {"variant=scaled", "model.positions=sinusoidal"},
       {"variant=bigbird", "variant.block=2"},
@@ -136,7 +178,11 @@ TEST_CASE("the PyTorch reference reproduces every variant's logits and attention
       {"variant.mixer=differential", "variant.normaliser=sigmoid", "variant.qk_norm=layer",
        "variant.softcap=1", "variant.kv_heads=2"},
       {"model.layer_variants=[t5,gqa]", "layer_variant.t5.t5_buckets=8",
-       "layer_variant.t5.t5_max_distance=16"}};
+       "layer_variant.t5.t5_max_distance=16"},
+      {"variant=linear_cosformer"},
+      {"variant=linear_favor", "variant.favor_redraw=4", "variant.kv_heads=1"},
+      {"variant=linear_taylor", "variant.taylor_dim=4", "variant.linear_denominator=false"},
+      {"model.layer_variants=[linear_elu1,linear_favor]"}};
   for (const auto& choice : encoder_decoder) {
     const auto name = joined("encoder_decoder", choice);
     auto overrides = kCopy;
@@ -146,12 +192,29 @@ TEST_CASE("the PyTorch reference reproduces every variant's logits and attention
     models.emplace_back(name, train_and_export(work.path(), directory, overrides));
   }
   // Encoder only: one bidirectional stack and a mean-pooled classification head (ListOps, 10
-  // classes, right-padded to T = 32), with a two-sided window.
-  const std::string encoder = "encoder,task=listops,variant=local";
-  models.emplace_back(encoder, train_and_export(work.path(), "encoder",
-                                                {"task=listops", "task.length=32",
-                                                 "task.min_length=16", "task.max_depth=3",
-                                                 "model.arch=encoder", "variant=local"}));
+  // classes, right-padded to T = 32), with a two-sided window, and with relu features (whose
+  // rows can vanish) over all keys.
+  for (const std::string variant : {"local", "linear_relu"}) {
+    models.emplace_back("encoder,task=listops,variant=" + variant,
+                        train_and_export(work.path(), "encoder-" + variant,
+                                         {"task=listops", "task.length=32", "task.min_length=16",
+                                          "task.max_depth=3", "model.arch=encoder",
+                                          "variant=" + variant}));
+  }
+
+  // FAVOR+'s ω is a buffer exported with the layer's seed and its count of training forward
+  // passes (one per step), from which attnlab redraws it.
+  const auto favor = std::find_if(models.begin(), models.end(), [](const auto& model) {
+    return model.first == joined("decoder", kFavorRedrawn);
+  });
+  REQUIRE(favor != models.end());
+  for (const std::string layer : {"layers.0", "layers.1"}) {
+    const auto prefix = layer + ".self_attention.score.feature_map.";
+    CHECK(exported_int64(favor->second, prefix + "draws") == 20);
+    CHECK(exported_int64(favor->second, prefix + "seed") > 0);
+  }
+  CHECK(exported_int64(favor->second, "layers.0.self_attention.score.feature_map.seed") !=
+        exported_int64(favor->second, "layers.1.self_attention.score.feature_map.seed"));
 
   // One Python process for all models: importing torch costs about 2 s.
   const auto report = work.path() / "reference.json";

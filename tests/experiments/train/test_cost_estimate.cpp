@@ -1,7 +1,8 @@
 // The cost estimate without running anything: its parameter count is the built model's, for every
 // model shape, variant parts with parameters of their own and hybrid stacks; each attention path's
-// term grows as the path's memory does (chunked: O(T); plain: O(T^2)); a run past the available
-// memory is refused naming its largest term, unless runtime.allow_oversubscribe says otherwise.
+// term grows as the path's memory does (chunked and linear: O(T); plain: O(T^2)); a run past the
+// available memory is refused naming its largest term, unless runtime.allow_oversubscribe says
+// otherwise.
 #include <catch2/catch.hpp>
 
 #include "experiments/model/model_config.h"
@@ -88,6 +89,39 @@ TEST_CASE("each attention path's term grows as that path's memory does", "[cost]
   REQUIRE(fused.attention_paths.front() == "self 128x128: fused");
   const double full = 2.0 * 4 * 4 * 128 * 128 * 4;  // layers x B x H x T x T x bytes
   CHECK(term_bytes(fused, "step attention") == Approx(full * (64.0 * 64 + 64.0 * 128) / (128.0 * 128)));
+}
+
+TEST_CASE("linear attention's term grows as T and with its features, not as T^2", "[cost]") {
+  // The tiny model (2 layers, H = 4, D = 16), B = 4, variant.chunk = 128; copy: T = 2 x
+  // task.length.
+  auto linear = [](const std::string& variant, int length) {
+    return train::estimate_cost(config_with({"variant=" + variant,
+                                             "task.length=" + std::to_string(length),
+                                             "train.batch=4", "record.every=0"}));
+  };
+  const double layers = 2, b = 4, h = 4, t = 4096, e = 16 + 1 /*ones column*/, chunks = t / 128;
+  // φ(q), φ(k) [T,F]; v with its ones column and the attended [T,E]; per chunk a state [F,E] and
+  // its prefix sum, and the within-chunk products [C,C]: bytes of every layer.
+  auto formula = [&](double features) {
+    const double per_chunk = 2 * features * e + 128 * 128;
+    return layers * b * h * (2 * t * features + 2 * t * e + chunks * per_chunk) * 4;
+  };
+  const double plain = layers * 2 * b * h * t * t * 4;  // the plain path keeps [B,H,T,T] twice
+  const auto elu1 = linear("linear_elu1", 2048);
+  REQUIRE(elu1.attention_paths.front() == "self 4096x4096: linear");
+  const auto elu1_bytes = static_cast<double>(term_bytes(elu1, "step attention"));
+  CHECK(elu1_bytes < plain / 20);  // 41x less here
+  CHECK(elu1_bytes > 0.5 * formula(16));  // elu1: F = D
+  CHECK(elu1_bytes < 2.0 * formula(16));
+  CHECK(term_bytes(elu1, "cached masks") == 0);  // no [T,T] mask either
+  CHECK(term_bytes(linear("linear_elu1", 4096), "step attention") ==
+        2 * term_bytes(elu1, "step attention"));
+  // Taylor features: F = 1 + 16 + 16^2 = 273 of them, about four times elu1's memory.
+  const auto taylor = linear("linear_taylor", 2048);
+  const auto taylor_bytes = static_cast<double>(term_bytes(taylor, "step attention"));
+  CHECK(taylor_bytes > 0.5 * formula(273));
+  CHECK(taylor_bytes < 2.0 * formula(273));
+  CHECK(taylor_bytes > 2.0 * elu1_bytes);
 }
 
 TEST_CASE("a hybrid stack's attention paths are listed per layer variant", "[cost]") {
