@@ -230,7 +230,7 @@ std::string read_text(const std::filesystem::path& path) {
 
 }  // namespace
 
-TEST_CASE("--tune picks each group's setting on validation and reports its test score",
+TEST_CASE("compare --tune picks each group's setting on validation and reports its test score",
           "[compare][tune]") {
   attnlab::testing::TempDir root;
   make_lr_sweep(root.path());
@@ -261,7 +261,7 @@ TEST_CASE("--tune picks each group's setting on validation and reports its test 
   CHECK(tuned.groups[1].rank == 2);
 }
 
-TEST_CASE("--tune never reads test scores to choose", "[compare][tune]") {
+TEST_CASE("compare --tune never reads test scores to choose", "[compare][tune]") {
   attnlab::testing::TempDir root;
   make_lr_sweep(root.path());
   // The test scores of every setting but the validation-best ones made far better: the choice
@@ -279,7 +279,7 @@ TEST_CASE("--tune never reads test scores to choose", "[compare][tune]") {
   CHECK(group_named(tuned, "variant.name=dot").choice().values.at("train.lr") == "0.0001");
 }
 
-TEST_CASE("--tune respects the metric's direction: loss is chosen low", "[compare][tune]") {
+TEST_CASE("compare --tune respects the metric's direction: loss is chosen low", "[compare][tune]") {
   attnlab::testing::TempDir root;
   // Accuracy prefers lr 0.001, loss prefers 0.003: the two directions pick differently.
   make_tuned_run(root.path() / "a", {"scaled", "0.001", 0, 0.8, 0.9, 0.7});
@@ -295,7 +295,7 @@ TEST_CASE("--tune respects the metric's direction: loss is chosen low", "[compar
                     Catch::Contains("--tune-metric f1"));
 }
 
-TEST_CASE("--tune reads the validation score of the checkpoint that was tested",
+TEST_CASE("compare --tune reads the validation score of the checkpoint that was tested",
           "[compare][tune]") {
   attnlab::testing::TempDir root;
   // Run b was tested at step 10, where its validation accuracy is 0.01 (make_tuned_run): a
@@ -309,7 +309,7 @@ TEST_CASE("--tune reads the validation score of the checkpoint that was tested",
   CHECK(tuned.groups[0].settings[1].validation.mean == Approx(0.01));
 }
 
-TEST_CASE("--tune never chooses a diverged setting", "[compare][tune]") {
+TEST_CASE("compare --tune never chooses a diverged setting", "[compare][tune]") {
   attnlab::testing::TempDir root;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   // The diverged setting comes first, so a NaN incumbent must lose to a finite score too.
@@ -321,7 +321,7 @@ TEST_CASE("--tune never chooses a diverged setting", "[compare][tune]") {
   CHECK(tuned.groups[0].choice().values.at("train.lr") == "0.001");
 }
 
-TEST_CASE("--tune over two keys chooses their best combination", "[compare][tune]") {
+TEST_CASE("compare --tune over two keys chooses their best combination", "[compare][tune]") {
   attnlab::testing::TempDir root;
   int index = 0;
   for (const std::string lr : {"0.001", "0.003"}) {
@@ -344,7 +344,7 @@ TEST_CASE("--tune over two keys chooses their best combination", "[compare][tune
         std::map<std::string, std::string>{{"train.lr", "0.001"}, {"train.width", "64"}});
 }
 
-TEST_CASE("--tune over a group choice tunes the keys that follow it", "[compare][tune]") {
+TEST_CASE("compare --tune over a group choice tunes the keys that follow it", "[compare][tune]") {
   attnlab::testing::TempDir root;
   // variant.score follows variant.name: tuning the name must not group by the score.
   int index = 0;
@@ -364,7 +364,7 @@ TEST_CASE("--tune over a group choice tunes the keys that follow it", "[compare]
   CHECK(tuned.groups[0].choice().values.at("variant.name") == "dot");
 }
 
-TEST_CASE("--tune refuses a run without a validation score", "[compare][tune]") {
+TEST_CASE("compare --tune refuses a run without a validation score", "[compare][tune]") {
   attnlab::testing::TempDir root;
   make_tuned_run(root.path() / "a", {"scaled", "0.001", 0, 0.5, 0.5, 0.5});
   make_tuned_run(root.path() / "b", {"scaled", "0.003", 0, 0.5, 0.5, 0.5});
@@ -375,7 +375,7 @@ TEST_CASE("--tune refuses a run without a validation score", "[compare][tune]") 
                     Catch::Contains("validation") && Catch::Contains("/b"));
 }
 
-TEST_CASE("--tune bad input: a key not swept, or fixed within a group, names key and group",
+TEST_CASE("compare --tune bad input: a key not swept, or fixed within a group, names key and group",
           "[compare][tune]") {
   attnlab::testing::TempDir root;
   make_tuned_run(root.path() / "s1", {"scaled", "0.001", 0, 0.5, 0.5, 0.5});
@@ -401,7 +401,7 @@ TEST_CASE("--tune bad input: a key not swept, or fixed within a group, names key
   CHECK_FALSE(std::filesystem::exists(out));  // refused before anything was written
 }
 
-TEST_CASE("--tune writes the tuned table, compare_tuned.csv and a figure per task and key",
+TEST_CASE("compare --tune writes the tuned table, compare_tuned.csv and a figure per task and key",
           "[compare][tune]") {
   attnlab::testing::TempDir root;
   make_lr_sweep(root.path() / "runs");
