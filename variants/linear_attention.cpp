@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "variants/full_precision.h"
 
@@ -51,31 +50,20 @@ torch::Tensor causal_scan(const torch::Tensor& phi_q, const torch::Tensor& phi_k
       .narrow(2, 0, length);
 }
 
-// One slice of heads: [B,h,Tq,F], [B,h,Tk,F], [B,h,Tk,D] -> [B,h,Tq,D].
+// [B,H,Tq,F], [B,H,Tk,F], [B,H,Tk,D] -> [B,H,Tq,D].
 torch::Tensor attend(const torch::Tensor& phi_q, const torch::Tensor& phi_k, const torch::Tensor& v,
                      bool causal, std::int64_t chunk, bool denominator) {
-  const auto values = with_denominator_column(v, denominator);  // [B,h,Tk,E]
+  const auto values = with_denominator_column(v, denominator);  // [B,H,Tk,E]
   if (causal) return divide(causal_scan(phi_q, phi_k, values, chunk), v.size(-1), denominator);
-  const auto state = torch::matmul(phi_k.transpose(-2, -1), values);  // [B,h,F,E]
+  const auto state = torch::matmul(phi_k.transpose(-2, -1), values);  // [B,H,F,E]
   return divide(torch::matmul(phi_q, state), v.size(-1), denominator);
 }
 
-// Heads per slice, so that a slice's largest tensor (features, chunk products or states) stays
-// within 16 MiB of floats: glibc serves larger blocks by mmap (experiments/run/allocator_tuning),
-// whose pages are faulted in anew at every call; at T = 16384 that tripled the scan's time.
-std::int64_t heads_per_slice(const torch::Tensor& phi_q, const torch::Tensor& v,
-                             std::int64_t chunk) {
-  constexpr double kSliceFloats = 4.0 * 1024 * 1024;
-  const double length = static_cast<double>(phi_q.size(2));
-  const double features = static_cast<double>(phi_q.size(3));
-  const double values = static_cast<double>(v.size(3) + 1);
-  const double per_head = static_cast<double>(phi_q.size(0)) *
-                          std::max({length * features, length * static_cast<double>(chunk),
-                                    length / static_cast<double>(chunk) * features * values});
-  return std::max<std::int64_t>(1, static_cast<std::int64_t>(kSliceFloats / per_head));
-}
-
 }  // namespace
+
+std::int64_t scan_chunk(std::int64_t chunk, std::int64_t length) {
+  return std::max<std::int64_t>(1, std::min(chunk, length));
+}
 
 torch::Tensor linear_attention(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
                                const torch::Tensor& v, bool causal, std::int64_t chunk,
@@ -87,16 +75,9 @@ torch::Tensor linear_attention(const torch::Tensor& phi_q, const torch::Tensor& 
   FullPrecisionScope full_precision(v.device().type());
   const auto query_features = at_least_float32(phi_q), key_features = at_least_float32(phi_k);
   const auto values = at_least_float32(v);
-  chunk = std::max<std::int64_t>(1, std::min(chunk, phi_q.size(2)));
-  const std::int64_t heads = phi_q.size(1), slice = heads_per_slice(query_features, values, chunk);
-  std::vector<torch::Tensor> outs;
-  for (std::int64_t first = 0; first < heads; first += slice) {
-    const auto count = std::min(slice, heads - first);
-    outs.push_back(attend(query_features.narrow(1, first, count),
-                          key_features.narrow(1, first, count), values.narrow(1, first, count),
-                          causal, chunk, denominator));
-  }
-  return torch::cat(outs, 1).to(v.scalar_type());  // [B,H,Tq,D]
+  return attend(query_features, key_features, values, causal, scan_chunk(chunk, phi_q.size(2)),
+                denominator)
+      .to(v.scalar_type());  // [B,H,Tq,D]
 }
 
 }  // namespace attnlab::variants

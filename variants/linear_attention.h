@@ -25,6 +25,9 @@ constexpr double kLinearDenominatorFloor = 1e-30;
 // Added to the mean square of the output norm that replaces the denominator when it is off.
 constexpr double kLinearNormEpsilon = 1e-6;
 
+// The queries per chunk of the causal scan for a requested `chunk`: at least 1, at most T.
+std::int64_t scan_chunk(std::int64_t chunk, std::int64_t length);
+
 // phi_q [B,H,Tq,F], phi_k [B,H,Tk,F], v [B,H,Tk,D] -> out [B,H,Tq,D]. Causal needs Tq = Tk.
 torch::Tensor linear_attention(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
                                const torch::Tensor& v, bool causal, std::int64_t chunk,

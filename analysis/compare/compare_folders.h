@@ -1,6 +1,8 @@
-// `attnlab compare DIR...`: every run at or below some folders compared (comparison.h), and with
-// --tune each group tuned over some keys (tuning.h), its files written, by default into
-// <DIR>/compare for one folder and ./compare for several.
+// `attnlab compare DIR...`: every run at or below some folders compared (comparison.h), with their
+// test accuracy by evaluated length where runs were evaluated at other lengths
+// (length_generalisation.h), with --tune each group tuned over some keys (tuning.h), with
+// --induction-timing when each run's induction heads formed (induction_timing.h); the files
+// written, by default into <DIR>/compare for one folder and ./compare for several.
 #pragma once
 
 #include <filesystem>
@@ -15,6 +17,7 @@ struct CompareRequest {
   std::vector<std::filesystem::path> dirs;  // run directories, or folders holding runs
   std::filesystem::path out;                // empty: the default above
   TuneRequest tune;                         // no keys: the plain comparison only
+  bool induction_timing = false;            // also induction_timing.h's table, CSV and figure
 };
 
 struct CompareResult {
@@ -23,7 +26,8 @@ struct CompareResult {
 };
 
 // Throws std::invalid_argument, before writing anything, naming a folder that does not exist or
-// holds no run, or a bad tuning request (tune_comparison).
+// holds no run, a bad tuning request (tune_comparison), or with induction_timing a finished run
+// without icl_score or a dump with maps (run_timing); dump::DumpError for a dump it cannot read.
 CompareResult compare_folders(const CompareRequest& request);
 
 }  // namespace attnlab::analysis

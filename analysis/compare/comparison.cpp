@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cctype>
-#include <fstream>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -11,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "analysis/figures/svg_chart.h"
+#include "base/atomic_file.h"
 
 namespace attnlab::analysis {
 namespace {
@@ -21,18 +21,6 @@ std::optional<double> metric_value(const RunResult& run, const MetricSpec& spec)
   const auto& value = run.summary.at(pointer);
   if (!value.is_number()) return std::nullopt;
   return value.get<double>();
-}
-
-std::string file_safe(const std::string& text) {
-  std::string out;
-  for (char c : text) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
-  return out.empty() ? "all" : out;
-}
-
-void write_text(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
 }  // namespace
@@ -80,6 +68,12 @@ std::set<std::string> implied_keys(const std::vector<std::string>& varying,
   return implied;
 }
 
+std::string file_safe(const std::string& text) {
+  std::string out;
+  for (char c : text) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
+  return out.empty() ? "all" : out;
+}
+
 Comparison compare_runs(const std::vector<RunResult>& runs) {
   Comparison comparison;
   std::vector<const RunResult*> completed;
@@ -103,7 +97,10 @@ Comparison compare_runs(const std::vector<RunResult>& runs) {
     std::string label;
     for (const auto& key : comparison.varying_keys) {
       keys[key] = run->config_value(key);
-      if (implied.count(key) == 0) label += (label.empty() ? "" : ", ") + key + "=" + keys[key];
+      // A key the run does not have (a layer_variant.* of another run's layer list) says nothing.
+      if (implied.count(key) == 0 && !keys[key].empty()) {
+        label += (label.empty() ? "" : ", ") + key + "=" + keys[key];
+      }
     }
     if (label.empty()) label = run->config_value("variant.name");
     auto& group = by_label[label];
@@ -205,8 +202,8 @@ std::vector<std::filesystem::path> write_comparison(const Comparison& comparison
                                                     const std::filesystem::path& out) {
   std::filesystem::create_directories(out);
   std::vector<std::filesystem::path> written = {out / "compare.md", out / "compare.csv"};
-  write_text(written[0], comparison_markdown(comparison));
-  write_text(written[1], comparison_csv(comparison));
+  write_file_atomic(written[0], comparison_markdown(comparison));
+  write_file_atomic(written[1], comparison_csv(comparison));
 
   std::map<std::string, std::vector<const Group*>> by_task;
   for (const auto& group : comparison.groups) by_task[group.task].push_back(&group);
@@ -234,10 +231,12 @@ std::vector<std::filesystem::path> write_comparison(const Comparison& comparison
       bars.push_back({group->label, accuracy.mean, accuracy.ci95});
     }
     const auto curve_file = out / ("curves-" + file_safe(task) + ".svg");
-    write_text(curve_file, line_chart_svg(task + ": validation accuracy (mean ± std over seeds)",
-                                          "step", "accuracy", curves));
+    write_file_atomic(curve_file,
+                      line_chart_svg(task + ": validation accuracy (mean ± std over seeds)", "step",
+                                     "accuracy", curves));
     const auto bar_file = out / ("bars-" + file_safe(task) + ".svg");
-    write_text(bar_file, bar_chart_svg(task + ": final validation accuracy (95% CI)", "accuracy", bars));
+    write_file_atomic(bar_file,
+                      bar_chart_svg(task + ": final validation accuracy (95% CI)", "accuracy", bars));
     written.push_back(curve_file);
     written.push_back(bar_file);
   }

@@ -46,6 +46,9 @@ std::set<std::string> implied_keys(const std::vector<std::string>& varying,
 
 Comparison compare_runs(const std::vector<RunResult>& runs);
 
+// `text` as part of a file name: letters, digits and '-' kept, anything else '_' ("all" if empty).
+std::string file_safe(const std::string& text);
+
 std::string comparison_table(const Comparison& comparison);  // terminal
 std::string comparison_markdown(const Comparison& comparison);
 std::string comparison_csv(const Comparison& comparison);    // one row per group and metric

@@ -46,6 +46,18 @@ double number(const nlohmann::json& row, const char* name) {
   return found->is_number() ? found->get<double>() : std::numeric_limits<double>::quiet_NaN();
 }
 
+// The numbers of a validation row besides step, loss and the accuracies (null: NaN, as above).
+std::map<std::string, double> other_numbers(const nlohmann::json& row) {
+  static const std::set<std::string> common = {"step", "accuracy", "loss", "sequence_accuracy"};
+  std::map<std::string, double> metrics;
+  for (const auto& [name, value] : row.items()) {
+    if (common.count(name) == 0 && (value.is_number() || value.is_null())) {
+      metrics[name] = number(row, name.c_str());
+    }
+  }
+  return metrics;
+}
+
 }  // namespace
 
 const std::string& RunResult::config_value(const std::string& key) const {
@@ -80,7 +92,7 @@ RunResult load_run(const std::filesystem::path& dir) {
     const auto row = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (row.is_discarded() || row.value("split", "") != "val") continue;
     run.val_curve.push_back({row.value("step", 0L), number(row, "accuracy"), number(row, "loss"),
-                             number(row, "sequence_accuracy")});
+                             number(row, "sequence_accuracy"), other_numbers(row)});
   }
   std::ifstream test(dir / "eval-test.json");
   if (test) {

@@ -17,6 +17,8 @@ struct CurvePoint {
   double accuracy = 0.0;
   double loss = 0.0;
   double sequence_accuracy = 0.0;
+  // The row's other numbers: lr, elapsed_s and the task's metrics (the induction task's icl_score).
+  std::map<std::string, double> others;
 };
 
 struct RunResult {

@@ -91,7 +91,9 @@ std::map<std::string, std::string> values_of(const Group& group,
 std::string label_of(const TunedGroup& group, const std::set<std::string>& implied) {
   std::string label;
   for (const auto& [key, value] : group.keys) {
-    if (implied.count(key) == 0) label += (label.empty() ? "" : ", ") + key + "=" + value;
+    if (implied.count(key) == 0 && !value.empty()) {
+      label += (label.empty() ? "" : ", ") + key + "=" + value;
+    }
   }
   if (!label.empty()) return label;
   const auto& variant = group.settings.front().group->runs.front()->config_value("variant.name");

@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <set>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join, there since fmt 11
+
 #include "analysis/figures/svg_chart.h"
 
 namespace attnlab::analysis {
@@ -92,7 +95,70 @@ LineSeries line_of(const TunedGroup& group, const std::string& key, const Axis& 
   return series;
 }
 
+// The group's label without `key`'s entry: the line it belongs to.
+std::string label_without(const TunedGroup& group, const std::string& key) {
+  std::string label, rest = group.label;
+  while (!rest.empty()) {
+    const auto end = rest.find(", ");
+    const auto part = rest.substr(0, end);
+    rest = end == std::string::npos ? "" : rest.substr(end + 2);
+    if (part.rfind(key + "=", 0) != 0) label += (label.empty() ? "" : ", ") + part;
+  }
+  return label.empty() ? "all" : label;
+}
+
 }  // namespace
+
+std::vector<std::string> numeric_group_keys(const TunedComparison& tuned,
+                                            const std::string& task) {
+  std::vector<std::string> keys;
+  for (const auto& key : tuned.group_keys) {
+    std::set<std::string> values;
+    bool numeric = true;
+    for (const auto& group : tuned.groups) {
+      if (group.task != task) continue;
+      const auto found = group.keys.find(key);
+      numeric = numeric && found != group.keys.end() && is_number(found->second);
+      if (found != group.keys.end()) values.insert(found->second);
+    }
+    if (numeric && values.size() >= 2) keys.push_back(key);
+  }
+  return keys;
+}
+
+std::string tuned_against_figure_svg(const TunedComparison& tuned, const std::string& task,
+                                     const std::string& key) {
+  std::vector<std::string> values;
+  std::map<std::string, std::vector<std::pair<std::string, const TunedGroup*>>> lines;
+  for (const auto& group : tuned.groups) {
+    if (group.task != task || group.keys.count(key) == 0) continue;
+    values.push_back(group.keys.at(key));
+    lines[label_without(group, key)].emplace_back(group.keys.at(key), &group);
+  }
+  std::sort(values.begin(), values.end(), config_value_less);
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  const auto axis = axis_for(key, values);
+  std::vector<LineSeries> series;
+  for (auto& [label, points] : lines) {
+    std::sort(points.begin(), points.end(), [&](const auto& a, const auto& b) {
+      return axis.position.at(a.first) < axis.position.at(b.first);
+    });
+    LineSeries line;
+    line.name = label;
+    for (const auto& [value, group] : points) {
+      const auto& validation = group->choice().validation;
+      line.x.push_back(axis.position.at(value));
+      line.y.push_back(validation.mean);
+      line.lower.push_back(validation.mean - validation.std);
+      line.upper.push_back(validation.mean + validation.std);
+    }
+    series.push_back(line);
+  }
+  return line_chart_svg(task + ": validation " + tuned.metric.name + " tuned over " +
+                            fmt::format("{}", fmt::join(tuned.tuned_keys, ", ")) + ", against " +
+                            key,
+                        axis.label, "validation " + tuned.metric.name + " (tuned)", series);
+}
 
 std::string tuning_figure_svg(const TunedComparison& tuned, const std::string& task,
                               const std::string& key) {

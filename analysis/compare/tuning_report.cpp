@@ -47,12 +47,6 @@ std::string untested_note(const TunedComparison& tuned, const std::string& bulle
          "--split test`), left out of their group's test column:\n" + note;
 }
 
-std::string file_safe(const std::string& text) {
-  std::string out;
-  for (char c : text) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
-  return out.empty() ? "all" : out;
-}
-
 void write_text(const std::filesystem::path& path, const std::string& text,
                 std::ios::openmode mode = std::ios::out) {
   std::ofstream out(path, mode);
@@ -130,6 +124,10 @@ std::vector<std::filesystem::path> write_tuned(const TunedComparison& tuned,
     for (const auto& key : tuned.tuned_keys) {
       written.push_back(out / ("tune-" + file_safe(task) + "-" + file_safe(key) + ".svg"));
       write_text(written.back(), tuning_figure_svg(tuned, task, key));
+    }
+    for (const auto& key : numeric_group_keys(tuned, task)) {
+      written.push_back(out / ("tuned-" + file_safe(task) + "-by-" + file_safe(key) + ".svg"));
+      write_text(written.back(), tuned_against_figure_svg(tuned, task, key));
     }
   }
   return written;

@@ -11,6 +11,10 @@
 namespace attnlab::analysis {
 namespace {
 
+constexpr const char* kDashes = " stroke-dasharray=\"6 4\"";
+// The palette has 8 colours: series 8 to 15 repeat them dashed, so that up to 16 stay apart.
+constexpr std::size_t kPaletteSize = 8;
+
 struct Frame {
   double left = 70, top = 40, width = 520, height = 300;
   double x_min = 0, x_max = 1, y_min = 0, y_max = 1;
@@ -54,6 +58,37 @@ std::string axes(const Frame& frame, const std::string& title, const std::string
   return svg;
 }
 
+// A series as one path; a point with a non-finite coordinate leaves a gap.
+std::string line_path(const Frame& frame, const LineSeries& line, const std::string& colour,
+                      bool dashed) {
+  std::string points;
+  bool drawing = false;
+  for (std::size_t i = 0; i < line.x.size(); ++i) {
+    if (!std::isfinite(line.x[i]) || !std::isfinite(line.y[i])) {
+      drawing = false;
+      continue;
+    }
+    points += fmt::format("{}{:.1f},{:.1f} ", drawing ? "L" : "M", frame.px(line.x[i]),
+                          frame.py(line.y[i]));
+    drawing = true;
+  }
+  return fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>\n", points,
+                     colour, dashed ? kDashes : "");
+}
+
+// A series as dots, each with its coordinates as a tooltip.
+std::string dots(const Frame& frame, const LineSeries& line, const std::string& colour) {
+  std::string svg;
+  for (std::size_t i = 0; i < line.x.size(); ++i) {
+    if (!std::isfinite(line.x[i]) || !std::isfinite(line.y[i])) continue;
+    svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\" "
+                        "fill-opacity=\"0.7\"><title>{}: ({:.4g}, {:.4g})</title></circle>\n",
+                        frame.px(line.x[i]), frame.py(line.y[i]), colour, svg_escape(line.name),
+                        line.x[i], line.y[i]);
+  }
+  return svg;
+}
+
 }  // namespace
 
 std::string line_chart_svg(const std::string& title, const std::string& x_label,
@@ -63,7 +98,7 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
   frame.x_max = frame.y_max = -std::numeric_limits<double>::infinity();
   for (const auto& line : series) {
     for (std::size_t i = 0; i < line.x.size(); ++i) {
-      if (!std::isfinite(line.y[i])) continue;
+      if (!std::isfinite(line.x[i]) || !std::isfinite(line.y[i])) continue;
       frame.x_min = std::min(frame.x_min, line.x[i]);
       frame.x_max = std::max(frame.x_max, line.x[i]);
       const double low = line.lower.empty() ? line.y[i] : line.lower[i];
@@ -76,6 +111,7 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
   widen(frame.x_min, frame.x_max);
   widen(frame.y_min, frame.y_max);
   std::string body = axes(frame, title, x_label, y_label, /*x_ticks=*/true);
+  double legend_width = 200;
   for (std::size_t index = 0; index < series.size(); ++index) {
     const auto& line = series[index];
     if (!line.lower.empty() && line.x.size() > 1) {
@@ -89,27 +125,23 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
       body += fmt::format("<polygon points=\"{}\" fill=\"{}\" fill-opacity=\"0.2\"/>\n", points,
                           svg_colour(index));
     }
-    std::string path;
-    bool drawing = false;
-    for (std::size_t i = 0; i < line.x.size(); ++i) {
-      if (!std::isfinite(line.y[i])) {
-        drawing = false;
-        continue;
-      }
-      path += fmt::format("{}{:.1f},{:.1f} ", drawing ? "L" : "M", frame.px(line.x[i]),
-                          frame.py(line.y[i]));
-      drawing = true;
+    const bool dashed = line.dashed || (index / kPaletteSize) % 2 == 1;
+    if (line.markers) {
+      body += dots(frame, line, svg_colour(index));
+    } else {
+      body += line_path(frame, line, svg_colour(index), dashed);
     }
-    body += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>\n",
-                        path, svg_colour(index),
-                        line.dashed ? " stroke-dasharray=\"6 4\"" : "");
     const double legend_y = frame.top + 14 + 16.0 * static_cast<double>(index);
-    body += fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"12\" height=\"3\" fill=\"{}\"/>"
-                        "<text x=\"{}\" y=\"{:.1f}\" font-size=\"11\">{}</text>\n",
-                        frame.left + frame.width + 12, legend_y - 4, svg_colour(index),
+    body += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" "
+                        "stroke-width=\"3\"{}/><text x=\"{}\" y=\"{:.1f}\" font-size=\"11\">{}</text>\n",
+                        frame.left + frame.width + 8, frame.left + frame.width + 24, legend_y - 4,
+                        legend_y - 4, svg_colour(index), dashed ? kDashes : "",
                         frame.left + frame.width + 28, legend_y, svg_escape(line.name));
+    legend_width = std::max(legend_width, 40.0 + 6.5 * static_cast<double>(line.name.size()));
   }
-  return svg_document(frame.left + frame.width + 200, frame.top + frame.height + 50, body);
+  const double legend_bottom = frame.top + 14 + 16.0 * static_cast<double>(series.size());
+  return svg_document(frame.left + frame.width + legend_width,
+                      std::max(frame.top + frame.height + 50, legend_bottom), body);
 }
 
 std::string bar_chart_svg(const std::string& title, const std::string& y_label,

@@ -1,5 +1,5 @@
-// Small, dependency-free SVG charts for papers: lines with a shaded band, and bars with error
-// bars. Non-finite y values leave a gap in their line. Self-contained files (no scripts, fonts or external references).
+// Small, dependency-free SVG charts for papers: lines with a shaded band, scatter plots, and bars
+// with error bars. Non-finite y values leave a gap in their line. Self-contained files (no scripts, fonts or external references).
 #pragma once
 
 #include <string>
@@ -12,6 +12,7 @@ struct LineSeries {
   std::vector<double> x, y;
   std::vector<double> lower, upper;  // band (same length as y), or empty for none
   bool dashed = false;               // e.g. a threshold or a baseline
+  bool markers = false;              // a dot per point and no line: a scatter plot
 };
 
 struct Bar {

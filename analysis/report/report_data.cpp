@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "analysis/compare/comparison.h"
+#include "analysis/compare/length_generalisation.h"
 #include "dump/dump_reader.h"
 #include "analysis/heads/analysis_file.h"
 #include "analysis/heads/head_analysis.h"
@@ -106,6 +107,25 @@ json comparison_json(const analysis::Comparison& comparison, const fs::path& roo
           {"metrics", metrics},
           {"groups", groups},
           {"not_completed", not_completed}};
+}
+
+// One row per group and evaluated length (compare's length generalisation).
+json lengths_json(const std::vector<analysis::GroupLengths>& groups) {
+  json rows = json::array();
+  for (const auto& group : groups) {
+    for (const auto& score : group.lengths) {
+      const bool scored = score.accuracy.n > 0;
+      rows.push_back({{"task", group.task},
+                      {"group", group.label},
+                      {"trained_length", group.trained_length},
+                      {"length", score.length},
+                      {"n", score.accuracy.n},
+                      {"skipped", score.skipped},
+                      {"mean", scored ? number(score.accuracy.mean) : json(nullptr)},
+                      {"std", scored ? number(score.accuracy.std) : json(nullptr)}});
+    }
+  }
+  return rows;
 }
 
 json seed_of(const analysis::RunResult& run) {
@@ -531,6 +551,7 @@ json document(const ReportRequest& request, Kind kind) {
                {"map_size", request.map_size},
                {"comparison", nullptr},
                {"curves", json::array()},
+               {"lengths", json::array()},
                {"bench_attention", nullptr},
                {"runs", json::array()},
                {"skipped_dumps", json::array()}};
@@ -557,6 +578,7 @@ std::vector<DumpRun> gather_runs(const ReportRequest& request, Kind kind, json& 
   }
   const auto comparison = analysis::compare_runs(runs);
   data["comparison"] = comparison_json(comparison, request.dir);
+  data["lengths"] = lengths_json(analysis::length_generalisation(comparison));
   std::map<fs::path, std::string> group_of;
   for (const auto& group : comparison.groups) {
     for (const auto* run : group.runs) {

@@ -13,6 +13,8 @@
 //               metrics: {name: {n, mean, std, ci95, min, max}}}],      // ci95 = half-width
 //     not_completed: [{dir, status}] }
 //   curves: [{group, task, run, seed, step, accuracy, loss}]   // validation points, completed runs
+//   lengths: [{task, group, trained_length, length, n, skipped, mean, std}]  // test accuracy by
+//                                            // evaluated length (eval-test.json), per group
 //   bench_attention: null | {source, rows: [{column: number | string}]}  // bench attention CSV
 //   skipped_dumps: [str]                     // dumps of unfinished runs that could not be read
 //   runs: [{                                  // runs with an attention dump, in path order

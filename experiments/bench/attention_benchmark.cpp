@@ -19,6 +19,7 @@
 #include "experiments/bench/call_cost.h"
 #include "experiments/config/config.h"
 #include "experiments/model/model_config.h"
+#include "experiments/run/allocator_tuning.h"
 #include "experiments/run/schema.h"
 #include "variants/attention_variant.h"
 
@@ -142,22 +143,21 @@ double key_value_projection_ms(const AttentionBenchmarkSettings& settings, std::
   return median_call_time(settings.repeats, step).wall_ms;
 }
 
-// While memory is measured, glibc serves every allocation above 64 KiB with mmap, so freed
-// tensors leave the resident set and a later peak is not hidden by an earlier one. Fixed
-// thresholds: glibc would otherwise raise them after frees. No top padding: the heap grows only
-// by what is allocated (attnlab's start-up keeps freed memory, run/allocator_tuning).
+// While memory is measured, glibc serves every allocation above 64 KiB with mmap (switched back on:
+// attnlab's start-up turns it off), so freed tensors leave the resident set and a later peak is
+// not hidden by an earlier one. Fixed thresholds: glibc would otherwise raise them after frees. No
+// top padding: the heap grows only by what is allocated.
 void map_each_large_allocation() {
+  mallopt(M_MMAP_MAX, 65536);  // glibc's default
   mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   mallopt(M_TRIM_THRESHOLD, 64 * 1024);
   mallopt(M_TOP_PAD, 0);
 }
 
-// While time is measured, allocations are reused from the heap, as in training: a fresh mmap per
-// tile would add page faults that are not the attention's cost.
-void reuse_heap_allocations() {
-  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // glibc's largest dynamic threshold
-  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
-}
+// While time is measured, allocations are reused from the heap under training's policy
+// (run/allocator_tuning): a fresh mmap per tile would add page faults that are not the
+// attention's cost.
+void reuse_heap_allocations() { run::keep_freed_memory(); }
 
 // In the child: one variant, one length, one path.
 nlohmann::json measure_here(const AttentionBenchmarkSettings& settings, int threads,

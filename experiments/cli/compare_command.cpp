@@ -1,11 +1,13 @@
 // attnlab compare DIR...: a table of variants (and any other differing config keys) per task,
 // over seeds, with cost next to quality (analysis/compare/compare_folders.h); writes compare.md,
-// compare.csv and SVG figures. --tune KEY adds the comparison with each group tuned over KEY.
+// compare.csv and SVG figures. --tune KEY adds the comparison with each group tuned over KEY,
+// --induction-timing when each run's induction heads formed.
 #include <fmt/core.h>
 
 #include <stdexcept>
 
 #include "analysis/compare/compare_folders.h"
+#include "dump/hdf5_support.h"
 #include "experiments/cli/bad_input.h"
 #include "experiments/cli/commands.h"
 
@@ -13,8 +15,8 @@ namespace attnlab::cli {
 namespace {
 
 void run_compare(const analysis::CompareRequest& request) {
-  const auto result =
-      as_bad_input<std::invalid_argument>([&] { return analysis::compare_folders(request); });
+  const auto result = as_bad_input<std::invalid_argument, dump::DumpError>(
+      [&] { return analysis::compare_folders(request); });
   fmt::print("{}", result.table);
   for (const auto& file : result.written) fmt::print("written {}\n", file.string());
 }
@@ -37,6 +39,10 @@ void add_compare_command(CLI::App& app) {
   command->add_option("--tune-metric", request->tune.metric,
                       "what --tune chooses on and reports: accuracy, sequence_accuracy or loss")
       ->capture_default_str();
+  command->add_flag("--induction-timing", request->induction_timing,
+                    "also when each run's induction heads formed: the step at which prefix "
+                    "matching jumped against the step at which icl_score dropped (task=induction, "
+                    "with a recording); induction_timing.csv and .svg");
   command->callback([request] { run_compare(*request); });
 }
 

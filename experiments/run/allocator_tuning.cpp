@@ -5,12 +5,12 @@
 namespace attnlab::run {
 
 void keep_freed_memory() {
-  // Allocations up to 32 MiB (the most glibc accepts) come from the heap, from the first step on
-  // rather than once glibc's dynamic threshold has caught up; the heap grows in 256 MiB steps
-  // and is never trimmed.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  // The main arena's allocations (the training loop and autograd run on the main thread) come
+  // from the heap: with mmap on, glibc maps blocks above its threshold (32 MiB at most) on their
+  // own and unmaps them on free.
+  mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, -1);  // -1: never trim
-  mallopt(M_TOP_PAD, 256 << 20);
+  mallopt(M_TOP_PAD, 256 << 20);  // the heap grows in 256 MiB steps
 }
 
 }  // namespace attnlab::run

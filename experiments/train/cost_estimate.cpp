@@ -13,6 +13,7 @@
 #include "experiments/tasks/task.h"
 #include "experiments/train/precision.h"
 #include "variants/attention_variant.h"
+#include "variants/linear_attention.h"
 
 // B = examples in a pass, T = target length, S = source length, C = d_model, R = MLP ratio,
 // H = heads, V = outputs (vocabulary or classes).
@@ -74,7 +75,7 @@ AttentionFloats linear_attention_floats(const variants::AttentionVariantImpl& va
   AttentionFloats floats;
   floats.kept = bh * ((tq + tk) * f + tk * e + tq * e);
   if (shape.site.causal) {
-    const std::int64_t side = std::max<std::int64_t>(1, std::min(chunk, shape.query_length));
+    const std::int64_t side = variants::scan_chunk(chunk, shape.query_length);
     const double chunks = static_cast<double>((shape.query_length + side - 1) / side);
     const double tile = static_cast<double>(side * side);
     floats.kept += bh * chunks * (2.0 * f * e + tile);

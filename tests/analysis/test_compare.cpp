@@ -10,7 +10,10 @@
 
 #include "analysis/compare/compare_folders.h"
 #include "analysis/compare/comparison.h"
+#include "analysis/compare/induction_timing.h"
+#include "analysis/compare/length_generalisation.h"
 #include "analysis/compare/tuning.h"
+#include "analysis/compare/tuning_figure.h"
 #include "analysis/compare/tuning_report.h"
 #include "tests/support/temp_dir.h"
 
@@ -466,4 +469,167 @@ TEST_CASE("a chosen setting without test scores is reported, unranked, never rep
   const auto csv = tuned_csv(tuned);
   CHECK_THAT(csv, Catch::EndsWith(",1,0.5,0,0,,,\n"));  // empty test fields: NaN in pandas
   CHECK_THAT(tuned_table(tuned), Catch::Contains("attnlab eval --run"));
+}
+
+// ---- compare --induction-timing ------------------------------------------------------------
+
+TEST_CASE("a transition is where a curve first crosses halfway from its first value to its extreme",
+          "[compare][timing]") {
+  // Halfway is 0.5, crossed between 0.3 at step 75 and 0.8 at step 100: at 75 + 25 * 0.2 / 0.5.
+  const Curve rising{{25, 50, 75, 100, 125}, {0.1, 0.12, 0.3, 0.8, 0.9}};
+  CHECK(transition_step(rising, Direction::Rising, kLeastPrefixMatchingRise).value() ==
+        Approx(85.0));
+  // Halfway is -1.8, crossed between -0.1 at 100 and -2.5 at 150.
+  const Curve falling{{50, 100, 150, 200}, {0.2, -0.1, -2.5, -3.8}};
+  CHECK(transition_step(falling, Direction::Falling, kLeastIclDrop).value() ==
+        Approx(100.0 + 50.0 * 1.7 / 2.4));
+  // A peak counts, not the last value: a score that rises then sags still rose.
+  const Curve sagging{{1, 2, 3}, {0.0, 0.9, 0.6}};
+  CHECK(transition_step(sagging, Direction::Rising, 0.3).value() == Approx(1.5));
+  // Too small a change is no transition, in either direction.
+  const Curve flat{{1, 2, 3}, {0.1, 0.2, 0.25}};
+  CHECK_FALSE(transition_step(flat, Direction::Rising, 0.3).has_value());
+  CHECK_FALSE(transition_step(rising, Direction::Falling, 0.3).has_value());
+  // Missing values are skipped, and an empty curve has no transition.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const Curve gaps{{1, 2, 3, 4}, {nan, 0.0, nan, 1.0}};
+  CHECK(transition_step(gaps, Direction::Rising, 0.3).value() == Approx(3.0));
+  CHECK_FALSE(transition_step(Curve{}, Direction::Rising, 0.3).has_value());
+}
+
+TEST_CASE("compare --induction-timing refuses runs without icl_score or a recording, naming them",
+          "[compare][timing]") {
+  attnlab::testing::TempDir root;
+  make_run(root.path() / "copy-run", "scaled", 0, 0.9);
+  CompareRequest request;
+  request.dirs = {root.path()};
+  request.induction_timing = true;
+  try {
+    compare_folders(request);
+    FAIL("a run without icl_score was accepted");
+  } catch (const std::invalid_argument& error) {
+    CHECK_THAT(error.what(), Catch::Matchers::Contains("copy-run") &&
+                                 Catch::Matchers::Contains("icl_score"));
+  }
+  // With the metric but no dump: the recording is named.
+  write(root.path() / "copy-run" / "metrics.jsonl",
+        "{\"step\": 10, \"split\": \"val\", \"loss\": 1.0, \"accuracy\": 0.5, \"icl_score\": 0}\n");
+  try {
+    compare_folders(request);
+    FAIL("a run without attention.h5 was accepted");
+  } catch (const std::invalid_argument& error) {
+    CHECK_THAT(error.what(), Catch::Matchers::Contains("attention.h5"));
+  }
+  CHECK_FALSE(std::filesystem::exists(root.path() / "compare"));  // nothing written
+}
+
+// ---- accuracy by evaluated length ---------------------------------------------------------
+
+namespace {
+
+// eval-test.json of `attnlab eval` at task.length 16 and lengths 16, 32, 64 and 64 again;
+// nullopt: skipped.
+void write_length_evaluation(const std::filesystem::path& run, double at_16,
+                             std::optional<double> at_32, std::optional<double> at_64) {
+  const auto entry = [](long length, std::optional<double> accuracy) {
+    const std::string head = "{\"task_length\": " + std::to_string(length) + ", ";
+    if (!accuracy) return head + "\"skipped\": \"learned positions cover only 16 tokens\"}";
+    return head + "\"result\": {\"accuracy\": " + std::to_string(*accuracy) +
+           ", \"sequence_accuracy\": 0.5}}";
+  };
+  // eval.lengths may repeat a length or hold the trained one: each counts once per run.
+  write(run / "eval-test.json",
+        "{\"step\": 20, \"task_length\": 16, \"result\": {\"accuracy\": " + std::to_string(at_16) +
+            ", \"sequence_accuracy\": 0.5}, \"lengths\": [" + entry(16, at_16) + ", " +
+            entry(32, at_32) + ", " + entry(64, at_64) + ", " + entry(64, at_64) + "]}");
+}
+
+}  // namespace
+
+TEST_CASE("compare reports test accuracy by evaluated length per group, skipped lengths apart",
+          "[compare][lengths]") {
+  attnlab::testing::TempDir root;
+  make_run(root.path() / "rope-0", "rope", 0, 0.9);
+  make_run(root.path() / "rope-1", "rope", 1, 0.9);
+  make_run(root.path() / "learned-0", "learned", 0, 0.9);
+  write_length_evaluation(root.path() / "rope-0", 1.0, 0.8, 0.4);
+  write_length_evaluation(root.path() / "rope-1", 0.9, 0.6, 0.2);
+  write_length_evaluation(root.path() / "learned-0", 1.0, std::nullopt, std::nullopt);
+
+  const auto runs = load_runs({root.path()});
+  const auto lengths = length_generalisation(compare_runs(runs));
+  REQUIRE(lengths.size() == 2);
+  for (const auto& group : lengths) {
+    REQUIRE(group.trained_length == 16);
+    REQUIRE(group.lengths.size() == 3);
+    CHECK(group.lengths[0].length == 16);
+    CHECK(group.lengths[2].length == 64);
+    if (group.label.find("rope") != std::string::npos) {
+      CHECK(group.lengths[0].accuracy.n == 2);
+      CHECK(group.lengths[0].accuracy.mean == Approx(0.95));
+      CHECK(group.lengths[1].accuracy.mean == Approx(0.7));  // over both seeds
+      CHECK(group.lengths[2].accuracy.n == 2);
+      CHECK(group.lengths[2].accuracy.mean == Approx(0.3));
+      CHECK(group.lengths[2].skipped == 0);
+    } else {
+      CHECK(group.lengths[0].accuracy.n == 1);
+      CHECK(group.lengths[1].accuracy.n == 0);  // skipped is not a score of 0
+      CHECK(group.lengths[1].skipped == 1);
+    }
+  }
+  const auto csv = lengths_csv(lengths);
+  CHECK_THAT(csv, Catch::Matchers::StartsWith("task,group,trained_length,length,length_ratio,n,"));
+  CHECK_THAT(csv, Catch::Matchers::Contains("copy,variant.name=rope,16,64,4,2,0,0.3"));
+  CHECK_THAT(csv, Catch::Matchers::Contains(",16,32,2,0,1,,,,,,\n"));
+
+  CompareRequest request;
+  request.dirs = {root.path()};
+  const auto result = compare_folders(request);
+  CHECK_THAT(result.table, Catch::Matchers::Contains("test accuracy by evaluated length"));
+  CHECK(std::filesystem::exists(root.path() / "compare" / "compare_lengths.csv"));
+  CHECK(std::filesystem::exists(root.path() / "compare" / "lengths-copy.svg"));
+}
+
+TEST_CASE("compare writes no length files when no run was evaluated at another length",
+          "[compare][lengths]") {
+  attnlab::testing::TempDir root;
+  make_run(root.path() / "a", "rope", 0, 0.9);
+  write(root.path() / "a" / "eval-test.json",
+        "{\"step\": 20, \"task_length\": 16, \"result\": {\"accuracy\": 0.9}, \"lengths\": []}");
+  CompareRequest request;
+  request.dirs = {root.path()};
+  const auto result = compare_folders(request);
+  CHECK_THAT(result.table, !Catch::Matchers::Contains("evaluated length"));
+  CHECK_FALSE(std::filesystem::exists(root.path() / "compare" / "compare_lengths.csv"));
+}
+
+TEST_CASE("compare --tune draws each group's tuned score against a swept numeric key",
+          "[compare][tune]") {
+  attnlab::testing::TempDir root;
+  // scaled and dot at width 64 and 128, two learning rates each: the width is a group key.
+  for (const std::string variant : {"scaled", "dot"}) {
+    for (const std::string width : {"64", "128"}) {
+      for (const std::string lr : {"0.001", "0.003"}) {
+        TunedRun run;
+        run.variant = variant, run.lr = lr;
+        run.val_accuracy = (width == "128" ? 0.8 : 0.5) + (lr == "0.003" ? 0.1 : 0.0);
+        run.extra_train_keys = "width = " + width + "\n";
+        make_tuned_run(root.path() / (variant + "-" + width + "-" + lr), run);
+      }
+    }
+  }
+  const auto runs = load_runs({root.path()});  // the comparison points into them
+  const auto comparison = compare_runs(runs);
+  const auto tuned = tune_comparison(comparison, {{"train.lr"}, "accuracy"});
+  CHECK(numeric_group_keys(tuned, "copy") == std::vector<std::string>{"train.width"});
+  const auto svg = tuned_against_figure_svg(tuned, "copy", "train.width");
+  // One line per variant (the width is the x axis, not part of a line's name), each point at
+  // its tuned score: 0.6 at width 64, 0.9 at width 128.
+  CHECK_THAT(svg, Catch::Matchers::Contains(">variant.name=scaled<"));
+  CHECK_THAT(svg, Catch::Matchers::Contains(">variant.name=dot<"));
+  CHECK_THAT(svg, !Catch::Matchers::Contains("train.width=64"));
+  CHECK(group_named(tuned, "train.width=128, variant.name=dot").choice().validation.mean ==
+        Approx(0.9));
+  // variant.name is not a number, so it has no such figure (above); a task without groups none.
+  CHECK(numeric_group_keys(tuned, "nonesuch").empty());
 }

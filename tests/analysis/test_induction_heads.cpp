@@ -2,9 +2,11 @@
 // random segments (configs/induction_heads.toml), and `attnlab analyze` finds them from the
 // recording alone: a layer-1 head labelled induction, a layer-0 head labelled previous (the
 // composition of Olsson et al. 2022), and the step at which the induction head formed, after the
-// start of training and before its end.
+// start of training and before its end, within a few evaluations of the drop in
+// in-context-learning loss.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -77,4 +79,28 @@ TEST_CASE("analyze finds the induction and previous-token heads of a trained 2-l
     CHECK_THAT(analysis.output, Catch::Contains("L1H0 L1H1"));
   }
   CHECK(std::filesystem::exists(run / "analysis" / "figures" / "map_induction.svg"));
+
+  // The phase change shows in the loss too: in-context learning improves within a few
+  // evaluations of the prefix-matching jump (compare --induction-timing).
+  const auto out = directory.path() / "compare";
+  const auto timing = run_attnlab(
+      {"compare", run.string(), "--induction-timing", "--out", out.string()}, directory.path());
+  INFO(timing.output);
+  REQUIRE(timing.exit_code == 0);
+  std::istringstream rows(read_text(out / "induction_timing.csv"));
+  std::string header, row;
+  std::getline(rows, header);
+  REQUIRE(header.rfind("run,seed,prefix_matching_step,icl_step,", 0) == 0);
+  REQUIRE(std::getline(rows, row));
+  std::vector<std::string> cells;
+  std::istringstream fields(row);
+  for (std::string cell; std::getline(fields, cell, ',');) cells.push_back(cell);
+  REQUIRE(cells.size() >= 4);
+  REQUIRE(cells[2] != "nan");
+  REQUIRE(cells[3] != "nan");
+  const double prefix_step = std::stod(cells[2]), icl_step = std::stod(cells[3]);
+  CHECK(prefix_step > 0);
+  CHECK(icl_step > 0);
+  CHECK(std::abs(icl_step - prefix_step) <= 100);
+  CHECK(std::filesystem::exists(out / "induction_timing.svg"));
 }

@@ -347,6 +347,18 @@ TEST_CASE("a folder of runs is compared, with curves per group and a run selecto
   CHECK(data["runs"][1]["pruning"].is_null());
   CHECK(data["bench_attention"]["rows"][0]["T"] == 1024);
   CHECK(data["bench_attention"]["rows"][0]["error"] == "failed, once");
+  CHECK(data["lengths"].empty());  // no run evaluated at another length
+
+  // Evaluated at twice the trained length (attnlab eval with eval.lengths): a row per length.
+  write(a / "eval-test.json",
+        "{\"step\": 20, \"task_length\": 16, \"result\": {\"accuracy\": 1.0}, \"lengths\": "
+        "[{\"task_length\": 32, \"result\": {\"accuracy\": 0.25}}]}");
+  const auto with_lengths = report::gather_report_data(request);
+  REQUIRE(with_lengths["lengths"].size() == 2);
+  CHECK(with_lengths["lengths"][1]["length"] == 32);
+  CHECK(with_lengths["lengths"][1]["trained_length"] == 16);
+  CHECK(with_lengths["lengths"][1]["mean"] == Approx(0.25));
+  CHECK(with_lengths["lengths"][1]["n"] == 1);  // b was not evaluated
 
   // A run still training (no summary.json) whose dump cannot be read now is left out with a
   // note; the same for a finished run is an error.

@@ -200,16 +200,28 @@ const AttnlabCharts = (function () {
     });
   }
 
+  // One colour per group for lines over a band. The legend would take the band's faint fill;
+  // full-strength strokes name the lines.
+  function groupColour() {
+    return {field: 'group', type: 'nominal', title: 'group',
+            legend: {orient: 'bottom', columns: 2, labelLimit: 260, symbolType: 'stroke',
+                     symbolOpacity: 1, symbolStrokeWidth: 2}};
+  }
+
+  // The ±1 std band under a group's line (rows with lower and upper).
+  function bandLayer(x, colour) {
+    return {mark: {type: 'area', opacity: 0.18},
+            encoding: {x: x, y: {field: 'lower', type: 'quantitative'}, y2: {field: 'upper'},
+                       color: colour}};
+  }
+
   function accuracyCurves(task, curves) {
     const points = curves
         .filter((point) => point.task === task && isNumber(point.step) && isNumber(point.accuracy))
         .map((point) => ({group: point.group ?? point.run, step: point.step,
                           accuracy: point.accuracy}));
     if (points.length === 0) return null;
-    // The legend would take the band's faint fill; full-strength strokes name the lines.
-    const colour = {field: 'group', type: 'nominal', title: 'group',
-                    legend: {orient: 'bottom', columns: 2, labelLimit: 260, symbolType: 'stroke',
-                             symbolOpacity: 1, symbolStrokeWidth: 2}};
+    const colour = groupColour();
     const step = {field: 'step', type: 'quantitative', title: 'training step',
                   axis: {tickCount: 6}};
     return withDefaults({
@@ -219,9 +231,7 @@ const AttnlabCharts = (function () {
       width: 460,
       height: 280,
       layer: [
-        {mark: {type: 'area', opacity: 0.18},
-         encoding: {x: step, y: {field: 'lower', type: 'quantitative'}, y2: {field: 'upper'},
-                    color: colour}},
+        bandLayer(step, colour),
         {mark: {type: 'line', strokeWidth: 2},
          encoding: {x: step, y: {field: 'mean', type: 'quantitative', title: 'val_accuracy'},
                     color: colour}},
@@ -233,6 +243,44 @@ const AttnlabCharts = (function () {
              {field: 'mean', type: 'quantitative', title: 'accuracy (mean)', format: '.4f'},
              {field: 'std', type: 'quantitative', title: 'std over seeds', format: '.4f'},
              {field: 'seeds', type: 'quantitative'},
+           ]}},
+      ],
+    });
+  }
+
+  // Test accuracy against evaluated length (attnlab eval's eval.lengths), one line per group;
+  // lengths a group could not evaluate (learned positions) have no point.
+  function lengthChart(task, lengths) {
+    const rows = lengths
+        .filter((row) => row.task === task && isNumber(row.mean))
+        .map((row) => {
+          const std = isNumber(row.std) ? row.std : 0;
+          return {group: row.group, length: row.length, mean: row.mean, std: std, n: row.n,
+                  ratio: row.length / row.trained_length, lower: row.mean - std,
+                  upper: row.mean + std};
+        });
+    if (rows.length === 0) return null;
+    const colour = groupColour();
+    const length = {field: 'length', type: 'quantitative', title: 'task.length evaluated',
+                    scale: {type: 'log', base: 2}, axis: {format: '~g'}};
+    return withDefaults({
+      title: {text: 'Length generalisation: ' + task,
+              subtitle: 'test accuracy; line: mean over seeds; band: ±1 standard deviation'},
+      data: {values: rows},
+      width: 460,
+      height: 280,
+      layer: [
+        bandLayer(length, colour),
+        {mark: {type: 'line', strokeWidth: 2, point: {filled: true, size: 30}},
+         encoding: {
+           x: length, y: {field: 'mean', type: 'quantitative', title: 'test accuracy'},
+           color: colour,
+           tooltip: [
+             {field: 'group', type: 'nominal'}, {field: 'length', type: 'quantitative'},
+             {field: 'ratio', type: 'quantitative', title: 'x trained length', format: '.3~g'},
+             {field: 'mean', type: 'quantitative', title: 'accuracy (mean)', format: '.4f'},
+             {field: 'std', type: 'quantitative', title: 'std over seeds', format: '.4f'},
+             {field: 'n', type: 'quantitative', title: 'seeds'},
            ]}},
       ],
     });
@@ -294,6 +342,8 @@ const AttnlabCharts = (function () {
       addForTask('bars-' + name, 'Final accuracy: ' + task, accuracyBars(task, taskGroups));
       addForTask('curves-' + name, 'Accuracy curves: ' + task,
                  accuracyCurves(task, doc.curves || []));
+      addForTask('lengths-' + name, 'Length generalisation: ' + task,
+                 lengthChart(task, doc.lengths || []));
       addForTask('cost-speed-' + name, 'Accuracy against speed: ' + task,
                  costChart(task, taskGroups, 'tokens_per_s', 'tokens/s', 'Accuracy against speed'));
       addForTask('cost-memory-' + name, 'Accuracy against memory: ' + task,

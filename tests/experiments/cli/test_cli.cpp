@@ -126,6 +126,24 @@ TEST_CASE("bad input exits 2, names the problem and writes nothing", "[cli]") {
   }
 }
 
+TEST_CASE("compare --induction-timing on a damaged dump exits 2 naming it, writing nothing",
+          "[cli]") {
+  TempDir work;
+  const auto run = work.path() / "runs" / "000-seed=0";
+  write(run / "config.toml", "seed = 0\n[task]\nname = \"induction\"\n");
+  write(run / "summary.json", "{\"status\": \"completed\"}");
+  write(run / "metrics.jsonl",
+        "{\"step\": 25, \"split\": \"val\", \"loss\": 1.0, \"accuracy\": 0.5, "
+        "\"icl_score\": -0.1}\n");
+  write(run / "attention.h5", "not an HDF5 file");
+  const auto result =
+      run_attnlab({"compare", (work.path() / "runs").string(), "--induction-timing"}, work.path());
+  INFO(result.output);
+  CHECK(result.exit_code == 2);
+  CHECK_THAT(result.output, Catch::Contains("attention.h5"));
+  CHECK_FALSE(std::filesystem::exists(work.path() / "runs" / "compare"));
+}
+
 TEST_CASE("train writes a run directory and prints its path: --config reproduces it", "[cli]") {
   TempDir work;
   const std::vector<std::string> budget = {"train.steps=12", "train.eval_every=6",
