@@ -454,6 +454,7 @@ class Reference:
         self.positions = model["positions"]
         self.attention_only = model["attention_only"]
         self.num_classes = num_classes
+        self.pooling = model.get("pooling", "mean")  # cls: position 0, the classification token
         # Block i's attention layers (self and cross, in either stack) use the run's variant.*
         # with the keys of its preset's copy, layer_variant.<model.layer_variants[i]>, over them.
         variant = {**VERSION_1_VARIANT, **config["variant"]}
@@ -701,8 +702,8 @@ class Reference:
             x = self.block(x, memory, f"layers.{layer}", site, layer, self.arch != "encoder", maps)
             site += 2 if memory is not None else 1
         x = self.norm(x, "final_norm")
-        if self.num_classes > 0:
-            x = x.mean(dim=1)  # pooled classification head
+        if self.num_classes > 0:  # pooled classification head
+            x = x[:, 0] if self.pooling == "cls" else x.mean(dim=1)
         return self.linear(x, "head"), maps
 
 

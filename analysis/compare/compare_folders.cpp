@@ -52,7 +52,8 @@ CompareResult compare_folders(const CompareRequest& request) {
   const auto out = !request.out.empty()     ? request.out
                    : request.dirs.size() == 1 ? request.dirs.front() / "compare"
                                               : std::filesystem::path("compare");
-  CompareResult result{comparison_table(comparison), write_comparison(comparison, out)};
+  CompareResult result{comparison_table(comparison),
+                       write_comparison(comparison, out, tuned ? tuned_markdown(*tuned) : "")};
   if (tuned) {
     result.table += "\n" + tuned_table(*tuned);
     const auto files = write_tuned(*tuned, out);

@@ -68,6 +68,12 @@ std::set<std::string> implied_keys(const std::vector<std::string>& varying,
   return implied;
 }
 
+bool label_names(const RunResult& run, const std::string& key) {
+  if (key == "task.name") return false;  // every table and figure shows the task by itself
+  const auto& value = run.config_value(key);
+  return !value.empty() && value != "[]";
+}
+
 std::string file_safe(const std::string& text) {
   std::string out;
   for (char c : text) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
@@ -91,25 +97,24 @@ Comparison compare_runs(const std::vector<RunResult>& runs) {
   }
 
   const auto implied = implied_keys(comparison.varying_keys, completed);
-  std::map<std::string, Group> by_label;
+  std::map<std::pair<std::string, std::string>, Group> by_label;  // (task, label) -> group
   for (const auto* run : completed) {
     std::map<std::string, std::string> keys;
     std::string label;
     for (const auto& key : comparison.varying_keys) {
       keys[key] = run->config_value(key);
-      // A key the run does not have (a layer_variant.* of another run's layer list) says nothing.
-      if (implied.count(key) == 0 && !keys[key].empty()) {
+      if (implied.count(key) == 0 && label_names(*run, key)) {
         label += (label.empty() ? "" : ", ") + key + "=" + keys[key];
       }
     }
     if (label.empty()) label = run->config_value("variant.name");
-    auto& group = by_label[label];
+    auto& group = by_label[{run->config_value("task.name"), label}];
     group.label = label;
     group.keys = keys;
     group.task = run->config_value("task.name");
     group.runs.push_back(run);
   }
-  for (auto& [label, group] : by_label) {
+  for (auto& [identity, group] : by_label) {
     for (const auto& spec : compared_metrics()) {
       std::vector<double> values;
       for (const auto* run : group.runs) {
@@ -199,10 +204,11 @@ std::string comparison_csv(const Comparison& comparison) {
 }
 
 std::vector<std::filesystem::path> write_comparison(const Comparison& comparison,
-                                                    const std::filesystem::path& out) {
+                                                    const std::filesystem::path& out,
+                                                    const std::string& more_markdown) {
   std::filesystem::create_directories(out);
   std::vector<std::filesystem::path> written = {out / "compare.md", out / "compare.csv"};
-  write_file_atomic(written[0], comparison_markdown(comparison));
+  write_file_atomic(written[0], comparison_markdown(comparison) + more_markdown);
   write_file_atomic(written[1], comparison_csv(comparison));
 
   std::map<std::string, std::vector<const Group*>> by_task;

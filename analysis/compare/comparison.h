@@ -46,6 +46,11 @@ std::set<std::string> implied_keys(const std::vector<std::string>& varying,
 
 Comparison compare_runs(const std::vector<RunResult>& runs);
 
+// Whether a run's label names a varying key: not task.name (groups are per task, and every table
+// and figure shows the task), nor a key the run does not have (a layer_variant.* of another run's
+// layer list) or an empty list (the model.layer_variants of a run without layers).
+bool label_names(const RunResult& run, const std::string& key);
+
 // `text` as part of a file name: letters, digits and '-' kept, anything else '_' ("all" if empty).
 std::string file_safe(const std::string& text);
 
@@ -53,9 +58,11 @@ std::string comparison_table(const Comparison& comparison);  // terminal
 std::string comparison_markdown(const Comparison& comparison);
 std::string comparison_csv(const Comparison& comparison);    // one row per group and metric
 
-// compare.md, compare.csv, curves-<task>.svg (validation accuracy, mean and a ±1 std band over
+// compare.md (the comparison's markdown, then `more_markdown`: further sections such as the tuned
+// table), compare.csv, curves-<task>.svg (validation accuracy, mean and a ±1 std band over
 // seeds) and bars-<task>.svg (final accuracy with 95% CIs) in `out`. Returns the files written.
 std::vector<std::filesystem::path> write_comparison(const Comparison& comparison,
-                                                    const std::filesystem::path& out);
+                                                    const std::filesystem::path& out,
+                                                    const std::string& more_markdown = "");
 
 }  // namespace attnlab::analysis

@@ -23,10 +23,8 @@ struct Scores {
 
 // Only numbers count: a diverged (null) score is left out of the mean, as compare does.
 void add_number(const nlohmann::json& result, const char* name, std::vector<double>& values) {
-  const auto found = result.find(name);
-  if (found != result.end() && found->is_number() && std::isfinite(found->get<double>())) {
-    values.push_back(found->get<double>());
-  }
+  const auto score = json_score(result, name);
+  if (score && std::isfinite(*score)) values.push_back(*score);
 }
 
 void add_result(const nlohmann::json& entry, Scores& scores) {

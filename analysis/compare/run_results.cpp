@@ -39,11 +39,9 @@ void flatten(const toml::table& table, const std::string& prefix,
   }
 }
 
-// A metric of a metrics.jsonl row: JSON has no NaN, so a diverged value is written null.
-double number(const nlohmann::json& row, const char* name) {
-  const auto found = row.find(name);
-  if (found == row.end()) return 0.0;
-  return found->is_number() ? found->get<double>() : std::numeric_limits<double>::quiet_NaN();
+// A metric of a metrics.jsonl row; 0 for one the row does not log.
+double number(const nlohmann::json& row, const std::string& name) {
+  return json_score(row, name).value_or(0.0);
 }
 
 // The numbers of a validation row besides step, loss and the accuracies (null: NaN, as above).
@@ -52,7 +50,7 @@ std::map<std::string, double> other_numbers(const nlohmann::json& row) {
   std::map<std::string, double> metrics;
   for (const auto& [name, value] : row.items()) {
     if (common.count(name) == 0 && (value.is_number() || value.is_null())) {
-      metrics[name] = number(row, name.c_str());
+      metrics[name] = number(row, name);
     }
   }
   return metrics;
@@ -122,6 +120,12 @@ std::vector<RunResult> load_runs(const std::vector<std::filesystem::path>& roots
   std::vector<RunResult> runs;
   for (const auto& dir : found) runs.push_back(load_run(dir));
   return runs;
+}
+
+std::optional<double> json_score(const nlohmann::json& object, const std::string& name) {
+  const auto found = object.find(name);
+  if (found == object.end()) return std::nullopt;
+  return found->is_number() ? found->get<double>() : std::numeric_limits<double>::quiet_NaN();
 }
 
 }  // namespace attnlab::analysis

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,5 +39,9 @@ struct RunResult {
 std::vector<RunResult> load_runs(const std::vector<std::filesystem::path>& roots);
 
 RunResult load_run(const std::filesystem::path& dir);
+
+// A score of a metrics.jsonl row or an eval-*.json result: nullopt when the object has no such
+// key, NaN when the value is not a number (JSON has no NaN, so a diverged score is written null).
+std::optional<double> json_score(const nlohmann::json& object, const std::string& name);
 
 }  // namespace attnlab::analysis

@@ -1,6 +1,5 @@
 #include "analysis/compare/split_scores.h"
 
-#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -48,13 +47,10 @@ std::optional<double> validation_score(const RunResult& run, const SplitMetric& 
 }
 
 std::optional<double> test_score(const RunResult& run, const SplitMetric& metric) {
-  const auto pointer = nlohmann::json::json_pointer("/result/" + metric.name);
-  if (!run.test_evaluation.is_object() || !run.test_evaluation.contains(pointer)) {
-    return std::nullopt;
-  }
-  const auto& value = run.test_evaluation.at(pointer);
-  // JSON has no NaN: a diverged score is written null.
-  return value.is_number() ? value.get<double>() : std::numeric_limits<double>::quiet_NaN();
+  if (!run.test_evaluation.is_object()) return std::nullopt;
+  const auto result = run.test_evaluation.find("result");
+  if (result == run.test_evaluation.end() || !result->is_object()) return std::nullopt;
+  return json_score(*result, metric.name);
 }
 
 }  // namespace attnlab::analysis

@@ -89,14 +89,15 @@ std::map<std::string, std::string> values_of(const Group& group,
 
 // "k=v, k=v" over the keys a label names (not those a `.name` choice implies), as compare's.
 std::string label_of(const TunedGroup& group, const std::set<std::string>& implied) {
+  const auto& run = *group.settings.front().group->runs.front();
   std::string label;
   for (const auto& [key, value] : group.keys) {
-    if (implied.count(key) == 0 && !value.empty()) {
+    if (implied.count(key) == 0 && label_names(run, key)) {
       label += (label.empty() ? "" : ", ") + key + "=" + value;
     }
   }
   if (!label.empty()) return label;
-  const auto& variant = group.settings.front().group->runs.front()->config_value("variant.name");
+  const auto& variant = run.config_value("variant.name");
   return variant.empty() ? "all" : variant;
 }
 

@@ -2,14 +2,14 @@
 
 #include <cctype>
 #include <cmath>
-#include <fstream>
 #include <set>
-#include <stdexcept>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join, there since fmt 11
 
 #include "analysis/compare/tuning_figure.h"
+#include "base/atomic_file.h"
+#include "base/csv_number.h"
 
 namespace attnlab::analysis {
 namespace {
@@ -26,15 +26,9 @@ std::string rank_text(const TunedGroup& group) {
   return group.rank > 0 ? std::to_string(group.rank) : "-";
 }
 
-std::string csv_text(const std::string& text) {
-  std::string quoted = "\"";
-  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
-}
-
 // Empty (NaN to pandas) when there is no value: no test score, or a diverged one.
-std::string csv_number(double value, bool present = true) {
-  return present && std::isfinite(value) ? fmt::format("{}", value) : "";
+std::string score_field(double value, bool present = true) {
+  return present && std::isfinite(value) ? csv_number(value) : "";
 }
 
 std::string untested_note(const TunedComparison& tuned, const std::string& bullet) {
@@ -45,13 +39,6 @@ std::string untested_note(const TunedComparison& tuned, const std::string& bulle
   if (note.empty()) return note;
   return "\nchosen runs without a test score (eval-test.json; run `attnlab eval --run RUN "
          "--split test`), left out of their group's test column:\n" + note;
-}
-
-void write_text(const std::filesystem::path& path, const std::string& text,
-                std::ios::openmode mode = std::ios::out) {
-  std::ofstream out(path, mode);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
 }  // namespace
@@ -106,28 +93,27 @@ std::string tuned_csv(const TunedComparison& tuned) {
     const auto& validation = group.choice().validation;
     const bool tested = group.test.n > 0;
     out += fmt::format(",{},{},{},{},{},{},{},{},{}\n", group.settings.size(), tuned.metric.name,
-                       validation.n, csv_number(validation.mean), csv_number(validation.std),
-                       group.test.n, csv_number(group.test.mean, tested),
-                       csv_number(group.test.std, tested), csv_number(group.test.ci95, tested));
+                       validation.n, score_field(validation.mean), score_field(validation.std),
+                       group.test.n, score_field(group.test.mean, tested),
+                       score_field(group.test.std, tested), score_field(group.test.ci95, tested));
   }
   return out;
 }
 
 std::vector<std::filesystem::path> write_tuned(const TunedComparison& tuned,
                                                const std::filesystem::path& out) {
-  write_text(out / "compare.md", tuned_markdown(tuned), std::ios::app);
   std::vector<std::filesystem::path> written = {out / "compare_tuned.csv"};
-  write_text(written[0], tuned_csv(tuned));
+  write_file_atomic(written[0], tuned_csv(tuned));
   std::set<std::string> tasks;
   for (const auto& group : tuned.groups) tasks.insert(group.task);
   for (const auto& task : tasks) {
     for (const auto& key : tuned.tuned_keys) {
       written.push_back(out / ("tune-" + file_safe(task) + "-" + file_safe(key) + ".svg"));
-      write_text(written.back(), tuning_figure_svg(tuned, task, key));
+      write_file_atomic(written.back(), tuning_figure_svg(tuned, task, key));
     }
     for (const auto& key : numeric_group_keys(tuned, task)) {
       written.push_back(out / ("tuned-" + file_safe(task) + "-by-" + file_safe(key) + ".svg"));
-      write_text(written.back(), tuned_against_figure_svg(tuned, task, key));
+      write_file_atomic(written.back(), tuned_against_figure_svg(tuned, task, key));
     }
   }
   return written;

@@ -18,8 +18,9 @@ std::string tuned_markdown(const TunedComparison& tuned);  // a section of compa
 // test_ci95. A missing rank or test score is an empty field (NaN in pandas).
 std::string tuned_csv(const TunedComparison& tuned);
 
-// Appends tuned_markdown to <out>/compare.md (write_comparison writes it first), writes
-// compare_tuned.csv and, per task and tuned key, tune-<task>-<key>.svg. Returns the new files.
+// Writes compare_tuned.csv and, per task and tuned key, tune-<task>-<key>.svg (and the
+// tuned-<task>-by-<key>.svg figures); tuned_markdown goes into compare.md through
+// write_comparison. Returns the files written.
 std::vector<std::filesystem::path> write_tuned(const TunedComparison& tuned,
                                                const std::filesystem::path& out);
 

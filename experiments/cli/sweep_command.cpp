@@ -1,7 +1,7 @@
-// attnlab sweep [--sweep FILE] [--config F] [--launcher local|slurm] [--jobs N] PARAM...: a
-// Hydra-style multirun (grammar: experiments/sweep/sweep_grammar.h), safe to interrupt and run
-// again; `sweep status DIR` and `sweep job DIR --index I` (what Slurm array tasks run). `attnlab
-// train -m` is the same as `attnlab sweep`.
+// attnlab sweep [--sweep FILE [--preset NAME]] [--config F] [--launcher local|slurm] [--jobs N]
+// PARAM...: a Hydra-style multirun (grammar: experiments/sweep/sweep_grammar.h), safe to
+// interrupt and run again; `sweep status DIR` and `sweep job DIR --index I` (what Slurm array
+// tasks run). `attnlab train -m` is the same as `attnlab sweep`.
 #include <fmt/core.h>
 
 #include "experiments/cli/commands.h"
@@ -42,6 +42,8 @@ void add_sweep_command(CLI::App& app) {
       "sweep", "run a grid of configs (Hydra multirun grammar) locally or on Slurm");
   command->add_option("--sweep", arguments->sweep_file,
                       "sweep file (configs/sweep/*.toml): base config, [params], [slurm]");
+  command->add_option("--preset", arguments->request.preset,
+                      "a [preset.<name>] of the sweep file, laid over its [params] (e.g. cpu)");
   command->add_option("--config", arguments->request.config_file,
                       "base config (default: the sweep file's, else configs/experiment.toml)");
   add_sweep_options(*command, arguments->request);

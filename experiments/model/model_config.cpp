@@ -15,6 +15,7 @@ ModelSpec model_spec(const config::Config& config, const tasks::Task& task) {
   spec.max_length = task.sequence_length();
   spec.max_source_length = task.source_length();
   spec.num_classes = task.num_classes();
+  spec.pooling = config.get_string("model.pooling");
   spec.d_model = config.get_int("model.d_model");
   spec.layers = config.get_int("model.layers");
   spec.heads = config.get_int("model.heads");

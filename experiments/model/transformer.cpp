@@ -176,7 +176,9 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, AttentionTap
   auto x = dropout_->forward(positions_->forward(token_embedding_->forward(tokens)));  // [B,T,C]
   for (const auto& block : *blocks_) x = block->as<Block>()->forward(x, memory, tap);
   x = final_norm_->forward(x);
-  if (spec_.num_classes > 0) x = x.mean(/*dim=*/1);  // [B,C]: pool over tokens
+  if (spec_.num_classes > 0) {  // [B,C]: one vector per sequence
+    x = spec_.pooling == "cls" ? x.select(/*dim=*/1, /*index=*/0) : x.mean(/*dim=*/1);
+  }
   return apply_linear(head_, x);
 }
 

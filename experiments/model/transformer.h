@@ -35,6 +35,7 @@ struct ModelSpec {
   std::int64_t max_length = 0;         // longest sequence the position table covers
   std::int64_t max_source_length = 0;  // encoder_decoder: longest source sequence
   std::int64_t num_classes = 0;        // > 0: pooled sequence classification head
+  std::string pooling = "mean";        // mean | cls (position 0: the task's classification token)
   std::int64_t d_model = 64;
   std::int64_t layers = 2;
   std::int64_t heads = 4;

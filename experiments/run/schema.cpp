@@ -127,6 +127,10 @@ void add_model_keys(config::Schema& schema) {
              between(0.0, 0.95));
   schema.add("model.positions", Type::String, std::string("learned"),
              "absolute positions added at the input", one_of({"learned", "sinusoidal", "none"}));
+  schema.add("model.pooling", Type::String, std::string("mean"),
+             "sequence classification: mean (the mean over positions) or cls (a classification "
+             "token in front of every input; the head reads its final state, as BERT and LRA)",
+             one_of({"mean", "cls"}));
   schema.add("model.attention_only", Type::Bool, false,
              "drop the MLP sublayers (attention-only circuits)");
   schema.add("model.init", Type::String, std::string("torch"),

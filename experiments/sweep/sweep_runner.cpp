@@ -212,7 +212,8 @@ void check_every_job_finished(const std::filesystem::path& sweep_dir) {
 
 std::filesystem::path run_sweep(const SweepRequest& request) {
   check_launcher(request);
-  const auto spec = load_sweep(request.sweep_file, request.config_file, request.arguments);
+  const auto spec = load_sweep(request.sweep_file, request.config_file, request.arguments,
+                               request.preset);
   const auto jobs = sweep_jobs(spec);
   const auto base = run::load_config(spec.config_file, {});
   const auto validated = validate_jobs(spec, jobs, request);

@@ -17,6 +17,7 @@ struct SweepRequest {
   std::optional<std::filesystem::path> sweep_file;  // configs/sweep/*.toml
   std::filesystem::path config_file;                // empty: the sweep file's, else the default
   std::vector<std::string> arguments;               // parameters and slurm.* settings
+  std::string preset;                               // a [preset.<name>] of the sweep file
   std::string launcher = "local";                   // local | slurm
   int jobs = 1;                                     // local: jobs side by side
   bool retry_failed = false;

@@ -45,15 +45,18 @@ struct PlacedParameter {
   std::string text;
 };
 
-void flatten_params(const std::filesystem::path& file, const std::string& prefix,
-                    const toml::table& table, std::vector<PlacedParameter>& out) {
+// `table_name`: where the parameters are in the file ("params", "preset.cpu"), for errors.
+void flatten_params(const std::filesystem::path& file, const std::string& table_name,
+                    const std::string& prefix, const toml::table& table,
+                    std::vector<PlacedParameter>& out) {
   for (const auto& [name, node] : table) {
     const std::string key =
         prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
     if (const auto* nested = node.as_table()) {
-      flatten_params(file, key, *nested, out);
+      flatten_params(file, table_name, key, *nested, out);
     } else {
-      out.push_back({node.source().begin, key + "=" + value_text(file, "params." + key, node)});
+      out.push_back(
+          {node.source().begin, key + "=" + value_text(file, table_name + "." + key, node)});
     }
   }
 }
@@ -102,91 +105,165 @@ std::filesystem::path resolve_config(const std::filesystem::path& name,
   return std::filesystem::absolute(name);
 }
 
+// The parameters of a params table as override texts, in the order the file writes them.
+std::vector<std::string> ordered_params(const std::filesystem::path& file,
+                                        const std::string& table_name, const toml::table& table) {
+  std::vector<PlacedParameter> placed;
+  flatten_params(file, table_name, "", table, placed);
+  std::stable_sort(placed.begin(), placed.end(), [](const auto& a, const auto& b) {
+    return a.position.line != b.position.line ? a.position.line < b.position.line
+                                              : a.position.column < b.position.column;
+  });
+  std::vector<std::string> texts;
+  for (auto& parameter : placed) texts.push_back(std::move(parameter.text));
+  return texts;
+}
+
+std::vector<std::string> preset_names(const toml::table* presets) {
+  std::vector<std::string> names;
+  if (presets == nullptr) return names;
+  for (const auto& [name, node] : *presets) {
+    if (node.is_table()) names.emplace_back(name.str());
+  }
+  return names;
+}
+
+// The parameters of [preset.<name>]; an error lists the presets the file has.
+std::vector<std::string> preset_params(const std::filesystem::path& file,
+                                       const toml::table* presets, const std::string& name) {
+  const toml::node* chosen = presets != nullptr ? presets->get(name) : nullptr;
+  if (chosen == nullptr || !chosen->is_table()) {
+    std::string names;
+    for (const auto& preset : preset_names(presets)) {
+      names += (names.empty() ? "" : ", ") + preset;
+    }
+    throw config::ConfigError(file.string() + ": no preset '" + name + "'" +
+                              (names.empty() ? " (this sweep file has none)"
+                                             : " (its presets: " + names + ")"));
+  }
+  return ordered_params(file, "preset." + name, *chosen->as_table());
+}
+
+toml::table parse_sweep_file(const std::filesystem::path& file) {
+  try {
+    return toml::parse_file(file.string());
+  } catch (const toml::parse_error& error) {
+    throw config::ConfigError(where(file, error.source()) + ": " +
+                              std::string(error.description()));
+  }
+}
+
+void read_slurm_table(const std::filesystem::path& file, const toml::table& table,
+                      SlurmSettings& slurm) {
+  for (const auto& [name, value] : table) {
+    const std::string key(name.str());
+    if (const auto* list = value.as_array(); list != nullptr && key == "extra") {
+      for (const auto& line : *list) {
+        set_slurm(slurm, key, value_text(file, "slurm.extra", line), where(file, line.source()));
+      }
+    } else {
+      set_slurm(slurm, key, value_text(file, "slurm." + key, value), where(file, value.source()));
+    }
+  }
+}
+
+// What a sweep file says: its base config (empty when it names none), [params], its [slurm]
+// settings (into `slurm`) and, when `preset` is not empty, that preset's parameters.
+struct SweepFile {
+  std::filesystem::path config;
+  std::vector<std::string> params, preset;
+};
+
+SweepFile read_sweep_file(const std::filesystem::path& file, const std::string& preset,
+                          SlurmSettings& slurm) {
+  const toml::table table = parse_sweep_file(file);
+  const toml::table* presets = nullptr;
+  SweepFile contents;
+  for (const auto& [name, node] : table) {
+    const std::string key(name.str());
+    if (key == "config") {
+      const auto* text = node.as_string();
+      if (text == nullptr) {
+        throw config::ConfigError(where(file, node.source()) + ": config: expected a file name");
+      }
+      contents.config = resolve_config(text->get(), file.parent_path());
+    } else if (key == "params" && node.is_table()) {
+      contents.params = ordered_params(file, "params", *node.as_table());
+    } else if (key == "preset" && node.is_table()) {
+      presets = node.as_table();
+    } else if (key == "slurm" && node.is_table()) {
+      read_slurm_table(file, *node.as_table(), slurm);
+    } else {
+      throw config::ConfigError(where(file, node.source()) + ": unknown key '" + key +
+                                "' (a sweep file has config, [params], [slurm] and [preset.*])");
+    }
+  }
+  if (!preset.empty()) contents.preset = preset_params(file, presets, preset);
+  return contents;
+}
+
+// Parameters in order; a later one for the same key replaces the earlier one in its place.
+std::vector<SweepParameter> parse_parameters(const std::vector<std::string>& texts,
+                                             const std::filesystem::path& config_file) {
+  const auto config_dir = config_file.parent_path();
+  const GroupOptions options = [&](const std::string& group) {
+    return config::group_options({config_dir, run::default_config_dir()}, group);
+  };
+  std::vector<SweepParameter> parameters;
+  for (const auto& text : texts) {
+    auto parameter = parse_parameter(text, options);
+    const auto same = std::find_if(parameters.begin(), parameters.end(),
+                                   [&](const SweepParameter& p) { return p.key == parameter.key; });
+    if (same != parameters.end()) {
+      *same = std::move(parameter);
+    } else {
+      parameters.push_back(std::move(parameter));
+    }
+  }
+  return parameters;
+}
+
 }  // namespace
 
 SweepSpec load_sweep(const std::optional<std::filesystem::path>& sweep_file,
                      const std::filesystem::path& config_file,
-                     const std::vector<std::string>& arguments) {
-  SweepSpec spec;
-  std::vector<std::string> parameter_texts;
-  std::filesystem::path base = config_file;
-  if (sweep_file) {
-    toml::table table;
-    try {
-      table = toml::parse_file(sweep_file->string());
-    } catch (const toml::parse_error& error) {
-      throw config::ConfigError(where(*sweep_file, error.source()) + ": " +
-                                std::string(error.description()));
-    }
-    for (const auto& [name, node] : table) {
-      const std::string key(name.str());
-      if (key == "config") {
-        const auto* text = node.as_string();
-        if (text == nullptr) {
-          throw config::ConfigError(where(*sweep_file, node.source()) +
-                                    ": config: expected a file name");
-        }
-        if (base.empty()) base = resolve_config(text->get(), sweep_file->parent_path());
-      } else if (key == "params" && node.is_table()) {
-        std::vector<PlacedParameter> placed;
-        flatten_params(*sweep_file, "", *node.as_table(), placed);
-        std::stable_sort(placed.begin(), placed.end(), [](const auto& a, const auto& b) {
-          return a.position.line != b.position.line ? a.position.line < b.position.line
-                                                    : a.position.column < b.position.column;
-        });
-        for (auto& parameter : placed) parameter_texts.push_back(std::move(parameter.text));
-      } else if (key == "slurm" && node.is_table()) {
-        for (const auto& [slurm_name, value] : *node.as_table()) {
-          const std::string slurm_key(slurm_name.str());
-          if (const auto* list = value.as_array(); list != nullptr && slurm_key == "extra") {
-            for (const auto& line : *list) {
-              set_slurm(spec.slurm, slurm_key, value_text(*sweep_file, "slurm.extra", line),
-                        where(*sweep_file, line.source()));
-            }
-          } else {
-            set_slurm(spec.slurm, slurm_key, value_text(*sweep_file, "slurm." + slurm_key, value),
-                      where(*sweep_file, value.source()));
-          }
-        }
-      } else {
-        throw config::ConfigError(where(*sweep_file, node.source()) + ": unknown key '" + key +
-                                  "' (a sweep file has config, [params] and [slurm])");
-      }
-    }
+                     const std::vector<std::string>& arguments, const std::string& preset) {
+  if (!preset.empty() && !sweep_file) {
+    throw config::ConfigError("--preset " + preset +
+                              " names a preset of a sweep file: add --sweep");
   }
-  for (const auto& argument : arguments) {
-    if (argument.rfind("slurm.", 0) == 0) {
-      const auto equals = argument.find('=');
-      if (equals == std::string::npos) {
-        throw config::ConfigError("'" + argument + "': expected slurm.<key>=<value>");
-      }
-      set_slurm(spec.slurm, argument.substr(6, equals - 6), argument.substr(equals + 1),
-                "'" + argument + "'");
+  SweepSpec spec;
+  spec.preset = preset;
+  SweepFile file;
+  if (sweep_file) file = read_sweep_file(*sweep_file, preset, spec.slurm);
+  // [params], then the preset's, then the command line's: later ones replace earlier ones.
+  std::vector<std::string> parameter_texts = file.params;
+  std::vector<std::string> overrides = file.preset;
+  overrides.insert(overrides.end(), arguments.begin(), arguments.end());
+  for (const auto& argument : overrides) {
+    if (argument.rfind("slurm.", 0) != 0) {
+      parameter_texts.push_back(argument);
       continue;
     }
-    parameter_texts.push_back(argument);
+    const auto equals = argument.find('=');
+    if (equals == std::string::npos) {
+      throw config::ConfigError("'" + argument + "': expected slurm.<key>=<value>");
+    }
+    set_slurm(spec.slurm, argument.substr(6, equals - 6), argument.substr(equals + 1),
+              "'" + argument + "'");
   }
+  const auto base = !config_file.empty() ? config_file : file.config;
   spec.config_file = base.empty() ? run::default_config_file() : resolve_config(base, ".");
   if (!std::filesystem::exists(spec.config_file)) {
     throw config::ConfigError("config file " + spec.config_file.string() + " does not exist");
   }
-
-  const auto config_dir = spec.config_file.parent_path();
-  const GroupOptions options = [&](const std::string& group) {
-    return config::group_options({config_dir, run::default_config_dir()}, group);
-  };
-  for (std::size_t index = 0; index < parameter_texts.size(); ++index) {
-    auto parameter = parse_parameter(parameter_texts[index], options);
-    // A later parameter for the same key replaces the earlier one (command line over file).
-    const auto same = std::find_if(spec.parameters.begin(), spec.parameters.end(),
-                                   [&](const SweepParameter& p) { return p.key == parameter.key; });
-    if (same != spec.parameters.end()) {
-      *same = std::move(parameter);
-    } else {
-      spec.parameters.push_back(std::move(parameter));
-    }
-  }
+  spec.parameters = parse_parameters(parameter_texts, spec.config_file);
   return spec;
+}
+
+std::vector<std::string> sweep_presets(const std::filesystem::path& sweep_file) {
+  const auto table = parse_sweep_file(sweep_file);
+  return preset_names(table["preset"].as_table());
 }
 
 std::vector<SweepJob> sweep_jobs(const SweepSpec& spec) {
@@ -226,6 +303,7 @@ std::string sweep_toml(const SweepSpec& spec, const std::string& base_config_tex
   toml::table table;
   table.insert("config", spec.config_file.string());
   table.insert("config_hash", fmt::format("{:016x}", fnv1a(base_config_text)));
+  if (!spec.preset.empty()) table.insert("preset", spec.preset);
   // An array, not a table: tables are written sorted by key, and the order is the job order.
   toml::array params;
   for (const auto& parameter : spec.parameters) {

@@ -9,6 +9,8 @@
 //   "train.lr" = "1e-3,3e-4"        # dotted keys quoted, or as nested tables ([params.train])
 //   [slurm]                         # Slurm launcher settings (slurm_launcher.h)
 //   partition = "debug"
+//   [preset.cpu]                    # a named set of parameters laid over [params] when
+//   "model.d_model" = "64,128"      #   chosen with `attnlab sweep --preset cpu`
 #pragma once
 
 #include <cstdint>
@@ -32,6 +34,7 @@ struct SlurmSettings {
 
 struct SweepSpec {
   std::filesystem::path config_file;  // absolute
+  std::string preset;                 // the sweep file's preset in use ("" for none)
   std::vector<SweepParameter> parameters;
   SlurmSettings slurm;
 };
@@ -42,11 +45,17 @@ struct SweepJob {
   std::string name;                    // folder name: "003-variant=rope,seed=1"
 };
 
-// `arguments`: parameters and `slurm.<key>=value` settings; they replace the file's of the same
-// key. Throws config::ConfigError naming the file and line, or the argument and column.
+// `preset`: one of the sweep file's [preset.<name>] tables, whose parameters replace [params]'
+// of the same key (and add the others). `arguments`: parameters and `slurm.<key>=value`
+// settings; they replace the file's and the preset's of the same key. Throws
+// config::ConfigError naming the file and line, or the argument and column, or the presets there
+// are when `preset` is not one of them.
 SweepSpec load_sweep(const std::optional<std::filesystem::path>& sweep_file,
                      const std::filesystem::path& config_file,
-                     const std::vector<std::string>& arguments);
+                     const std::vector<std::string>& arguments, const std::string& preset = "");
+
+// The names of a sweep file's [preset.<name>] tables, in name order.
+std::vector<std::string> sweep_presets(const std::filesystem::path& sweep_file);
 
 std::vector<SweepJob> sweep_jobs(const SweepSpec& spec);
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "experiments/tasks/cls_token.h"
+
 namespace attnlab::tasks {
 
 std::string split_name(Split split) {
@@ -53,6 +55,14 @@ std::shared_ptr<Task> make_task(const config::Config& config) {
     for (const auto& name : archs) valid += (valid.empty() ? "" : ", ") + name;
     throw config::ConfigError("model.arch = '" + arch + "' is not supported by task '" +
                               config.get_string("task.name") + "'; it supports: " + valid);
+  }
+  if (config.get_string("model.pooling") == "cls") {
+    if (task->num_classes() <= 0) {
+      throw config::ConfigError("model.pooling = 'cls' pools a sequence-classification task; "
+                                "task '" + config.get_string("task.name") +
+                                "' is scored per token");
+    }
+    task = with_cls_token(std::move(task));
   }
   return task;
 }

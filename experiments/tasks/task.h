@@ -68,8 +68,10 @@ class Task {
 using TaskRegistry = attnlab::Registry<Task, const config::Config&>;
 TaskRegistry& task_registry();
 
-// Builds the configured task (task.name); throws config::ConfigError for unknown names and
-// options the task rejects, and when model.arch is not among its supported shapes.
+// Builds the configured task (task.name), with a classification token in front of its inputs
+// under model.pooling = "cls" (cls_token.h); throws config::ConfigError for unknown names and
+// options the task rejects, when model.arch is not among its supported shapes, and for CLS
+// pooling of a task without classes.
 std::shared_ptr<Task> make_task(const config::Config& config);
 
 }  // namespace attnlab::tasks

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <limits>
 #include <optional>
+#include <set>
 
 #include "analysis/compare/compare_folders.h"
 #include "analysis/compare/comparison.h"
@@ -61,6 +62,28 @@ TEST_CASE("labels leave out keys that the chosen group option determines", "[com
   CHECK(comparison.groups[1].label == "variant.name=scaled, variant.window=8");
   CHECK(comparison.groups[2].label == "variant.name=dot, variant.window=8");
   CHECK(comparison.groups[2].keys.at("variant.score") == "dot");  // still recorded per group
+}
+
+TEST_CASE("labels leave out the task, shown by itself, and empty layer lists", "[compare]") {
+  attnlab::testing::TempDir root;
+  const auto layers = [](const std::string& list) {
+    return "[model]\nlayer_variants = " + list + "\n";
+  };
+  make_run(root.path() / "a", "scaled", 0, 0.9, true, "copy", layers("[]"));
+  make_run(root.path() / "b", "linear_elu1", 0, 0.3, true, "copy", layers("[]"));
+  make_run(root.path() / "c", "scaled", 0, 0.6, true, "copy",
+           layers("[\"linear_taylor\", \"local\"]"));
+  make_run(root.path() / "d", "scaled", 0, 0.8, true, "reverse", layers("[]"));
+  const auto runs = load_runs({root.path()});
+  const auto comparison = compare_runs(runs);
+  std::set<std::string> groups;
+  for (const auto& group : comparison.groups) groups.insert(group.task + ": " + group.label);
+  // A hybrid stack keeps its variant.name: its layer presets lay their keys over variant.*.
+  CHECK(groups == std::set<std::string>{
+                      "copy: variant.name=scaled", "copy: variant.name=linear_elu1",
+                      "copy: model.layer_variants=[ 'linear_taylor', 'local' ], "
+                      "variant.name=scaled",
+                      "reverse: variant.name=scaled"});
 }
 
 TEST_CASE("summaries over seeds: mean, sample std and a t-based 95% CI", "[compare]") {
@@ -436,15 +459,15 @@ TEST_CASE("compare --tune writes the tuned table, compare_tuned.csv and a figure
   const auto dot = csv_fields(second);
   REQUIRE(dot.size() == 14);
   CHECK(std::vector<std::string>(dot.begin(), dot.begin() + 8) ==
-        std::vector<std::string>{"\"copy\"", "\"variant.name=dot\"", "2", "\"dot\"",
-                                 "\"0.0001\"", "3", "accuracy", "2"});
+        std::vector<std::string>{"copy", "variant.name=dot", "2", "dot", "0.0001", "3",
+                                 "accuracy", "2"});
   CHECK(std::stod(dot[8]) == Approx(0.66));
   CHECK(dot[10] == "2");
   CHECK(std::stod(dot[11]) == Approx(0.32));
   CHECK(std::stod(dot[13]) == Approx(summarise({0.30, 0.34}).ci95));
   const auto scaled = csv_fields(first);
   REQUIRE(scaled.size() == 14);
-  CHECK(scaled[4] == "\"0.003\"");
+  CHECK(scaled[4] == "0.003");
   CHECK(std::vector<std::string>(scaled.begin() + 10, scaled.end()) ==
         std::vector<std::string>{"1", "0.4", "0", "0"});
 

@@ -40,6 +40,7 @@ config::Schema build() {
   add_int("model.mlp_ratio", 4, at_least(1));
   add_float("model.dropout", 0.0, between(0.0, 0.95));
   add_string("model.positions", "learned", one_of({"learned", "sinusoidal", "none"}));
+  add_string("model.pooling", "mean", one_of({"mean", "cls"}));
   add_bool("model.attention_only", false);
   add_string("model.init", "torch", one_of({"torch", "gpt2"}));
   add_float("model.init_std", 0.02, positive());

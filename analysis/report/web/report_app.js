@@ -140,6 +140,9 @@
     // The best mean of each metric within a task, marked in the table: every group that reaches
     // it, unless they all do (a lone group, or a metric they share like a parameter count).
     const best = new Set();
+    // Labels repeat across tasks (they leave the task out): a cell is its task's, group's and
+    // metric's.
+    const bestKey = (group, metric) => [group.task, group.label, metric.name].join('\u0000');
     const meanOf = (group, metric) => ((group.metrics || {})[metric.name] || {}).mean;
     for (const metric of metrics) {
       for (const task of new Set(groups.map((group) => group.task))) {
@@ -149,7 +152,7 @@
         const target = metric.higher_is_better ? Math.max(...means) : Math.min(...means);
         const winners = measured.filter((group) => meanOf(group, metric) === target);
         if (winners.length === measured.length) continue;
-        for (const group of winners) best.add(group.label + '\u0000' + metric.name);
+        for (const group of winners) best.add(bestKey(group, metric));
       }
     }
 
@@ -181,7 +184,7 @@
       }
       body.replaceChildren(...rows.map((group) => element('tr', null, columns.map((column) => {
         const text = column.text ? column.text(group) : String(column.value(group) ?? '–');
-        const isBest = column.metric && best.has(group.label + '\u0000' + column.metric.name);
+        const isBest = column.metric && best.has(bestKey(group, column.metric));
         return element('td', {class: [column.numeric ? 'number' : null, isBest ? 'best' : null]
                                        .filter(Boolean).join(' ') || null}, text);
       }))));

@@ -191,15 +191,17 @@ TEST_CASE("the PyTorch reference reproduces every variant's logits and attention
     const auto directory = "encoder_decoder-" + std::to_string(models.size());
     models.emplace_back(name, train_and_export(work.path(), directory, overrides));
   }
-  // Encoder only: one bidirectional stack and a mean-pooled classification head (ListOps, 10
-  // classes, right-padded to T = 32), with a two-sided window, and with relu features (whose
-  // rows can vanish) over all keys.
-  for (const std::string variant : {"local", "linear_relu"}) {
-    models.emplace_back("encoder,task=listops,variant=" + variant,
-                        train_and_export(work.path(), "encoder-" + variant,
+  // Encoder only: one bidirectional stack and a pooled classification head (ListOps, 10
+  // classes, right-padded to T = 32), mean-pooled with a two-sided window and with relu features
+  // (whose rows can vanish) over all keys, and reading the classification token's final state.
+  const std::vector<std::pair<std::string, std::string>> encoders = {
+      {"local", "mean"}, {"linear_relu", "mean"}, {"scaled", "cls"}};
+  for (const auto& [variant, pooling] : encoders) {
+    models.emplace_back("encoder,task=listops,variant=" + variant + ",model.pooling=" + pooling,
+                        train_and_export(work.path(), "encoder-" + variant + "-" + pooling,
                                          {"task=listops", "task.length=32", "task.min_length=16",
                                           "task.max_depth=3", "model.arch=encoder",
-                                          "variant=" + variant}));
+                                          "variant=" + variant, "model.pooling=" + pooling}));
   }
 
   // FAVOR+'s ω is a buffer exported with the layer's seed and its count of training forward

@@ -3,10 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "experiments/config/config.h"
 #include "experiments/sweep/sweep_grammar.h"
+#include "experiments/run/schema.h"
+#include "experiments/sweep/sweep_runner.h"
 #include "experiments/sweep/sweep_spec.h"
 #include "tests/support/temp_dir.h"
 
@@ -148,6 +151,36 @@ TEST_CASE("a sweep file gives the base config, parameters and Slurm settings", "
                     Catch::Contains("slurm.cpus_per_task must be an integer"));
 }
 
+TEST_CASE("a sweep file's preset replaces parameters of the same key and adds the others",
+          "[sweep]") {
+  testing::TempDir directory;
+  const auto file = directory.path() / "recipe.toml";
+  std::ofstream(file) << "config = \"experiment.toml\"\n"
+                         "[params]\n"
+                         "variant = \"scaled,rope\"\n"
+                         "\"model.d_model\" = \"64,128,256,512\"\n"
+                         "[preset.cpu]\n"
+                         "\"model.d_model\" = \"64\"\n"
+                         "\"train.steps\" = \"100\"\n"
+                         "[preset.tiny]\n"
+                         "variant = \"scaled\"\n";
+  const auto full = sweep::load_sweep(file, "", {});
+  CHECK(sweep::sweep_jobs(full).size() == 8);
+  const auto cpu = sweep::load_sweep(file, "", {"variant=rope"}, "cpu");
+  REQUIRE(cpu.parameters.size() == 3);
+  CHECK(cpu.parameters[0].values == std::vector<std::string>{"rope"});  // command line last
+  CHECK(cpu.parameters[1].values == std::vector<std::string>{"64"});    // in [params]' place
+  CHECK(cpu.parameters[2].text == "train.steps=100");
+  CHECK(sweep::sweep_toml(cpu, "").find("preset = 'cpu'") != std::string::npos);
+  // A preset's grid is another sweep (its own folder), since its parameters differ.
+  CHECK(sweep::sweep_hash(cpu, {}) != sweep::sweep_hash(full, {}));
+
+  CHECK(sweep::sweep_presets(file) == std::vector<std::string>{"cpu", "tiny"});
+  CHECK_THROWS_WITH(sweep::load_sweep(file, "", {}, "gpu"),
+                    Catch::Contains("recipe.toml: no preset 'gpu' (its presets: cpu, tiny)"));
+  CHECK_THROWS_WITH(sweep::load_sweep({}, "", {}, "cpu"), Catch::Contains("add --sweep"));
+}
+
 TEST_CASE("the sweep folder: the same sweep continues in its folder, others never share",
           "[sweep]") {
   testing::TempDir directory;
@@ -161,4 +194,40 @@ TEST_CASE("the sweep folder: the same sweep continues in its folder, others neve
   CHECK(folders.size() == 3);
   CHECK(third.filename().string().substr(third.filename().string().size() - 8) == "0123abcd");
   CHECK(sweep::sweep_directory(directory.path(), "99999999", false) != first);
+}
+
+namespace {
+
+bool file_wants_gpu(const std::filesystem::path& file) {
+  std::ifstream stream(file);
+  const std::string text((std::istreambuf_iterator<char>(stream)),
+                         std::istreambuf_iterator<char>());
+  return text.find("\"runtime.device\" = \"cuda\"") != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("every shipped sweep file composes and checks every job, with each of its presets",
+          "[sweep]") {
+  std::vector<std::filesystem::path> files;
+  const auto folder = run::default_config_dir() / "sweep";
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (entry.path().extension() == ".toml") files.push_back(entry.path());
+  }
+  REQUIRE(files.size() >= 7);
+  for (const auto& file : files) {
+    auto presets = sweep::sweep_presets(file);
+    presets.insert(presets.begin(), "");  // the file's own grid
+    for (const auto& preset : presets) {
+      INFO(file.filename().string() << (preset.empty() ? "" : " --preset " + preset));
+      sweep::SweepRequest request;
+      request.sweep_file = file;
+      request.preset = preset;
+      request.dry_run = true;  // composes every job's config and checks its shapes
+      // The recipes' full grids are GPU work for a cluster, whose nodes judge device and memory;
+      // presets are for this machine, which checks both.
+      request.launcher = preset.empty() && file_wants_gpu(file) ? "slurm" : "local";
+      CHECK_NOTHROW(sweep::run_sweep(request));
+    }
+  }
 }

@@ -239,8 +239,19 @@ TEST_CASE("one launcher per sweep; train -m is a sweep; bad parameters exit 2", 
     CHECK(result.exit_code == 2);
     CHECK_FALSE(std::filesystem::exists(directory.path() / "bad"));
   }
+  // A preset the sweep file does not have: exit 2 naming the file and the presets it has.
+  const auto recipe = directory.path() / "recipe.toml";
+  std::ofstream(recipe) << "[params]\nseed = \"0,1\"\n[preset.cpu]\nseed = \"0\"\n";
+  auto unknown = sweep_command(directory.path() / "bad", {"--sweep", recipe.string()});
+  unknown.insert(unknown.end(), {"--preset", "gpu"});
+  const auto no_preset = run_attnlab(unknown, directory.path());
+  CHECK(no_preset.exit_code == 2);
+  CHECK_THAT(no_preset.output, Catch::Contains("recipe.toml: no preset 'gpu' (its presets: cpu)"));
+  CHECK_FALSE(std::filesystem::exists(directory.path() / "bad"));
+
   const auto help = run_attnlab({"sweep", "--help"}, directory.path());
   CHECK(help.exit_code == 0);
   CHECK_THAT(help.output, Catch::Contains("--launcher"));
   CHECK_THAT(help.output, Catch::Contains("range(0,3)"));
+  CHECK_THAT(help.output, Catch::Contains("--preset"));
 }

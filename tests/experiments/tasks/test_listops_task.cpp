@@ -113,3 +113,28 @@ TEST_CASE("listops rejects a decoder and limits it cannot meet", "[tasks]") {
                                                      "task.min_length=40"})),
                     Catch::Contains("task.max_depth"));
 }
+
+TEST_CASE("CLS pooling puts a classification token of its own in front of every example",
+          "[tasks]") {
+  const auto plain = tasks::make_task(listops_config());
+  const auto cls = tasks::make_task(listops_config({"model.pooling=cls"}));
+  CHECK(cls->vocab_size() == 17);  // the token after the task's own: 16
+  CHECK(cls->sequence_length() == 129);
+  CHECK(cls->num_classes() == 10);
+  const auto batch = cls->examples(tasks::Split::Val, 0, 64);
+  const auto own = plain->examples(tasks::Split::Val, 0, 64);
+  CHECK(batch.inputs.select(1, 0).eq(16).all().item<bool>());
+  CHECK(torch::equal(batch.inputs.slice(1, 1), own.inputs));
+  CHECK(torch::equal(batch.targets, own.targets));
+  // The task's own metrics still read its expressions: an oracle scores 100% at every depth.
+  auto logits = torch::zeros({64, 10});
+  logits.scatter_(1, batch.targets.unsqueeze(1), 10.0);
+  tasks::MetricSums sums;
+  cls->add_metrics(batch, logits, sums);
+  CHECK(sums.means().size() >= 3);
+  for (const auto& [name, value] : sums.means()) CHECK(value == 1.0);
+
+  CHECK_THROWS_WITH(
+      tasks::make_task(run::load_config(run::default_config_file(), {"model.pooling=cls"})),
+      Catch::Contains("model.pooling = 'cls'") && Catch::Contains("task 'copy'"));
+}
