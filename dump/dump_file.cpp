@@ -320,6 +320,15 @@ Array<std::int64_t> DumpFile::probe(const std::string& dataset_path) const {
                                     context() + ": " + dataset_path);
 }
 
+Array<std::string> DumpFile::probe_text(const std::string& dataset_path) const {
+  QuietErrors quiet;
+  std::vector<hsize_t> dims;
+  Array<std::string> array;
+  array.values = read_strings(file_.get(), dataset_path, dims, context());
+  array.shape.assign(dims.begin(), dims.end());
+  return array;
+}
+
 std::vector<double> DumpFile::probe_loss() const {
   QuietErrors quiet;
   Handle dataset = open_dataset(file_.get(), kProbeLoss, context());

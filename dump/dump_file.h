@@ -63,6 +63,7 @@ class DumpFile : public DumpOutline {
   Array<float> statistic(std::int64_t layer, const std::string& name) const;
   Array<std::int32_t> allowed_keys(std::int64_t layer) const;       // [H,Tq]
   Array<std::int64_t> probe(const std::string& dataset_path) const;  // kProbe*: whole array
+  Array<std::string> probe_text(const std::string& dataset_path) const;  // kProbeText, ...
   std::vector<double> probe_loss() const;                             // [N]
 
  private:

@@ -27,6 +27,7 @@ enum class Request : std::uint8_t {
   statistic,
   allowed_keys,
   probe,
+  probe_text,
   probe_loss,
 };
 
@@ -136,6 +137,12 @@ std::string answer(const std::filesystem::path& path, std::unique_ptr<DumpFile>&
       case Request::probe:
         put_array(out, file->probe(in.get_string()));
         break;
+      case Request::probe_text: {
+        const auto text = file->probe_text(in.get_string());
+        out.put(text.shape).put<std::uint64_t>(text.values.size());
+        for (const auto& value : text.values) out.put(value);
+        break;
+      }
       case Request::probe_loss:
         out.put(file->probe_loss());
         break;
@@ -350,6 +357,16 @@ Array<std::int32_t> DumpReader::allowed_keys(std::int64_t layer) const {
 Array<std::int64_t> DumpReader::probe(const std::string& dataset_path) const {
   return result(ask(request(Request::probe).put(dataset_path).take()),
                 [](MessageReader& in) { return get_array<std::int64_t>(in); });
+}
+
+Array<std::string> DumpReader::probe_text(const std::string& dataset_path) const {
+  return result(ask(request(Request::probe_text).put(dataset_path).take()), [](MessageReader& in) {
+    Array<std::string> text;
+    text.shape = in.get_vector<std::int64_t>();
+    const auto count = in.get<std::uint64_t>();
+    for (std::uint64_t i = 0; i < count; ++i) text.values.push_back(in.get_string());
+    return text;
+  });
 }
 
 std::vector<double> DumpReader::probe_loss() const {

@@ -12,6 +12,10 @@
 //   /probe/tokens              int64 [B,Tq]  model inputs
 //   /probe/targets             int64 [B,Tq] (or [B] for classification)
 //   /probe/source              int64 [B,S]   encoder inputs (encoder-decoder tasks only)
+// A probe of a user's own inputs (`attnlab probe`) also holds, and its indices number the inputs:
+//   /probe/text                string [B]    each input as given
+//   /probe/token_text          string [B,Tq] each token as text ("" after an input's end)
+//   /probe/lengths             int64 [B]     tokens of each input (the rest of its row is padding)
 //   /layers/<ll>               one group per attention layer (kLayerAttribute*)
 //   /layers/<ll>/maps          float16|float32 [N,B,H,Tq,Tk]  the map A as the layer made it (of
 //                              the group's map_kind); one (sample, head) map per chunk
@@ -114,6 +118,9 @@ inline constexpr const char* kProbeIndices = "probe/indices";
 inline constexpr const char* kProbeTokens = "probe/tokens";
 inline constexpr const char* kProbeTargets = "probe/targets";
 inline constexpr const char* kProbeSource = "probe/source";
+inline constexpr const char* kProbeText = "probe/text";
+inline constexpr const char* kProbeTokenText = "probe/token_text";
+inline constexpr const char* kProbeLengths = "probe/lengths";
 inline constexpr const char* kLayersGroup = "layers";
 inline constexpr const char* kLayerMaps = "maps";
 inline constexpr const char* kLayerAllowedKeys = "allowed_keys";

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <sstream>
+#include <stdexcept>
 
 namespace attnlab::dump {
 
@@ -222,16 +223,69 @@ void write_dataset(hid_t location, const std::string& name, hid_t file_type, hid
   if (!doc.empty()) write_attribute(dataset.get(), "doc", doc, where);
 }
 
-void write_strings(hid_t location, const std::string& name, const std::vector<std::string>& values,
-                   const std::string& doc, const std::string& context) {
-  const std::string where = context + ": dataset " + name;
+namespace {
+
+Handle utf8_string_type(const std::string& where) {
   Handle type(check(H5Tcopy(H5T_C_S1), where), H5Tclose);
   check_status(H5Tset_size(type.get(), H5T_VARIABLE), where);
   check_status(H5Tset_cset(type.get(), H5T_CSET_UTF8), where);
+  return type;
+}
+
+}  // namespace
+
+void write_strings(hid_t location, const std::string& name, const std::vector<std::string>& values,
+                   const std::string& doc, const std::string& context) {
+  write_strings(location, name, values, {values.size()}, "name", doc, context);
+}
+
+void write_strings(hid_t location, const std::string& name, const std::vector<std::string>& values,
+                   const std::vector<hsize_t>& shape, const std::string& dims,
+                   const std::string& doc, const std::string& context) {
+  const auto type = utf8_string_type(context + ": dataset " + name);
+  hsize_t count = 1;
+  for (const auto size : shape) count *= size;
+  if (count != values.size()) {
+    throw std::invalid_argument(context + ": dataset " + name + ": " +
+                                std::to_string(values.size()) + " strings for " +
+                                std::to_string(count) + " places");
+  }
   std::vector<const char*> pointers;
   for (const auto& value : values) pointers.push_back(value.c_str());
-  write_dataset(location, name, type.get(), type.get(), {values.size()}, pointers.data(), "name",
-                doc, /*compression=*/0, context);
+  write_dataset(location, name, type.get(), type.get(), shape, pointers.data(), dims, doc,
+                /*compression=*/0, context);
+}
+
+std::vector<std::string> read_strings(hid_t location, const std::string& path,
+                                      std::vector<hsize_t>& shape, const std::string& context) {
+  const std::string where = context + ": dataset " + path;
+  Handle dataset = open_dataset(location, path, context);
+  Handle file_type(check(H5Dget_type(dataset.get()), where), H5Tclose);
+  if (H5Tget_class(file_type.get()) != H5T_STRING || H5Tis_variable_str(file_type.get()) <= 0) {
+    throw DumpError(where + ": not variable-length strings");
+  }
+  shape = dataset_dims(dataset.get(), where);
+  hsize_t count = 1;
+  for (const auto size : shape) count *= size;
+  Handle memory_type(check(H5Tcopy(H5T_C_S1), where), H5Tclose);
+  check_status(H5Tset_size(memory_type.get(), H5T_VARIABLE), where);
+  check_status(H5Tset_cset(memory_type.get(), H5Tget_cset(file_type.get())), where);
+  std::vector<char*> pointers(count, nullptr);
+  if (count == 0) return {};
+  check_status(H5Dread(dataset.get(), memory_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                       pointers.data()),
+               where);
+  // HDF5 allocated every string: it frees them all, whatever copying them does.
+  Handle space(check(H5Dget_space(dataset.get()), where), H5Sclose);
+  struct Reclaim {
+    hid_t type, space;
+    std::vector<char*>& pointers;
+    ~Reclaim() { H5Dvlen_reclaim(type, space, H5P_DEFAULT, pointers.data()); }
+  } reclaim{memory_type.get(), space.get(), pointers};
+  std::vector<std::string> values;
+  values.reserve(pointers.size());
+  for (const auto* text : pointers) values.emplace_back(text != nullptr ? text : "");
+  return values;
 }
 
 std::string read_string_attribute(hid_t object, const char* name, const std::string& context) {

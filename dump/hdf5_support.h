@@ -91,6 +91,14 @@ void write_dataset(hid_t location, const std::string& name, hid_t file_type, hid
 // A 1-D dataset of UTF-8 variable-length strings (h5py: .asstr()[()] gives str).
 void write_strings(hid_t location, const std::string& name, const std::vector<std::string>& values,
                    const std::string& doc, const std::string& context);
+// The same of any shape (`values` in row-major order), with its dimension names.
+void write_strings(hid_t location, const std::string& name, const std::vector<std::string>& values,
+                   const std::vector<hsize_t>& shape, const std::string& dims,
+                   const std::string& doc, const std::string& context);
+// A string dataset of any shape, row-major, with its shape; throws DumpError when it holds no
+// variable-length strings.
+std::vector<std::string> read_strings(hid_t location, const std::string& path,
+                                      std::vector<hsize_t>& shape, const std::string& context);
 std::string read_string_attribute(hid_t object, const char* name, const std::string& context);
 std::int64_t read_int_attribute(hid_t object, const char* name, const std::string& context);
 

@@ -17,6 +17,7 @@
 #include "analysis/heads/head_analysis.h"
 #include "analysis/heads/head_report.h"
 #include "analysis/report/csv_table.h"
+#include "analysis/report/token_context_data.h"
 #include "base/run_outputs.h"
 
 namespace attnlab::report {
@@ -35,7 +36,7 @@ constexpr const char* kConfigFile = "config.toml";       // every run folder has
 constexpr double kLargestMapMegabytes = 300.0;
 
 // What DIR holds, and so which parts the report has.
-enum class Kind { Sweep, Runs, Run, Analysis };
+enum class Kind { Sweep, Runs, Run, Analysis, Probe };
 
 json number(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
 
@@ -45,6 +46,7 @@ std::string kind_name(Kind kind) {
     case Kind::Runs: return "runs";
     case Kind::Run: return "run";
     case Kind::Analysis: return "analysis";
+    case Kind::Probe: return "probe";
   }
   return "runs";
 }
@@ -375,21 +377,29 @@ MapSelection select_maps(const dump::DumpReader& reader, const ReportRequest& re
   return selection;
 }
 
-json token_rows(const dump::Array<std::int64_t>& tokens, const std::vector<std::int64_t>& samples) {
+template <typename T>
+json token_rows(const dump::Array<T>& tokens, const std::vector<std::int64_t>& samples) {
   json rows = json::array();
   const auto length = static_cast<std::size_t>(tokens.shape.at(1));
   for (const auto sample : samples) {
     const auto begin = tokens.values.begin() + static_cast<std::ptrdiff_t>(sample * length);
-    rows.push_back(std::vector<std::int64_t>(begin, begin + static_cast<std::ptrdiff_t>(length)));
+    rows.push_back(std::vector<T>(begin, begin + static_cast<std::ptrdiff_t>(length)));
   }
   return rows;
+}
+
+// A probe of the user's inputs shows its tokens as text, any other dump as ids.
+json probe_token_rows(const dump::DumpReader& reader, const std::vector<std::int64_t>& samples) {
+  if (reader.has(dump::kProbeTokenText)) {
+    return token_rows(reader.probe_text(dump::kProbeTokenText), samples);
+  }
+  return token_rows(reader.probe(dump::kProbeTokens), samples);
 }
 
 json maps_json(const dump::DumpReader& reader, const ReportRequest& request,
                const MapSelection& selection, const ReportProgress& progress,
                std::int64_t& done, std::int64_t total) {
   if (selection.snapshots.empty() || selection.samples.empty()) return nullptr;
-  const auto tokens = reader.probe(dump::kProbeTokens);
   json source = nullptr;
   if (reader.has(dump::kProbeSource)) {
     source = token_rows(reader.probe(dump::kProbeSource), selection.samples);
@@ -435,7 +445,7 @@ json maps_json(const dump::DumpReader& reader, const ReportRequest& request,
   }
   return {{"snapshots", selection.snapshots},
           {"samples", selection.samples},
-          {"tokens", token_rows(tokens, selection.samples)},
+          {"tokens", probe_token_rows(reader, selection.samples)},
           {"source", source},
           {"layers", layers}};
 }
@@ -469,10 +479,11 @@ json optional_attribute(const dump::DumpReader& reader, const char* name) {
 Kind detect_kind(const fs::path& dir) {
   if (!fs::is_directory(dir)) {
     throw std::invalid_argument(dir.string() + ": not a directory (a sweep, a run, a folder of "
-                                "runs, or an analyze output)");
+                                "runs, an analyze output or a probe folder)");
   }
   if (fs::exists(dir / kManifestFile)) return Kind::Sweep;
   if (fs::exists(dir / kConfigFile)) return Kind::Run;
+  if (fs::exists(dir / dump::kFileName)) return Kind::Probe;  // attnlab probe's folder
   if (fs::exists(dir / heads::kAnalysisFile) || fs::exists(dir / heads::kClassesFile)) {
     return Kind::Analysis;
   }
@@ -566,6 +577,10 @@ std::vector<DumpRun> gather_runs(const ReportRequest& request, Kind kind, json& 
   if (kind == Kind::Analysis) {
     const auto dump = analysed_dump(request.dir);
     dump_runs.push_back({dump.parent_path(), dump, request.dir, ""});
+    return dump_runs;
+  }
+  if (kind == Kind::Probe) {
+    dump_runs.push_back(dump_run_of(request.dir, ""));
     return dump_runs;
   }
   const auto runs = analysis::load_runs({request.dir});
@@ -687,7 +702,8 @@ json run_json(const DumpRun& run, const dump::DumpReader& reader, const ReportRe
                              reader.heads())},
       {"similarity", similarity_json(run.analysis_dir / heads::kAnalysisFile)},
       {"pruning", pruning_json(run.run_dir / kAblationFolder)},
-      {"maps", maps_json(reader, request, selection, maps.callback, maps.done, maps.total)}};
+      {"maps", maps_json(reader, request, selection, maps.callback, maps.done, maps.total)},
+      {"token_context", token_context_json(run.run_dir, reader)}};
   // probe_loss may hold NaN: JSON has no NaN.
   for (auto& loss : entry["probe_loss"]) {
     if (loss.is_number() && !std::isfinite(loss.get<double>())) loss = nullptr;

@@ -1,11 +1,13 @@
 // The data behind `attnlab report`: everything the HTML report and its static figures show,
-// gathered from a sweep, a folder of runs, one run, or an analysis output, as one JSON document.
+// gathered from a sweep, a folder of runs, one run, an analysis output or a probe folder, as one
+// JSON document.
 // analysis/report/web/build_report.mjs turns it into report.html and the figures; the web code
 // reads nothing else. Reads files only (no LibTorch).
 //
 // The document (schema "attnlab-report", version 1). NaN and missing numbers are null.
 //
-//   schema, version, title, kind ("sweep" | "runs" | "run" | "analysis"), source (DIR),
+//   schema, version, title, kind ("sweep" | "runs" | "run" | "analysis" | "probe": a folder of
+//   `attnlab probe`), source (DIR),
 //   created (ISO 8601, UTC), attnlab_version, maps_mode ("none" | "selected" | "all"), map_size
 //   comparison: null | {
 //     varying_keys: [str], metrics: [{name, higher_is_better}],
@@ -32,11 +34,13 @@
 //     pruning: null | {increasing: [{fraction, heads_masked, accuracy, loss}], decreasing: [...]}
 //     maps: null | {
 //       snapshots: [S] (indices into steps), samples: [B'] (probe sample indices),
-//       tokens: [B'][Tq], source: null | [B'][Ts] (encoder inputs),
+//       tokens: [B'][Tq] (ids; text for a probe of the user's inputs),
+//       source: null | [B'][Ts] (encoder inputs),
 //       layers: [{layer, query_length, key_length, rows, cols, block,  // block: cell = block x block
 //                 values ("A", or "|A|" for a signed map),
 //                 scale: [S][B'][H],                                    // largest weight of each map
-//                 data: base64 of uint8 [S][B'][H][rows][cols]}] } }]  // weight = q / 255 * scale
+//                 data: base64 of uint8 [S][B'][H][rows][cols]}] },  // weight = q / 255 * scale
+//     token_context: null | {...} (token_context_data.h: one token's contexts, probe --token) }]
 //
 // Maps are the selected snapshots only, 8-bit (relative to each map's largest weight), and
 // averaged over block x block cells when a side is longer than map_size: the report states both.

@@ -30,6 +30,7 @@ void add_config_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_variants_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_probe_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 

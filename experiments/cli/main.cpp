@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   attnlab::cli::add_eval_command(app);
   attnlab::cli::add_ablate_command(app);
   attnlab::cli::add_export_command(app);
+  attnlab::cli::add_probe_command(app);
   attnlab::cli::add_sweep_command(app);
   attnlab::cli::add_compare_command(app);
   attnlab::cli::add_analyze_command(app);

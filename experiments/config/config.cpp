@@ -159,6 +159,13 @@ Config Config::with_int(std::string_view key, std::int64_t value) const {
   return copy;
 }
 
+Config Config::with_string(std::string_view key, const std::string& value) const {
+  if (!require(table_, key).is_string()) throw wrong_type(key, require(table_, key), "a string");
+  Config copy = *this;
+  detail::set_node(copy.table_, key, toml::value<std::string>(value));
+  return copy;
+}
+
 std::string Config::hash() const {
   std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis
   for (char c : render_body(table_, section_order_, key_order_)) {

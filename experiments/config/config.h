@@ -151,6 +151,7 @@ class Config {
   const toml::table& table() const { return table_; }
   // A copy with one declared int key set to `value` (e.g. the task at another task.length).
   Config with_int(std::string_view key, std::int64_t value) const;
+  Config with_string(std::string_view key, const std::string& value) const;  // likewise
 
  private:
   toml::table table_;

@@ -6,6 +6,7 @@
 #include <torch/utils.h>
 
 #include "base/atomic_file.h"
+#include "base/read_file.h"
 #include "experiments/export/export_format.h"
 #include "experiments/export/probe.h"
 #include "experiments/export/tensor_names.h"
@@ -65,13 +66,25 @@ std::filesystem::path write_probe(model::Transformer& model, const tasks::Task& 
   return probe_file;
 }
 
+// The config as trained. A run's vocabulary goes beside it, and the config names that copy, so
+// the export folder tokenizes as the run did without the run.
+std::string exported_config(const config::Config& config, const run::RunDir& run,
+                            const ExportResult& result) {
+  if (!std::filesystem::exists(run.vocabulary_file())) return config.to_toml();
+  const auto copy = result.config_file.parent_path() / run.vocabulary_file().filename();
+  const auto vocabulary = attnlab::read_file(run.vocabulary_file());
+  if (!vocabulary) throw attnlab::IoError("cannot read " + run.vocabulary_file().string());
+  attnlab::write_file_atomic(copy, *vocabulary);
+  return config.with_string("task.vocabulary", std::filesystem::absolute(copy).string()).to_toml();
+}
+
 }  // namespace
 
 ExportResult export_run(const ExportRequest& request) {
   const auto& format = export_format(request.format);
   if (request.probe < 0) throw config::ConfigError("--probe must be 0 (none) or more");
   const auto run = run::RunDir::open(request.run);
-  const auto config = run::load_config(run.config_file(), {});
+  const auto config = run::load_run_config(run, {});
   torch::set_num_threads(run::resolve_threads(config));
   const auto task = tasks::make_task(config);
   check_probe_size(request.probe, *task);
@@ -88,7 +101,7 @@ ExportResult export_run(const ExportRequest& request) {
   const auto weights = named_weights(*trained.model);
   result.tensors = weights.size();
   format.write(result.model_file, weights, model_metadata(config, *task, result));
-  attnlab::write_file_atomic(result.config_file, config.to_toml());
+  attnlab::write_file_atomic(result.config_file, exported_config(config, run, result));
   if (request.probe > 0) {
     result.probe_file = write_probe(trained.model, *task, request.probe, format, result);
   }

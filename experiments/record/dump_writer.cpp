@@ -381,6 +381,14 @@ void create_root_datasets(hid_t file, const DumpLayout& layout, const std::strin
   write_probe(dump::kProbeTargets, layout.probe_targets,
               layout.probe_targets.shape.size() == 1 ? "sample" : "sample,query");
   write_probe(dump::kProbeSource, layout.probe_source, "sample,source");
+  write_probe(dump::kProbeLengths, layout.probe_lengths, "sample");
+  if (!layout.probe_text.empty()) {
+    dump::write_strings(file, dump::kProbeText, layout.probe_text, {layout.probe_text.size()},
+                        "sample", "each input as given", where);
+    dump::write_strings(file, dump::kProbeTokenText, layout.probe_token_text,
+                        to_hsize(layout.probe_tokens.shape), "sample,query",
+                        "each token as text (empty after the input's end)", where);
+  }
 }
 
 void write_layer_attributes(hid_t group, const LayerLayout& layer, const std::string& where) {

@@ -61,6 +61,10 @@ struct DumpLayout {
   bool importance = true;
   std::vector<LayerLayout> layers;
   IntArray probe_indices, probe_tokens, probe_targets, probe_source;
+  // A probe of a user's inputs (`attnlab probe`): [B] lengths, [B] texts, [B*Tq] token texts;
+  // empty for a recorded run's.
+  IntArray probe_lengths;
+  std::vector<std::string> probe_text, probe_token_text;
   std::vector<std::pair<std::string, std::string>> text_attributes;  // config, variant, ...
   std::vector<std::pair<std::string, std::int64_t>> int_attributes;  // record_every, ...
 };

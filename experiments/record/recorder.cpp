@@ -121,7 +121,8 @@ struct Recorder::ProbePass {
   std::vector<torch::Tensor> importance;  // per layer [H] float64, when recorded
 };
 
-Recorder::Recorder(const config::Config& config, std::filesystem::path dump_path, bool resume)
+Recorder::Recorder(const config::Config& config, std::filesystem::path dump_path, bool resume,
+                   std::optional<Probe> probe)
     : settings_(RecordSettings::from_config(config)),
       total_steps_(config.get_int("train.steps")),
       config_toml_(config.to_toml()),
@@ -135,8 +136,11 @@ Recorder::Recorder(const config::Config& config, std::filesystem::path dump_path
                       {dump::kAttributeVariant, config.get_string("variant.name")},
                       {dump::kAttributeTask, config.get_string("task.name")},
                       {dump::kAttributeArch, config.get_string("model.arch")}};
-  const auto task = tasks::make_task(config);
-  probe_ = make_probe(*task, settings_.samples, settings_.seed);
+  if (probe) {
+    probe_ = std::move(*probe);
+  } else {
+    probe_ = make_probe(*tasks::make_task(config), settings_.samples, settings_.seed);
+  }
 }
 
 Recorder::~Recorder() = default;
@@ -187,7 +191,7 @@ Recorder::ProbePass Recorder::run_probe(model::Transformer& model) {
 
 DumpLayout Recorder::layout(model::Transformer& model, const ProbePass& pass) const {
   DumpLayout layout;
-  layout.samples = settings_.samples;
+  layout.samples = static_cast<std::int64_t>(probe_.indices.size());
   layout.maps = settings_.maps;
   layout.map_dtype = settings_.map_dtype;
   layout.compression = settings_.compression;
@@ -197,6 +201,11 @@ DumpLayout Recorder::layout(model::Transformer& model, const ProbePass& pass) co
   layout.probe_tokens = int_array(probe_.batch.inputs);
   layout.probe_targets = int_array(probe_.batch.targets);
   layout.probe_source = int_array(probe_.batch.source);
+  if (!probe_.lengths.empty()) {
+    layout.probe_lengths = {{static_cast<std::int64_t>(probe_.lengths.size())}, probe_.lengths};
+  }
+  layout.probe_text = probe_.text;
+  layout.probe_token_text = probe_.token_text;
   layout.text_attributes = text_attributes_;
   layout.int_attributes = {{dump::kAttributeRecordEvery, settings_.every},
                            {dump::kAttributeRecordSeed, static_cast<std::int64_t>(settings_.seed)}};

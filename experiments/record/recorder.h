@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,8 +43,12 @@ std::vector<std::int64_t> draw_probe_indices(std::int64_t population, std::int64
                                              std::uint64_t seed);
 
 struct Probe {
-  std::vector<std::int64_t> indices;  // [B] validation indices
+  std::vector<std::int64_t> indices;  // [B] validation indices (a user's inputs: 0, 1, ...)
   tasks::Batch batch;                 // inputs [B,T], targets, source
+  // A user's inputs (`attnlab probe`): each as given, each token as text ([B*T], "" in padding)
+  // and each input's token count; empty for a drawn probe.
+  std::vector<std::string> text, token_text;
+  std::vector<std::int64_t> lengths;
 };
 Probe make_probe(const tasks::Task& task, std::int64_t samples, std::uint64_t seed);
 
@@ -53,8 +58,10 @@ bool is_recording_step(std::int64_t step, std::int64_t every, std::int64_t total
 class Recorder : public train::TrainingObserver {
  public:
   // Throws config::ConfigError when the probe cannot be drawn (record.samples > validation set).
-  // With `resume`, an existing dump at `dump_path` is continued instead of refused.
-  Recorder(const config::Config& config, std::filesystem::path dump_path, bool resume);
+  // With `resume`, an existing dump at `dump_path` is continued instead of refused. A `probe`
+  // given replaces the drawn one (record.samples and record.seed are then not read).
+  Recorder(const config::Config& config, std::filesystem::path dump_path, bool resume,
+           std::optional<Probe> probe = std::nullopt);
   ~Recorder() override;
 
   void on_start(model::Transformer& model, std::int64_t first_step) override;

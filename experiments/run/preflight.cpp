@@ -9,12 +9,11 @@
 #include "variants/options.h"
 
 namespace attnlab::run {
-namespace {
 
-void check_lengths_at(const config::Config& config, const tasks::Task& task,
-                      const std::string& where) {
+void check_input_length(const config::Config& config, const tasks::Task& task,
+                        std::int64_t length, const std::string& where) {
   const auto spec = model::model_spec(config, task);
-  for (const auto& shape : model::attention_shapes(spec, task.sequence_length(), task.source_length())) {
+  for (const auto& shape : model::attention_shapes(spec, length, task.source_length())) {
     try {
       variants::validate_lengths(shape.variant, shape.site, shape.query_length, shape.key_length);
     } catch (const variants::VariantError& error) {
@@ -31,7 +30,6 @@ void check_lengths_at(const config::Config& config, const tasks::Task& task,
   }
 }
 
-}  // namespace
 
 bool evaluates_at(const config::Config& config, const tasks::Task& trained, const tasks::Task& other) {
   return config.get_string("model.positions") != "learned" ||
@@ -62,9 +60,9 @@ void check_runnable(const config::Config& config) {
 
 void check_shapes(const config::Config& config) {
   const auto task = tasks::make_task(config);
-  check_lengths_at(config, *task,
-                   fmt::format("at task.length = {}, the training and recording length",
-                               config.get_int("task.length")));
+  check_input_length(config, *task, task->sequence_length(),
+                     fmt::format("at task.length = {}, the training and recording length",
+                                 config.get_int("task.length")));
   for (const auto length : config.get_int_list("eval.lengths")) {
     const auto at_length = config.with_int("task.length", length);
     std::shared_ptr<tasks::Task> other;
@@ -74,7 +72,8 @@ void check_shapes(const config::Config& config) {
       throw config::ConfigError(fmt::format("eval.lengths: the task at length {}: {}", length, error.what()));
     }
     if (!evaluates_at(config, *task, *other)) continue;
-    check_lengths_at(at_length, *other, fmt::format("at eval.lengths value {}", length));
+    check_input_length(at_length, *other, other->sequence_length(),
+                       fmt::format("at eval.lengths value {}", length));
   }
 }
 

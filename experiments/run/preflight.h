@@ -9,6 +9,9 @@
 // the rest of the schema.
 #pragma once
 
+#include <cstdint>
+#include <string>
+
 #include "experiments/config/config.h"
 #include "experiments/tasks/task.h"
 
@@ -16,6 +19,11 @@ namespace attnlab::run {
 
 // Throws config::ConfigError naming the key (variant.*, eval.lengths) and the lengths.
 void check_shapes(const config::Config& config);
+
+// Throws config::ConfigError when the model of `config` cannot run inputs of `length` tokens of
+// `task` (a pattern's length rule), naming the key, the lengths and `where`.
+void check_input_length(const config::Config& config, const tasks::Task& task,
+                        std::int64_t length, const std::string& where);
 
 // Throws config::ConfigError naming runtime.device when this build has no CUDA, or this machine
 // no such GPU.

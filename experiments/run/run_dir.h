@@ -1,5 +1,6 @@
 // A run directory: results/<experiment>/<YYYYmmdd-HHMMSS>-<config hash>/ holding config.toml,
-// metrics.jsonl/csv, checkpoints/, train.log and summary.json.
+// metrics.jsonl/csv, checkpoints/, train.log, summary.json and, for a task that builds its
+// vocabulary from data, vocabulary.txt.
 #pragma once
 
 #include <filesystem>
@@ -26,6 +27,8 @@ class RunDir {
   std::filesystem::path metrics_csv() const { return path_ / "metrics.csv"; }
   std::filesystem::path log_file() const { return path_ / "train.log"; }
   std::filesystem::path summary() const { return path_ / "summary.json"; }
+  // The vocabulary a task built from its data (tasks::Task::vocabulary), kept from the start.
+  std::filesystem::path vocabulary_file() const { return path_ / "vocabulary.txt"; }
 
  private:
   explicit RunDir(std::filesystem::path path) : path_(std::move(path)) {}

@@ -373,6 +373,12 @@ config::Config load_config(const std::filesystem::path& config_file,
   return config::compose(schema(), request);
 }
 
+config::Config load_run_config(const RunDir& run, const std::vector<std::string>& overrides) {
+  const auto config = load_config(run.config_file(), overrides);
+  if (!std::filesystem::exists(run.vocabulary_file())) return config;
+  return config.with_string("task.vocabulary", run.vocabulary_file().string());
+}
+
 int resolve_threads(const config::Config& config) {
   const auto configured = config.get_int("runtime.threads");
   if (configured > 0) return static_cast<int>(configured);

@@ -1,108 +1,102 @@
-// charlm: character-level language modelling on any UTF-8 text file (task.path). The text is
-// split contiguously: the first 90% of its characters train, the next 5% validate, the last 5%
-// test. The vocabulary is the set of characters in the file (index 0 for characters that only
-// the held-out part has). Reported: bits per character (the mean loss in bits).
+// charlm: character-level language modelling on any UTF-8 text file (task.path), split as
+// token_stream.h says. The vocabulary is the set of characters in the training part (index 0 for
+// characters only the held-out part has), or the file task.vocabulary names (a run's
+// vocabulary.txt: "<unk>", then each character's code point in decimal, one per line, since a
+// character may be a line break). Reported: bits per character (the mean loss in bits).
 #include <cmath>
-#include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include <torch/nn/functional/loss.h>
 
-#include "experiments/tasks/example_stream.h"
+#include "base/read_file.h"
+#include "experiments/tasks/token_stream.h"
+#include "experiments/tasks/utf8.h"
 
 namespace attnlab::tasks {
 namespace {
 
-// UTF-8 bytes -> code points; throws ConfigError naming the byte offset of bad input.
-std::vector<std::uint32_t> decode_utf8(const std::string& bytes, const std::string& path) {
+constexpr const char* kUnknown = "<unk>";
+
+// The characters of a vocabulary file, in id order from id 1.
+std::vector<std::uint32_t> read_characters(const std::string& path) {
+  const auto text = attnlab::read_file(path);
+  if (!text) throw config::ConfigError("task.vocabulary: cannot read '" + path + "'");
+  std::istringstream lines(*text);
   std::vector<std::uint32_t> characters;
-  characters.reserve(bytes.size());
-  for (std::size_t i = 0; i < bytes.size();) {
-    const auto lead = static_cast<unsigned char>(bytes[i]);
-    const int extra = lead < 0x80 ? 0 : (lead >> 5) == 0x6 ? 1 : (lead >> 4) == 0xE ? 2
-                    : (lead >> 3) == 0x1E ? 3 : -1;
-    const bool truncated = extra > 0 && i + static_cast<std::size_t>(extra) >= bytes.size();
-    if (extra < 0 || truncated) {
-      throw config::ConfigError("task.path: " + path + " is not UTF-8 (byte offset " +
-                                std::to_string(i) + ")");
+  std::string line;
+  for (std::int64_t number = 1; std::getline(lines, line); ++number) {
+    const auto where = "task.vocabulary: " + path + ":" + std::to_string(number) + ": ";
+    if (number == 1) {
+      if (line != kUnknown) throw config::ConfigError(where + "the first line must be <unk>");
+      continue;
     }
-    std::uint32_t code = extra == 0 ? lead : lead & (0x3F >> extra);
-    for (int k = 1; k <= extra; ++k) {
-      const auto next = static_cast<unsigned char>(bytes[i + static_cast<std::size_t>(k)]);
-      if ((next >> 6) != 0x2) {
-        throw config::ConfigError("task.path: " + path + " is not UTF-8 (byte offset " +
-                                  std::to_string(i + static_cast<std::size_t>(k)) + ")");
-      }
-      code = (code << 6) | (next & 0x3F);
+    std::size_t used = 0;
+    unsigned long code = 0;
+    try {
+      code = std::stoul(line, &used);
+    } catch (const std::exception&) {
+      used = 0;
     }
-    characters.push_back(code);
-    i += static_cast<std::size_t>(extra) + 1;
+    if (used == 0 || used != line.size() || code > 0x10FFFF) {
+      throw config::ConfigError(where + "'" + line + "' is not a code point");
+    }
+    characters.push_back(static_cast<std::uint32_t>(code));
   }
   return characters;
 }
 
-class CharLmTask : public Task {
+class CharLmTask : public TokenStreamTask {
  public:
-  explicit CharLmTask(const config::Config& config)
-      : length_(config.get_int("task.length")),
-        val_size_(config.get_int("task.val_examples")),
-        test_size_(config.get_int("task.test_examples")),
-        train_seed_(stream_seed(config, Split::Train)) {
+  explicit CharLmTask(const config::Config& config) : TokenStreamTask(config) {
     const auto path = config.get_string("task.path");
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw config::ConfigError("task.path: cannot read '" + path + "'");
-    std::ostringstream bytes;
-    bytes << file.rdbuf();
-    const auto characters = decode_utf8(bytes.str(), path);
-    const auto total = static_cast<std::int64_t>(characters.size());
-    train_end_ = total * 90 / 100;
-    val_end_ = total * 95 / 100;
-    if (val_end_ - train_end_ < length_ + 1 || train_end_ < length_ + 1) {
-      throw config::ConfigError("task.path: '" + path + "' has " + std::to_string(total) +
-                                " characters, too few for windows of task.length = " +
-                                std::to_string(length_) + " in every split");
+    std::vector<std::uint32_t> characters;
+    try {
+      characters = decode_utf8(read_task_file(config), "task.path: " + path);
+    } catch (const std::invalid_argument& error) {
+      throw config::ConfigError(error.what());
     }
-    std::map<std::uint32_t, std::int64_t> ids;
-    for (std::int64_t i = 0; i < train_end_; ++i) ids.emplace(characters[i], 0);
-    std::int64_t next = 1;  // 0: a character the training text never shows
-    for (auto& [character, id] : ids) id = next++;
-    vocab_ = next;
-    tokens_.reserve(characters.size());
-    for (auto character : characters) {
-      const auto found = ids.find(character);
-      tokens_.push_back(found == ids.end() ? 0 : found->second);
+    characters_.push_back(0);  // id 0: a character the training text never shows
+    const auto stored = config.get_string("task.vocabulary");
+    if (stored.empty()) {
+      std::set<std::uint32_t> seen(characters.begin(), characters.begin() +
+                                   train_end(static_cast<std::int64_t>(characters.size())));
+      characters_.insert(characters_.end(), seen.begin(), seen.end());
+    } else {
+      const auto read = read_characters(stored);
+      characters_.insert(characters_.end(), read.begin(), read.end());
     }
+    for (std::size_t id = 1; id < characters_.size(); ++id) {
+      ids_.emplace(characters_[id], static_cast<std::int64_t>(id));
+    }
+    std::vector<std::int64_t> tokens;
+    tokens.reserve(characters.size());
+    for (auto character : characters) tokens.push_back(id_of(character));
+    set_tokens(std::move(tokens), "characters");
   }
 
-  std::int64_t vocab_size() const override { return vocab_; }
-  std::int64_t sequence_length() const override { return length_; }
-  std::vector<std::string> supported_archs() const override { return {"decoder"}; }
-  std::int64_t split_size(Split split) const override {
-    if (split == Split::Train) return -1;
-    const auto region = split == Split::Val ? val_end_ - train_end_
-                                            : static_cast<std::int64_t>(tokens_.size()) - val_end_;
-    const auto windows = (region - 1) / length_;
-    return std::min(windows, split == Split::Val ? val_size_ : test_size_);
+  std::int64_t vocab_size() const override {
+    return static_cast<std::int64_t>(characters_.size());
   }
 
-  Batch examples(Split split, std::int64_t first, std::int64_t count) const override {
-    std::vector<TokenExample> batch;
-    for (std::int64_t index = first; index < first + count; ++index) {
-      std::int64_t start = 0;
-      if (split == Split::Train) {
-        std::mt19937_64 rng(mix64(train_seed_ ^ static_cast<std::uint64_t>(index)));
-        std::uniform_int_distribution<std::int64_t> offset(0, train_end_ - length_ - 1);
-        start = offset(rng);
-      } else {
-        // Consecutive, non-overlapping windows of the held-out text.
-        start = (split == Split::Val ? train_end_ : val_end_) + index * length_;
-      }
-      std::vector<std::int64_t> window(tokens_.begin() + start,
-                                       tokens_.begin() + start + length_ + 1);
-      batch.push_back(next_token_example(window, /*first_scored=*/0));
+  std::string vocabulary() const override {
+    std::string text = std::string(kUnknown) + "\n";
+    for (std::size_t id = 1; id < characters_.size(); ++id) {
+      text += std::to_string(characters_[id]) + "\n";
     }
-    return stack_examples(batch);
+    return text;
+  }
+
+  std::vector<std::int64_t> encode(const std::string& text) const override {
+    std::vector<std::int64_t> tokens;
+    for (auto character : decode_utf8(text, "the text")) tokens.push_back(id_of(character));
+    return tokens;
+  }
+  std::string token_text(std::int64_t token) const override {
+    if (token <= 0 || token >= vocab_size()) return kUnknown;
+    return encode_utf8(characters_[static_cast<std::size_t>(token)]);
   }
 
   void add_metrics(const Batch& batch, const torch::Tensor& logits,
@@ -115,10 +109,13 @@ class CharLmTask : public Task {
   }
 
  private:
-  std::int64_t length_, val_size_, test_size_;
-  std::uint64_t train_seed_;
-  std::int64_t train_end_ = 0, val_end_ = 0, vocab_ = 0;
-  std::vector<std::int64_t> tokens_;
+  std::int64_t id_of(std::uint32_t character) const {
+    const auto found = ids_.find(character);
+    return found == ids_.end() ? 0 : found->second;
+  }
+
+  std::map<std::uint32_t, std::int64_t> ids_;
+  std::vector<std::uint32_t> characters_;  // by id
 };
 
 }  // namespace
@@ -126,8 +123,8 @@ class CharLmTask : public Task {
 ATTNLAB_REGISTER(task_registry(),
                  {"charlm",
                   "character-level language modelling on a UTF-8 text file (bits per character)",
-                  {{"path", std::string("/usr/share/common-licenses/GPL-3"),
-                    "charlm: UTF-8 text file (split 90/5/5 contiguously)"}},
+                  {{"path", std::string("/usr/share/common-licenses/GPL-3"), kPathDoc},
+                   {"vocabulary", std::string(""), kVocabularyDoc}},
                   {},
                   {},
                   [](const config::Config& config) { return std::make_shared<CharLmTask>(config); }});

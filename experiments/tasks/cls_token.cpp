@@ -38,6 +38,20 @@ class ClsTokenTask : public Task {
     task_->finish_metrics(metrics);
   }
 
+  std::vector<std::int64_t> encode(const std::string& text) const override {
+    return task_->encode(text);
+  }
+  std::vector<std::int64_t> framed(std::vector<std::int64_t> tokens) const override {
+    tokens = task_->framed(std::move(tokens));
+    tokens.insert(tokens.begin(), cls_token());
+    return tokens;
+  }
+  std::string token_text(std::int64_t token) const override {
+    return token == cls_token() ? "[CLS]" : task_->token_text(token);
+  }
+  std::int64_t padding_token() const override { return task_->padding_token(); }
+  std::string vocabulary() const override { return task_->vocabulary(); }
+
  private:
   std::int64_t cls_token() const { return task_->vocab_size(); }
 

@@ -9,7 +9,10 @@
 // Sequence classification into 10 classes with an encoder; sequences are right-padded with 0.
 // Accuracy is also reported per nesting depth of the expression (accuracy_depth<D>).
 #include <algorithm>
+#include <array>
 #include <numeric>
+#include <sstream>
+#include <stdexcept>
 
 #include "experiments/tasks/listops.h"
 #include "experiments/tasks/example_stream.h"
@@ -21,6 +24,8 @@ constexpr std::int64_t kPad = 0;
 constexpr std::int64_t kFirstDigit = 1;  // digits 0..9 are tokens 1..10
 constexpr std::int64_t kMin = 11, kMax = 12, kMedian = 13, kSumMod = 14, kEnd = 15;
 constexpr std::int64_t kVocab = 16;
+const std::array<std::string, kVocab> kTokenNames = {
+    "<pad>", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "[MIN", "[MAX", "[MED", "[SM", "]"};
 constexpr double kLeafProbability = 0.75;  // LRA's VALUE_P = 0.25 is the operator probability
 
 bool is_operator(std::int64_t token) { return token >= kMin && token <= kSumMod; }
@@ -99,6 +104,24 @@ class ListOpsTask : public Task {
   std::int64_t vocab_size() const override { return kVocab; }
   std::int64_t sequence_length() const override { return length_; }
   std::int64_t num_classes() const override { return 10; }
+  std::int64_t padding_token() const override { return kPad; }
+  // LRA's notation, a token per space-separated name: "[MAX 2 9 [MIN 4 7 ] 0 ]".
+  std::vector<std::int64_t> encode(const std::string& text) const override {
+    std::istringstream names(text);
+    std::vector<std::int64_t> tokens;
+    for (std::string name; names >> name;) {
+      const auto found = std::find(kTokenNames.begin() + 1, kTokenNames.end(), name);
+      if (found == kTokenNames.end()) {
+        throw std::invalid_argument("'" + name + "' is not a ListOps token (digits 0 to 9, "
+                                    "[MIN, [MAX, [MED, [SM and ], space-separated)");
+      }
+      tokens.push_back(found - kTokenNames.begin());
+    }
+    return tokens;
+  }
+  std::string token_text(std::int64_t token) const override {
+    return token >= 0 && token < kVocab ? kTokenNames[static_cast<std::size_t>(token)] : "?";
+  }
   std::vector<std::string> supported_archs() const override { return {"encoder"}; }
   std::int64_t split_size(Split split) const override {
     return streams_.size(split);

@@ -1,6 +1,8 @@
 #include "experiments/tasks/task.h"
 
 #include <algorithm>
+#include <sstream>
+#include <stdexcept>
 
 #include "experiments/tasks/cls_token.h"
 
@@ -34,6 +36,27 @@ std::map<std::string, double> MetricSums::means() const {
     if (entry.second > 0) result[name] = entry.first / entry.second;
   }
   return result;
+}
+
+std::vector<std::int64_t> Task::encode(const std::string& text) const {
+  std::istringstream words(text);
+  std::vector<std::int64_t> tokens;
+  for (std::string word; words >> word;) {
+    std::size_t used = 0;
+    std::int64_t token = -1;
+    try {
+      token = std::stoll(word, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != word.size() || token < 0 || token >= vocab_size()) {
+      throw std::invalid_argument("'" + word + "' is not a token id of this task (0 to " +
+                                  std::to_string(vocab_size() - 1) +
+                                  "; its inputs are space-separated ids)");
+    }
+    tokens.push_back(token);
+  }
+  return tokens;
 }
 
 TaskRegistry& task_registry() {

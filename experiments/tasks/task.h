@@ -63,6 +63,25 @@ class Task {
   }
   // Metrics derived from the means of the others (e.g. a difference of two losses).
   virtual void finish_metrics(std::map<std::string, double>& metrics) const { (void)metrics; }
+
+  // A user's text as the model's tokens, and each token as text (`attnlab probe`). Text tasks
+  // read words or characters; the others read space-separated token ids ("3 17 5"). Throws
+  // std::invalid_argument saying what cannot be read.
+  virtual std::vector<std::int64_t> encode(const std::string& text) const;
+  virtual std::string token_text(std::int64_t token) const { return std::to_string(token); }
+  // The model's input for an encoded text: the tokens themselves, or with what the task puts
+  // around every example (a classification token in front: cls_token.h).
+  virtual std::vector<std::int64_t> framed(std::vector<std::int64_t> tokens) const {
+    return tokens;
+  }
+  // The token a task pads its inputs with to task.length, or -1 when its inputs are never padded
+  // (a causal model then reads a shorter input exactly, whatever follows it).
+  virtual std::int64_t padding_token() const { return -1; }
+  // A vocabulary the task built from its data, as text (wordlm: one word per line, in id order);
+  // empty when the config alone fixes the tokens. Training keeps it in the run
+  // (run::RunDir::vocabulary_file) and later commands read it back, so they tokenize the same
+  // way even when the data file has changed.
+  virtual std::string vocabulary() const { return {}; }
 };
 
 using TaskRegistry = attnlab::Registry<Task, const config::Config&>;

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <iterator>
 
+#include <fmt/core.h>
+
 #include "experiments/tasks/example_stream.h"
 
 namespace attnlab::tasks {
@@ -83,6 +85,19 @@ class TextClassificationTask : public Task {
   std::int64_t sequence_length() const override { return length_; }
   std::int64_t num_classes() const override { return static_cast<std::int64_t>(labels_.size()); }
   std::vector<std::string> supported_archs() const override { return {"encoder"}; }
+  std::int64_t padding_token() const override { return kPad; }
+  std::vector<std::int64_t> encode(const std::string& text) const override {
+    std::vector<std::int64_t> tokens;
+    for (const auto byte : text) tokens.push_back(static_cast<unsigned char>(byte) + 1);
+    return tokens;
+  }
+  // A byte as itself when it is printable ASCII, else as \xNN.
+  std::string token_text(std::int64_t token) const override {
+    if (token == kPad) return "<pad>";
+    const auto byte = token - 1;
+    if (byte >= 0x20 && byte < 0x7F) return std::string(1, static_cast<char>(byte));
+    return fmt::format("\\x{:02X}", byte);
+  }
   std::int64_t split_size(Split split) const override {
     if (split == Split::Train) return -1;
     const auto available = static_cast<std::int64_t>(split_documents(split).size());

@@ -86,7 +86,7 @@ RunAblation ablate_run(const AblateRequest& request,
   check_request(request);
   const auto split = tasks::parse_split(request.split);
   const auto run = run::RunDir::open(request.run);
-  const auto config = run::load_config(run.config_file(), request.overrides);
+  const auto config = run::load_run_config(run, request.overrides);
   run::check_runnable(config);
   const auto checkpoint = requested_checkpoint(run, request.checkpoint);
   const auto out = output_folder(run, request.out);

@@ -50,7 +50,7 @@ RunEvaluation evaluate_run(const EvalRequest& request) {
   const auto split = tasks::parse_split(request.split);
   if (split == tasks::Split::Train) throw config::ConfigError("--split must be val or test");
   const auto run = run::RunDir::open(request.run);
-  const auto config = run::load_config(run.config_file(), request.overrides);
+  const auto config = run::load_run_config(run, request.overrides);
   run::check_runnable(config);  // every eval.lengths value included
   torch::set_num_threads(run::resolve_threads(config));
   const torch::Device device(config.get_string("runtime.device"));

@@ -9,6 +9,7 @@
 
 #include "base/atomic_file.h"
 #include "base/progress.h"
+#include "base/read_file.h"
 #include "experiments/model/model_config.h"
 #include "experiments/train/checkpoint.h"
 #include "experiments/train/evaluate.h"
@@ -35,6 +36,33 @@ model::Transformer training_model(const config::Config& config, const tasks::Tas
   model->to(device);
   model->train();
   return model;
+}
+
+// A vocabulary the task built from its data goes into the run when it starts; a resumed run
+// checks that its data still gives the same one (the text file may have changed since).
+void keep_vocabulary(const run::RunDir& run, const tasks::Task& task) {
+  const auto vocabulary = task.vocabulary();
+  if (vocabulary.empty()) return;
+  const auto file = run.vocabulary_file();
+  if (!std::filesystem::exists(file)) {
+    attnlab::write_file_atomic(file, vocabulary);
+    return;
+  }
+  const auto kept = attnlab::read_file(file);
+  if (!kept) throw attnlab::IoError("cannot read " + file.string());
+  if (*kept != vocabulary) {
+    throw config::ConfigError("task.path, task.vocabulary: the vocabulary they give differs from "
+                              "the run's " + file.string() + " (the text changed since the run "
+                              "began)");
+  }
+}
+
+// The run's task, its vocabulary kept (or checked) before a checkpoint is loaded into a model
+// sized by it.
+std::shared_ptr<tasks::Task> run_task(const config::Config& config, const run::RunDir& run) {
+  auto task = tasks::make_task(config);
+  keep_vocabulary(run, *task);
+  return task;
 }
 
 // A training run under way: its task, model and optimiser, its files, and the counters that its
@@ -83,7 +111,7 @@ Trainer::Trainer(const config::Config& config, const TrainSettings& settings,
     : settings_(settings),
       run_(run),
       options_(options),
-      task_(tasks::make_task(config)),
+      task_(run_task(config, run)),
       model_(training_model(config, *task_, settings.device)),
       optimizer_(make_optimizer(*model_, settings.adamw)),
       start_(options.resume ? resume_from_checkpoints(run, model_, optimizer_, settings.config_toml)

@@ -23,7 +23,7 @@
 # key itself:
 #   train, train -m, sweep (not sweep status|job):
 #     train.steps=20 train.eval_every=10 record.every=10 task.val_examples=64 task.test_examples=64
-#   train (not -m), train --resume, eval, ablate: runtime.threads=1 (a sweep splits the cores
+#   train (not -m), train --resume, eval, ablate, probe: runtime.threads=1 (a sweep splits the cores
 #     itself), so that the check does not slow down severalfold beside other tests
 #   train --resume: runtime.threads=1 only, since a resumed run takes runtime.* overrides only
 # So the docs' commands, options and overrides are checked, not their outputs or their step
@@ -147,7 +147,7 @@ case "\${1:-}" in
     else add=("\${budget[@]}" runtime.threads=1)
     fi ;;
   sweep) [[ "\${2:-}" == status || "\${2:-}" == job ]] || add=("\${budget[@]}") ;;
-  eval|ablate) add=(runtime.threads=1) ;;
+  eval|ablate|probe) add=(runtime.threads=1) ;;
 esac
 extra=()
 for override in "\${add[@]}"; do

@@ -880,6 +880,61 @@
     return section;
   }
 
+  // ---- token in context (attnlab probe --token) --------------------------------------------------
+
+  // One occurrence: its input's tokens as text, each shaded by the weight the occurrence puts on
+  // it (relative to the row's largest), the occurrence itself outlined.
+  function tokenPanel(panel) {
+    const weights = panel.weights || [];
+    const largest = Math.max(0, ...weights.filter(isNumber));
+    const words = (panel.tokens || []).map((token, position) => {
+      const weight = isNumber(weights[position]) ? weights[position] : 0;
+      const share = largest > 0 ? weight / largest : 0;
+      return element('span', {
+        class: 'token' + (position === panel.position ? ' token-self' : ''),
+        style: 'background: rgba(213, 94, 0, ' + share.toFixed(3) + ')',
+        title: 'position ' + position + ': weight ' + formatNumber(weight, 3),
+      }, String(token));
+    });
+    return element('div', {class: 'token-panel'},
+      element('h3', null, 'input ' + panel.input + ', position ' + panel.position),
+      element('p', {class: 'token-text'}, words),
+      element('p', {class: 'note'}, 'largest weight ' + formatNumber(largest, 3)));
+  }
+
+  function tokenContextSection(doc) {
+    const entries = doc.runs.filter((run) => run.token_context &&
+                                             (run.token_context.heads || []).length > 0);
+    const section = element('section', {id: 'token-context'},
+                            element('h2', null, 'Token in context'));
+    for (const run of entries) {
+      const context = run.token_context;
+      const select = element('select', null, context.heads.map((head, index) =>
+        element('option', {value: index},
+                '#' + head.rank + ' layer ' + head.layer + ' head ' + head.head + ': ' +
+                formatNumber(head.js_by_token, 3) + ' by token, ' +
+                formatNumber(head.js_by_position, 3) + ' by position')));
+      const panels = element('div', {class: 'token-panels'});
+      const show = () => {
+        const head = context.heads[Number(select.value)];
+        panels.replaceChildren(...head.panels.map(tokenPanel));
+      };
+      select.addEventListener('change', show);
+      section.append(
+        element('p', {class: 'note'},
+                '\u2018' + context.token + '\u2019 in ' + context.occurrences + ' contexts (' +
+                AttnlabCharts.runLabel(run) + ', step ' + context.step + '). Heads are ranked by ' +
+                'the Jensen-Shannon distance between the occurrences\u2019 attention rows, aligned ' +
+                'by attended token and by relative position (0: equal rows, 1: disjoint); the ' +
+                'panels show the two occurrences furthest apart, each token shaded by the ' +
+                'weight the outlined occurrence puts on it.'),
+        element('div', {class: 'controls'}, element('label', {class: 'control'}, 'head ', select)),
+        panels);
+      show();
+    }
+    return section;
+  }
+
   // ---- page -------------------------------------------------------------------------------------
 
   function main() {
@@ -904,6 +959,8 @@
        () => benchmarkSection(doc, benchCharts)],
       [runs.length > 0, 'runs', 'Runs', () => runsSection(doc, charts)],
       [hasMaps, 'explorer', 'Attention explorer', () => explorerSection(doc)],
+      [runs.some((run) => run.token_context && (run.token_context.heads || []).length > 0),
+       'token-context', 'Token in context', () => tokenContextSection(doc)],
     ].filter((section) => section[0]);
 
     root.append(header(doc, sections.map((section) => [section[1], section[2]])));

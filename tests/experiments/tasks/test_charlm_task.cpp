@@ -51,3 +51,27 @@ TEST_CASE("charlm reports unreadable, short or non-UTF-8 files as config errors"
   std::ofstream(tiny) << "short";
   CHECK_THROWS_WITH(charlm_config(tiny), Catch::Contains("too few"));
 }
+
+TEST_CASE("charlm keeps its characters as a vocabulary, reads one back, and reads text", "[tasks]") {
+  testing::TempDir work;
+  const auto text = work.path() / "text.txt";
+  std::string content;
+  for (int i = 0; i < 100; ++i) content += "ab\nc ";
+  std::ofstream(text) << content;
+  const auto task = tasks::make_task(charlm_config(text));
+  // "<unk>", then code points in id order: '\n' (10), ' ' (32), 'a', 'b', 'c'.
+  CHECK(task->vocabulary() == "<unk>\n10\n32\n97\n98\n99\n");
+  CHECK(task->encode("ca\u00e9") == std::vector<std::int64_t>{5, 3, 0});
+  CHECK(task->token_text(3) == "a");
+  CHECK(task->token_text(0) == "<unk>");
+
+  // A stored vocabulary fixes the ids whatever the text holds now.
+  const auto stored = work.path() / "vocabulary.txt";
+  std::ofstream(stored) << "<unk>\n99\n97\n";
+  const auto kept = tasks::make_task(charlm_config(text, {"task.vocabulary=" + stored.string()}));
+  CHECK(kept->vocab_size() == 3);
+  CHECK(kept->encode("abc") == std::vector<std::int64_t>{2, 0, 1});
+  std::ofstream(stored) << "<unk>\nx\n";
+  CHECK_THROWS_WITH(tasks::make_task(charlm_config(text, {"task.vocabulary=" + stored.string()})),
+                    Catch::Contains("vocabulary.txt:2") && Catch::Contains("not a code point"));
+}
