@@ -91,8 +91,13 @@ Comparison compare_runs(const std::vector<RunResult>& runs) {
   }
   for (const auto& key : all_keys) {
     if (ignored_for_grouping(key)) continue;
+    // A key some configs lack was added to attnlab after those runs were made; they ran as it
+    // now defaults to, so it does not split them from the runs that have it, as long as those
+    // agree on its value.
     std::set<std::string> values;
-    for (const auto* run : completed) values.insert(run->config_value(key));
+    for (const auto* run : completed) {
+      if (run->config.count(key) > 0) values.insert(run->config_value(key));
+    }
     if (values.size() > 1) comparison.varying_keys.push_back(key);
   }
 

@@ -86,6 +86,25 @@ TEST_CASE("labels leave out the task, shown by itself, and empty layer lists", "
                       "reverse: variant.name=scaled"});
 }
 
+TEST_CASE("a key older runs lack does not split them from runs that agree on it", "[compare]") {
+  attnlab::testing::TempDir root;
+  const std::string added = "[model]\nadded = true\n";  // a key attnlab gained since run c
+  make_run(root.path() / "a", "scaled", 0, 0.9, true, "copy", added);
+  make_run(root.path() / "b", "dot", 0, 0.8, true, "copy", added);
+  make_run(root.path() / "c", "scaled", 1, 0.7, true, "copy");
+  auto comparison = compare_runs(load_runs({root.path()}));
+  CHECK(comparison.varying_keys == std::vector<std::string>{"variant.name"});
+  REQUIRE(comparison.groups.size() == 2);
+  for (const auto& group : comparison.groups) {
+    if (group.label == "variant.name=scaled") CHECK(group.runs.size() == 2);  // a and c
+  }
+  // Runs that have the key and differ on it still split, the older run apart.
+  make_run(root.path() / "d", "scaled", 2, 0.6, true, "copy", "[model]\nadded = false\n");
+  comparison = compare_runs(load_runs({root.path()}));
+  CHECK(comparison.varying_keys == std::vector<std::string>{"model.added", "variant.name"});
+  CHECK(comparison.groups.size() == 4);
+}
+
 TEST_CASE("summaries over seeds: mean, sample std and a t-based 95% CI", "[compare]") {
   const auto summary = summarise({1.0, 2.0, 3.0, 4.0});
   CHECK(summary.n == 4);
