@@ -174,11 +174,18 @@ TokenContexts token_contexts(const dump::DumpReader& reader,
     const auto allowed = reader.allowed_keys(static_cast<std::int64_t>(layer));  // [H,Tq]
     for (std::int64_t h = 0; h < info.heads; ++h) {
       HeadContrast head{static_cast<std::int64_t>(layer), h, info.map_kind};
+      std::map<std::int64_t, AnalysedMap> maps;  // by input: one read however often it occurs
       for (std::size_t index = 0; index < occurrences.size(); ++index) {
         const auto& occurrence = occurrences[index];
-        const auto map = read_analysed_map(reader, static_cast<std::int64_t>(layer), snapshot,
-                                           occurrence.sample, h,
-                                           allowed.values.data() + h * info.query_length);
+        auto found = maps.find(occurrence.sample);
+        if (found == maps.end()) {
+          found = maps.emplace(occurrence.sample,
+                               read_analysed_map(reader, static_cast<std::int64_t>(layer),
+                                                 snapshot, occurrence.sample, h,
+                                                 allowed.values.data() + h * info.query_length))
+                      .first;
+        }
+        const auto& map = found->second;
         const auto row = map.weights.begin() + occurrence.position * info.key_length;
         const auto used = std::min(info.key_length,
                                    lengths.at(static_cast<std::size_t>(occurrence.sample)));

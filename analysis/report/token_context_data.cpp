@@ -1,5 +1,6 @@
 #include "analysis/report/token_context_data.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -15,29 +16,32 @@ using nlohmann::json;
 
 json finite_or_null(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
 
-// The tokens of one input as text: the probe's token text up to the input's length, else ids.
-std::vector<std::string> input_tokens(const dump::DumpReader& reader, std::int64_t input) {
+// Every input's tokens as text, each up to its length: the probe's token text, else the ids.
+heads::InputTokens probe_tokens(const dump::DumpReader& reader) {
   const auto tokens = reader.probe(dump::kProbeTokens);
   const auto length = tokens.shape.at(1);
-  std::int64_t used = length;
-  if (reader.has(dump::kProbeLengths)) used = reader.probe(dump::kProbeLengths).values.at(input);
-  std::vector<std::string> text;
+  std::vector<std::int64_t> lengths(static_cast<std::size_t>(tokens.shape.at(0)), length);
+  if (reader.has(dump::kProbeLengths)) lengths = reader.probe(dump::kProbeLengths).values;
   const bool has_text = reader.has(dump::kProbeTokenText);
   const auto strings = has_text ? reader.probe_text(dump::kProbeTokenText).values
                                 : std::vector<std::string>();
-  for (std::int64_t t = 0; t < used; ++t) {
-    const auto at = static_cast<std::size_t>(input * length + t);
-    text.push_back(has_text ? strings.at(at) : std::to_string(tokens.values.at(at)));
+  heads::InputTokens inputs(lengths.size());
+  for (std::size_t input = 0; input < lengths.size(); ++input) {
+    for (std::int64_t t = 0; t < std::min(lengths[input], length); ++t) {
+      const auto at = input * static_cast<std::size_t>(length) + static_cast<std::size_t>(t);
+      inputs[input].push_back(has_text ? strings.at(at) : std::to_string(tokens.values.at(at)));
+    }
   }
-  return text;
+  return inputs;
 }
 
-json panel(const dump::DumpReader& reader, std::int64_t layer, std::int64_t head,
-           std::int64_t input, std::int64_t position) {
+json panel(const dump::DumpReader& reader, const heads::InputTokens& inputs, std::int64_t layer,
+           std::int64_t head, std::int64_t input, std::int64_t position) {
   const auto& info = reader.layers().at(static_cast<std::size_t>(layer));
-  auto tokens = input_tokens(reader, input < 0 || input >= reader.samples() ? 0 : input);
-  if (input < 0 || input >= reader.samples() || position < 0 ||
-      position >= static_cast<std::int64_t>(tokens.size()) || head < 0 || head >= info.heads) {
+  const bool known_input = input >= 0 && input < static_cast<std::int64_t>(inputs.size());
+  if (!known_input || position < 0 ||
+      position >= static_cast<std::int64_t>(inputs[static_cast<std::size_t>(input)].size()) ||
+      head < 0 || head >= info.heads) {
     throw std::invalid_argument("layer " + std::to_string(layer) + " head " +
                                 std::to_string(head) + " input " + std::to_string(input) +
                                 " position " + std::to_string(position) + " is not in the dump");
@@ -45,6 +49,7 @@ json panel(const dump::DumpReader& reader, std::int64_t layer, std::int64_t head
   const auto allowed = reader.allowed_keys(layer);
   const auto map = heads::read_analysed_map(reader, layer, reader.snapshots() - 1, input, head,
                                             allowed.values.data() + head * info.query_length);
+  const auto& tokens = inputs[static_cast<std::size_t>(input)];
   const auto row = map.weights.begin() + position * info.key_length;
   std::vector<float> weights(row, row + static_cast<std::ptrdiff_t>(tokens.size()));
   return {{"input", input}, {"position", position}, {"tokens", tokens}, {"weights", weights}};
@@ -58,6 +63,7 @@ json token_context_json(const std::filesystem::path& folder, const dump::DumpRea
     return nullptr;
   }
   const auto table = CsvTable::read(file);
+  const auto inputs = probe_tokens(reader);
   const auto column = [&table](const char* name) { return table.require_column(name); };
   json heads = json::array();
   std::int64_t occurrences = 0;
@@ -73,7 +79,8 @@ json token_context_json(const std::filesystem::path& folder, const dump::DumpRea
     for (const char* which : {"first", "second"}) {
       const std::string prefix = which;
       try {
-        panels.push_back(panel(reader, layer, head, table.integer(row, column((prefix + "_input").c_str())),
+        panels.push_back(panel(reader, inputs, layer, head,
+                               table.integer(row, column((prefix + "_input").c_str())),
                                table.integer(row, column((prefix + "_position").c_str()))));
       } catch (const std::invalid_argument& error) {
         throw std::invalid_argument(file.string() + ": " + error.what());

@@ -11,6 +11,7 @@
 #include "experiments/run/schema.h"
 #include "experiments/sweep/sweep_runner.h"
 #include "experiments/sweep/sweep_spec.h"
+#include "tests/support/files.h"
 #include "tests/support/temp_dir.h"
 
 using namespace attnlab;
@@ -199,10 +200,7 @@ TEST_CASE("the sweep folder: the same sweep continues in its folder, others neve
 namespace {
 
 bool file_wants_gpu(const std::filesystem::path& file) {
-  std::ifstream stream(file);
-  const std::string text((std::istreambuf_iterator<char>(stream)),
-                         std::istreambuf_iterator<char>());
-  return text.find("\"runtime.device\" = \"cuda\"") != std::string::npos;
+  return testing::read_text(file).find("\"runtime.device\" = \"cuda\"") != std::string::npos;
 }
 
 }  // namespace
